@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The database connection every module uses: PyMySQL, community.mysql's option names."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import configparser
+import os
+import re
+
+try:
+    import pymysql
+    import pymysql.cursors
+    HAS_PYMYSQL = True
+except ImportError:  # pragma: no cover - depends on the host
+    pymysql = None
+    HAS_PYMYSQL = False
+
+MASK = '********'
+# Where Debian, Ubuntu and RHEL put the server's socket; the first that exists is used.
+DEFAULT_SOCKETS = ('/run/mysqld/mysqld.sock', '/var/run/mysqld/mysqld.sock',
+                   '/var/lib/mysql/mysql.sock', '/tmp/mysql.sock')
+PYMYSQL_MISSING = ('PyMySQL is not installed for the Python that runs this module '
+                   '(install python3-pymysql on Debian/Ubuntu, python3-PyMySQL on RHEL)')
+
+
+def login_argument_spec():
+    """The login options, as documented in the reseed.mariadb.login doc fragment."""
+    return dict(
+        login_user=dict(type='str'),
+        login_password=dict(type='str', no_log=True),
+        login_host=dict(type='str', default='localhost'),
+        login_port=dict(type='int', default=3306),
+        login_unix_socket=dict(type='str'),
+        config_file=dict(type='path', default='~/.my.cnf'),
+        connect_timeout=dict(type='int', default=30),
+        ca_cert=dict(type='path', aliases=['ssl_ca']),
+        client_cert=dict(type='path', aliases=['ssl_cert']),
+        client_key=dict(type='path', aliases=['ssl_key']),
+        check_hostname=dict(type='bool'),
+    )
+
+
+class DbError(Exception):
+    """A connection or query failed; the message is safe to show (no password)."""
+
+
+def scrub(text, secrets):
+    """Replace every non-empty secret in text by the mask."""
+    text = '' if text is None else str(text)
+    for secret in secrets or ():
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
+    """PyMySQL keyword arguments for the login options in params (a dict)."""
+    kwargs = dict(connect_timeout=params.get('connect_timeout') or 30, autocommit=True,
+                  charset='utf8mb4', cursorclass=pymysql.cursors.DictCursor if pymysql else None)
+    file_names_server = False
+    config_file = params.get('config_file')
+    if config_file:
+        config_file = os.path.expanduser(config_file)
+        if os.path.isfile(config_file):
+            kwargs['read_default_file'] = config_file
+            file_names_server = bool(client_section_keys(config_file) & set(['host', 'socket']))
+    socket = params.get('login_unix_socket')
+    host = params.get('login_host') or 'localhost'
+    if not socket and host == 'localhost' and not file_names_server:
+        socket = next((s for s in default_sockets if os.path.exists(s)), None)
+    if socket:
+        kwargs['unix_socket'] = socket
+    else:
+        kwargs['host'] = host
+        kwargs['port'] = params.get('login_port') or 3306
+    if params.get('login_user') is not None:
+        kwargs['user'] = params['login_user']
+    if params.get('login_password') is not None:
+        kwargs['password'] = params['login_password']
+    ssl = {}
+    for option, key in (('ca_cert', 'ca'), ('client_cert', 'cert'), ('client_key', 'key')):
+        if params.get(option):
+            ssl[key] = params[option]
+    if params.get('check_hostname') is not None:
+        ssl['check_hostname'] = params['check_hostname']
+    if ssl:
+        kwargs['ssl'] = ssl
+    return kwargs
+
+
+def client_section_keys(path):
+    """The option names of an option file's [client] section (empty when unreadable)."""
+    parser = configparser.RawConfigParser(allow_no_value=True, strict=False)
+    try:
+        parser.read(path)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return set()
+    return set(parser.options('client')) if parser.has_section('client') else set()
+
+
+def describe_target(kwargs):
+    """'root@socket /run/mysqld/mysqld.sock' or 'repl@10.0.0.1:3306', for error messages."""
+    user = kwargs.get('user', 'the default user')
+    if 'unix_socket' in kwargs:
+        return '%s@socket %s' % (user, kwargs['unix_socket'])
+    return '%s@%s:%s' % (user, kwargs.get('host'), kwargs.get('port'))
+
+
+class Connection(object):
+    """A PyMySQL connection that records every statement it runs, secrets masked."""
+
+    def __init__(self, params, default_sockets=DEFAULT_SOCKETS):
+        if not HAS_PYMYSQL:
+            raise DbError(PYMYSQL_MISSING)
+        self.secrets = [params.get('login_password')]
+        self.queries = []
+        kwargs = connect_kwargs(params, default_sockets)
+        self.target = describe_target(kwargs)
+        try:
+            self.conn = pymysql.connect(**kwargs)
+        except Exception as e:  # PyMySQL raises several families; all mean "cannot log in"
+            raise DbError('cannot connect to MariaDB as %s: %s' % (
+                self.target, self.error_text(e)))
+
+    def error_text(self, exc):
+        return scrub(format_error(exc), self.secrets)
+
+    def query(self, sql, args=None, secret_args=()):
+        """Run one statement; return its rows as dicts. secret_args: indexes (or keys) of
+        args to mask in the recorded statement."""
+        cursor = self.conn.cursor()
+        try:
+            self.queries.append(self.mogrify_masked(cursor, sql, args, secret_args))
+            cursor.execute(sql, args)
+            return list(cursor.fetchall()) if cursor.description else []
+        except Exception as e:
+            raise DbError('%s failed on %s: %s' % (
+                self.queries[-1], self.target, self.error_text(e)))
+        finally:
+            cursor.close()
+
+    def mogrify_masked(self, cursor, sql, args, secret_args):
+        if args is None:
+            return sql
+        if isinstance(args, dict):
+            shown = dict((k, MASK if k in secret_args else v) for k, v in args.items())
+            for k in secret_args:
+                if args.get(k):
+                    self.secrets.append(args[k])
+        else:
+            shown = [MASK if i in secret_args else v for i, v in enumerate(args)]
+            for i in secret_args:
+                if args[i]:
+                    self.secrets.append(args[i])
+        return cursor.mogrify(sql, shown)
+
+    def variable(self, name):
+        """A global server variable, e.g. variable('gtid_binlog_pos'); None when unknown."""
+        if not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', name):
+            raise ValueError('not a variable name: %r' % name)
+        rows = self.query('SELECT @@GLOBAL.%s AS value' % name)
+        return rows[0]['value'] if rows else None
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
+def format_error(exc):
+    """'(1045) Access denied ...' from a PyMySQL error, or the exception text."""
+    args = getattr(exc, 'args', ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return '(%d) %s' % (args[0], args[1])
+    return str(exc) or exc.__class__.__name__
+
+
+def error_code(exc):
+    """The server's error number carried by a PyMySQL exception, or None."""
+    args = getattr(exc, 'args', ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def connect_or_fail(module, params=None):
+    """Connect with the module's login options or fail_json with a one-line reason."""
+    try:
+        return Connection(params if params is not None else module.params)
+    except DbError as e:
+        module.fail_json(msg=str(e))
