@@ -1,0 +1,165 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Replication set up by hand SQL, test data, and the ways replicas break in production.
+
+Every break_* function returns only once the replica shows the breakage it was asked for
+(the error number in SHOW SLAVE STATUS, or the errant GTID in its binlog state), so a test
+that calls it starts from a verified broken replica.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lab import LabError
+
+REPL_USER = 'repl'
+DB = 'labdb'
+
+
+def q(value):
+    """A SQL string literal (these helpers build SQL for the mariadb client)."""
+    return "'" + str(value).replace('\\', '\\\\').replace("'", "\\'") + "'"
+
+
+def wait_for(predicate, timeout=60, interval=0.2, what='condition'):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise LabError('timed out after %ss waiting for %s (last: %r)' % (timeout, what, last))
+
+
+def create_replication_user(primary, password, user=REPL_USER):
+    primary.sql("CREATE USER IF NOT EXISTS {u}@'%' IDENTIFIED BY {p};"
+                "ALTER USER {u}@'%' IDENTIFIED BY {p};"
+                "GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO {u}@'%';".format(
+                    u=q(user), p=q(password)))
+
+
+def start_replication(primary, replica, password, user=REPL_USER, wait=True):
+    """Point replica at primary with GTID slave_pos from the replica's current position."""
+    replica.sql("STOP SLAVE; RESET SLAVE ALL;"
+                "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT=3306, MASTER_USER={u}, "
+                "MASTER_PASSWORD={p}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;"
+                "START SLAVE;".format(h=q(primary.ip), u=q(user), p=q(password)))
+    if wait:
+        wait_running(replica)
+
+
+def wait_running(replica, timeout=60):
+    seen = {}
+
+    def running():
+        seen.update(replica.slave_status())
+        return seen if seen.get('Slave_IO_Running') == 'Yes' and \
+            seen.get('Slave_SQL_Running') == 'Yes' else None
+    try:
+        return wait_for(running, timeout, what='both replication threads on %s' % replica.name)
+    except LabError:
+        raise LabError('replication on %s did not run: IO %s %s, SQL %s %s' % (
+            replica.name, seen.get('Slave_IO_Running'), seen.get('Last_IO_Error'),
+            seen.get('Slave_SQL_Running'), seen.get('Last_SQL_Error')))
+
+
+def setup_replication(primary, replicas, password, rows=100):
+    """A fresh primary with data, and replicas in sync with it."""
+    create_replication_user(primary, password)
+    load_data(primary, rows)
+    for r in replicas:
+        start_replication(primary, r, password)
+    for r in replicas:
+        wait_caught_up(primary, r)
+
+
+def load_data(primary, rows=100, db=DB):
+    primary.sql(
+        "CREATE DATABASE IF NOT EXISTS {db}; USE {db};"
+        "CREATE TABLE IF NOT EXISTS {db}.t (id INT PRIMARY KEY, v VARCHAR(64), "
+        "  n INT NOT NULL DEFAULT 0) ENGINE=InnoDB;"
+        "CREATE TABLE IF NOT EXISTS {db}.log (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+        "  msg TEXT) ENGINE=InnoDB;"
+        "INSERT INTO {db}.t (id, v) SELECT seq, CONCAT('row-', seq) FROM seq_1_to_{rows} "
+        "  ON DUPLICATE KEY UPDATE v=VALUES(v);"
+        "INSERT INTO {db}.log (msg) SELECT REPEAT(CHAR(65 + seq % 26), 200) "
+        "  FROM seq_1_to_{rows};".format(db=db, rows=int(rows)))
+
+
+def gtid_binlog_pos(host):
+    return host.sql_value('SELECT @@GLOBAL.gtid_binlog_pos') or ''
+
+
+def wait_caught_up(primary, replica, timeout=60):
+    pos = gtid_binlog_pos(primary)
+    got = replica.sql_value("SELECT MASTER_GTID_WAIT(%s, %d)" % (q(pos), timeout))
+    if got != '0':
+        raise LabError('%s did not reach %s within %ss: %s' % (
+            replica.name, pos, timeout, replica.slave_status().get('Last_Error')))
+
+
+def wait_error(replica, field, errno, timeout=60):
+    """Wait until SHOW SLAVE STATUS has `field` (Last_SQL_Errno, Last_IO_Errno) == errno."""
+    return wait_for(lambda: (lambda s: s if s.get(field) == str(errno) else None)(
+        replica.slave_status()), timeout, what='%s=%s on %s' % (field, errno, replica.name))
+
+
+def break_1032(primary, replica, row_id=7):
+    """A row deleted on the replica (outside the binlog), then updated on the primary."""
+    replica.sql('SET SESSION sql_log_bin=0; DELETE FROM %s.t WHERE id=%d;' % (DB, row_id))
+    primary.sql('UPDATE %s.t SET n=n+1 WHERE id=%d;' % (DB, row_id))
+    return wait_error(replica, 'Last_SQL_Errno', 1032)
+
+
+def break_1062(primary, replica, row_id=100001):
+    """The same new row inserted on the replica (outside the binlog), then on the primary."""
+    replica.sql("SET SESSION sql_log_bin=0; INSERT INTO %s.t (id, v) VALUES (%d, 'replica');"
+                % (DB, row_id))
+    primary.sql("INSERT INTO %s.t (id, v) VALUES (%d, 'primary');" % (DB, row_id))
+    return wait_error(replica, 'Last_SQL_Errno', 1062)
+
+
+def break_1236(primary, replica, how='purge'):
+    """The primary no longer has the binlog the replica needs.
+
+    how='purge': the replica is stopped, the primary writes on and purges its binlogs past
+    the replica's position. how='reset': RESET MASTER on the primary (as after a crash
+    recovery by hand), then new writes; the replica asks for a GTID the primary never had.
+    """
+    replica.sql('STOP SLAVE;')
+    if how == 'purge':
+        primary.sql("INSERT INTO %s.log (msg) VALUES ('after replica stopped');"
+                    "FLUSH BINARY LOGS;"
+                    "INSERT INTO %s.log (msg) VALUES ('in the new binlog');" % (DB, DB))
+        current = primary.sql('SHOW MASTER STATUS')[0][0]
+        primary.sql('PURGE BINARY LOGS TO %s;' % q(current))
+    elif how == 'reset':
+        primary.sql("RESET MASTER; INSERT INTO %s.log (msg) VALUES ('after reset');" % DB)
+    else:
+        raise ValueError(how)
+    replica.sql('START SLAVE;')
+    return wait_error(replica, 'Last_IO_Errno', 1236)
+
+
+def break_errant(primary, replica):
+    """A transaction written on the replica with its binlog on: a GTID the primary never
+    had. Replication keeps running; the replica has diverged."""
+    replica.sql("INSERT INTO %s.log (msg) VALUES ('errant write on the replica');" % DB)
+    sid = replica.sql_value('SELECT @@server_id')
+    state = replica.sql_value('SELECT @@GLOBAL.gtid_binlog_state')
+    if '-%s-' % sid not in state:
+        raise LabError('no errant GTID on %s: %s' % (replica.name, state))
+    primary_state = primary.sql_value('SELECT @@GLOBAL.gtid_binlog_state')
+    if '-%s-' % sid in primary_state:
+        raise LabError('the primary %s has GTIDs of server %s' % (primary.name, sid))
+    return state
+
+
+BREAKAGES = {
+    '1032': break_1032,
+    '1062': break_1062,
+    '1236': break_1236,
+    'errant': break_errant,
+}
