@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import configparser
+import getpass
 import os
 import re
 
@@ -60,13 +61,14 @@ def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
     """PyMySQL keyword arguments for the login options in params (a dict)."""
     kwargs = dict(connect_timeout=params.get('connect_timeout') or 30, autocommit=True,
                   charset='utf8mb4', cursorclass=pymysql.cursors.DictCursor if pymysql else None)
-    file_names_server = False
+    file_keys = set()
     config_file = params.get('config_file')
     if config_file:
         config_file = os.path.expanduser(config_file)
         if os.path.isfile(config_file):
             kwargs['read_default_file'] = config_file
-            file_names_server = bool(client_section_keys(config_file) & set(['host', 'socket']))
+            file_keys = client_section_keys(config_file)
+    file_names_server = bool(file_keys & set(['host', 'socket']))
     socket = params.get('login_unix_socket')
     host = params.get('login_host') or 'localhost'
     if not socket and host == 'localhost' and not file_names_server:
@@ -78,6 +80,9 @@ def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
         kwargs['port'] = params.get('login_port') or 3306
     if params.get('login_user') is not None:
         kwargs['user'] = params['login_user']
+    elif 'user' not in file_keys:
+        # What the mariadb client does too: the operating system user (root under become).
+        kwargs['user'] = getpass.getuser()
     if params.get('login_password') is not None:
         kwargs['password'] = params['login_password']
     ssl = {}
@@ -103,7 +108,7 @@ def client_section_keys(path):
 
 def describe_target(kwargs):
     """'root@socket /run/mysqld/mysqld.sock' or 'repl@10.0.0.1:3306', for error messages."""
-    user = kwargs.get('user', 'the default user')
+    user = kwargs.get('user', 'the user of %s' % kwargs.get('read_default_file'))
     if 'unix_socket' in kwargs:
         return '%s@socket %s' % (user, kwargs['unix_socket'])
     return '%s@%s:%s' % (user, kwargs.get('host'), kwargs.get('port'))

@@ -59,7 +59,8 @@ def make_hosts(lab):
 @pytest.fixture
 def inventory(lab, tmp_path):
     def write(primary, replicas=(), others=()):
-        name = lambda h: h if isinstance(h, str) else h.name  # noqa: E731
+        def name(host):
+            return host if isinstance(host, str) else host.name
         path = str(tmp_path / 'inventory.json')
         return ansible_run.write_inventory(lab, path, name(primary),
                                            [name(r) for r in replicas],

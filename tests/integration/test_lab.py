@@ -68,10 +68,10 @@ def test_create_is_idempotent_and_destroy_leaves_nothing(lab):
     assert not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read() == ''
     assert not os.path.exists(hostdir)
     assert not os.path.exists('/run/netns/rsd-' + name)
-    links = subprocess.run(['ip', '-o', 'link'], stdout=subprocess.PIPE, text=True).stdout
+    links = subprocess.run(['ip', '-o', 'link'], stdout=subprocess.PIPE, text=True, check=True).stdout
     assert 'rsv%s@' % ip.rsplit('.', 1)[1] not in links
     assert name not in subprocess.run(['findmnt', '-rn', '-o', 'TARGET'],
-                                      stdout=subprocess.PIPE, text=True).stdout
+                                      stdout=subprocess.PIPE, text=True, check=True).stdout
     assert BRIDGE in links  # other hosts may still use the bridge
 
 

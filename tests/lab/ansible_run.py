@@ -102,7 +102,7 @@ def run_module(inventory, host, module, args=None, check=False, diff=False, verb
                    ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree',
                    ANSIBLE_CALLBACK_TREE_DIR=tree)
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=ansible_env(env), timeout=timeout, cwd=REPO)
+                              env=ansible_env(env), timeout=timeout, cwd=REPO, check=False)
         path = os.path.join(tree, host)
         if os.path.exists(path):
             with open(path) as f:
@@ -132,4 +132,4 @@ def run_playbook(inventory, playbook, extra_vars=None, check=False, diff=False,
     if verbosity:
         argv.append('-' + 'v' * verbosity)
     return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=ansible_env(env), timeout=timeout, cwd=REPO)
+                          env=ansible_env(env), timeout=timeout, cwd=REPO, check=False)

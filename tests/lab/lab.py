@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The lab: MariaDB hosts on one machine, each in its own namespaces, reached over ssh.
@@ -124,10 +123,10 @@ def sh(cmd, check=True, **kw):
     kw.setdefault('stdout', subprocess.PIPE)
     kw.setdefault('stderr', subprocess.PIPE)
     kw.setdefault('text', True)
-    proc = subprocess.run(cmd, **kw)
+    proc = subprocess.run(cmd, check=False, **kw)
     if check and proc.returncode != 0:
-        raise LabError('%s exited %d: %s' % (' '.join(cmd), proc.returncode,
-                                            (proc.stderr or '').strip()[-2000:]))
+        raise LabError('%s exited %d: %s' % (
+            ' '.join(cmd), proc.returncode, (proc.stderr or '').strip()[-2000:]))
     return proc
 
 
@@ -227,7 +226,8 @@ class Host(object):
         """Run cmd in the host (a string goes to /bin/sh -c). Returns CompletedProcess."""
         argv = ['/bin/sh', '-c', cmd] if isinstance(cmd, str) else list(cmd)
         proc = subprocess.run(self.command(argv), input=input, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout, **kw)
+                              stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              check=False, **kw)
         if check and proc.returncode != 0:
             raise LabError('on lab host %s, %r exited %d: %s' % (
                 self.name, cmd, proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]))

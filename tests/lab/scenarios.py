@@ -102,8 +102,10 @@ def wait_caught_up(primary, replica, timeout=60):
 
 def wait_error(replica, field, errno, timeout=60):
     """Wait until SHOW SLAVE STATUS has `field` (Last_SQL_Errno, Last_IO_Errno) == errno."""
-    return wait_for(lambda: (lambda s: s if s.get(field) == str(errno) else None)(
-        replica.slave_status()), timeout, what='%s=%s on %s' % (field, errno, replica.name))
+    def has_error():
+        status = replica.slave_status()
+        return status if status.get(field) == str(errno) else None
+    return wait_for(has_error, timeout, what='%s=%s on %s' % (field, errno, replica.name))
 
 
 def break_1032(primary, replica, row_id=7):

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run the test suites (all of them, or those named), each to the end, then say which failed.
+#   scripts/test.sh [unit] [build] [sanity] [lint] [integration] [molecule]
+# Expects the environment the Makefile sets (make test).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(unit build sanity lint integration molecule)
+
+run_unit() { python -m pytest tests/unit -q -p no:cacheprovider; }
+run_build() { ansible-galaxy collection build --force --output-path .build/dist; }
+run_sanity() { scripts/sanity.sh; }
+run_lint() { ansible-lint --offline; }
+run_integration() { python -m pytest tests/integration -q -p no:cacheprovider -rfE; }
+run_molecule() {
+  local s rc=0
+  for s in molecule/*/molecule.yml; do
+    s=$(basename "$(dirname "$s")")
+    molecule test -s "$s" || rc=1
+  done
+  return $rc
+}
+
+failed=()
+for suite in "${suites[@]}"; do
+  echo "=== $suite"
+  start=$(date +%s)
+  if "run_$suite"; then
+    echo "=== $suite: ok ($(( $(date +%s) - start ))s)"
+  else
+    echo "=== $suite: FAILED ($(( $(date +%s) - start ))s)"
+    failed+=("$suite")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED suites: ${failed[*]}"
+  exit 1
+fi
+echo "all suites passed: ${suites[*]}"
