@@ -67,14 +67,20 @@ def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
         config_file = os.path.expanduser(config_file)
         if os.path.isfile(config_file):
             kwargs['read_default_file'] = config_file
-            file_keys = client_section_keys(config_file)
-    file_names_server = bool(file_keys & set(['host', 'socket']))
+            file_keys = client_section(config_file)
+    file_names_server = bool(set(file_keys) & set(['host', 'socket']))
     socket = params.get('login_unix_socket')
     host = params.get('login_host') or 'localhost'
     if not socket and host == 'localhost' and not file_names_server:
         socket = next((s for s in default_sockets if os.path.exists(s)), None)
     if socket:
         kwargs['unix_socket'] = socket
+    elif file_names_server and host == 'localhost':
+        # Left to the option file, which names the server (PyMySQL reads it).
+        kwargs['host'] = file_keys.get('host')
+        kwargs['port'] = int(file_keys.get('port') or params.get('login_port') or 3306)
+        if 'socket' in file_keys:
+            kwargs['unix_socket'] = file_keys['socket']
     else:
         kwargs['host'] = host
         kwargs['port'] = params.get('login_port') or 3306
@@ -96,14 +102,14 @@ def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
     return kwargs
 
 
-def client_section_keys(path):
-    """The option names of an option file's [client] section (empty when unreadable)."""
+def client_section(path):
+    """An option file's [client] section as a dict (empty when unreadable)."""
     parser = configparser.RawConfigParser(allow_no_value=True, strict=False)
     try:
         parser.read(path)
     except (configparser.Error, OSError, UnicodeDecodeError):
-        return set()
-    return set(parser.options('client')) if parser.has_section('client') else set()
+        return {}
+    return dict(parser.items('client')) if parser.has_section('client') else {}
 
 
 def describe_target(kwargs):

@@ -51,7 +51,7 @@ def test_root_over_the_default_socket(host):
     out = probe(host)
     assert out['server_id'] == host.server_id
     assert out['target'] == 'root@socket /run/mysqld/mysqld.sock'
-    assert 'Hidden-1' not in out['query_error'] and '(1049)' in out['query_error']
+    assert 'Hidden-1' not in out['query_error'] and '(1146)' in out['query_error']
     assert out['queries'][-1].endswith("pw = '********'")
 
 

@@ -66,7 +66,7 @@ def test_config_file_naming_a_host_wins_over_the_default_socket(tmp_path):
 def test_unreadable_config_file_is_ignored_for_the_socket_choice(tmp_path):
     cnf = tmp_path / 'my.cnf'
     cnf.write_bytes(b'\xff\xfe not an option file')
-    assert c.client_section_keys(str(cnf)) == set()
+    assert c.client_section(str(cnf)) == {}
 
 
 def test_scrub_masks_every_secret():
