@@ -6,6 +6,9 @@ export PYTHONPATH := $(CURDIR)/.build
 # Scenarios live in molecule/ (see docs/DEVELOPMENT.md); naming the glob keeps molecule from
 # asking us to move them to extensions/molecule/.
 export MOLECULE_GLOB := molecule/*/molecule.yml
+# Plain logs in CI and terminals alike.
+export NO_COLOR := 1
+export ANSIBLE_NOCOLOR := 1
 
 .PHONY: demo test deps deps-test unit sanity lint integration molecule lab-down build clean
 

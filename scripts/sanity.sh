@@ -22,7 +22,7 @@ print(re.search(r"pip='([0-9.]+)'", src).group(1))
 PY
 )
 mkdir -p ~/.ansible/test/cache
-cp scripts/get_pip_offline.py ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+cp scripts/get_pip_offline.py ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 
 dest=.build/sanity/ansible_collections/reseed/mariadb
 rm -rf "$dest"

@@ -3,7 +3,7 @@
 #   scripts/test.sh [unit] [build] [sanity] [lint] [integration] [molecule]
 # Expects the environment the Makefile sets (make test).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(unit build sanity lint integration molecule)
 

@@ -24,12 +24,12 @@ def slave_status(host):
 
 
 def test_replication_threads_run(host):
-    status = {}
-    for _ in range(60):
-        status = slave_status(host)
-        if status.get('Slave_IO_Running') == 'Yes' and status.get('Slave_SQL_Running') == 'Yes':
-            break
+    deadline = time.time() + 60
+    status = slave_status(host)
+    while time.time() < deadline and not (status.get('Slave_IO_Running') == 'Yes'
+                                          and status.get('Slave_SQL_Running') == 'Yes'):
         time.sleep(1)
+        status = slave_status(host)
     assert status.get('Slave_IO_Running') == 'Yes', status.get('Last_IO_Error')
     assert status.get('Slave_SQL_Running') == 'Yes', status.get('Last_SQL_Error')
     assert status.get('Using_Gtid') == 'Slave_Pos'
