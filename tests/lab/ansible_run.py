@@ -110,8 +110,13 @@ def run_module(inventory, host, module, args=None, check=False, diff=False, verb
         else:
             result = {'failed': True, 'msg': 'no result for %s: %s %s' % (
                 host, proc.stdout[-2000:], proc.stderr[-2000:])}
-    if 'UNREACHABLE!' in proc.stdout:
+    # The tree callback leaves the verdict out of the result: take it from the status line.
+    status = next((line.split(' | ')[1].split()[0] for line in proc.stdout.splitlines()
+                   if line.startswith(host + ' | ')), '')
+    if status.startswith('UNREACHABLE'):
         result.setdefault('unreachable', True)
+    if status.startswith(('FAILED', 'UNREACHABLE')) or (not status and proc.returncode):
+        result.setdefault('failed', True)
     return ModuleRun(result, proc.stdout, proc.stderr, proc.returncode)
 
 

@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: checksum
+short_description: Prove a replica holds the same data as its primary, while the primary takes writes
+version_added: 0.1.0
+description:
+  - Compares every table of a primary and one of its replicas at the same replication
+    position, without stopping writes on the primary.
+  - On the primary, opens a consistent snapshot and reads the binlog position it
+    corresponds to (C(binlog_snapshot_file), C(binlog_snapshot_position), and through
+    C(BINLOG_GTID_POS()) the GTID); checksums every table inside that snapshot.
+  - On the replica, stops replication, lets it run exactly up to that position
+    (C(START SLAVE UNTIL master_gtid_pos), or file and position when the replica does not
+    use GTID), checksums every table, then resumes replication as it was.
+  - A table's checksum is its row count and the BIT_XOR of the MD5 of each row's values
+    (as binary strings, with a NULL map), as pt-table-checksum computes it, in one scan.
+  - Cost on the primary is one read of every table inside a snapshot; no lock is taken,
+    but InnoDB keeps the undo history of the snapshot's duration
+    (C(primary_snapshot_seconds)).
+  - The module connects to the replica with the usual login options (by default root over
+    the local unix socket, so run it on the replica) and to the primary with I(primary).
+  - Changes nothing that stays; replication is resumed in the state it was found in, also
+    when the check fails. In check mode it runs the same way, since its net effect is none.
+options:
+  primary:
+    description:
+      - How to reach the primary; the same options as this module's login options.
+      - The account needs C(SELECT) on the checked tables.
+    type: dict
+    required: true
+    suboptions:
+      login_host:
+        description: The primary's address as this host reaches it.
+        type: str
+        default: localhost
+      login_port:
+        description: The primary's port.
+        type: int
+        default: 3306
+      login_user:
+        description: Account on the primary.
+        type: str
+      login_password:
+        description: Its password. Never logged nor returned.
+        type: str
+      login_unix_socket:
+        description: Socket, when the module runs on the primary's host.
+        type: str
+      config_file:
+        description: Option file with a C([client]) section, read when it exists.
+        type: path
+        default: '~/.my.cnf'
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 30
+      ca_cert:
+        description: CA certificate to verify the primary's TLS certificate.
+        type: path
+        aliases: [ssl_ca]
+      client_cert:
+        description: Client TLS certificate.
+        type: path
+        aliases: [ssl_cert]
+      client_key:
+        description: Client TLS key.
+        type: path
+        aliases: [ssl_key]
+      check_hostname:
+        description: Whether the primary's certificate must name I(login_host).
+        type: bool
+  connection_name:
+    description:
+      - The replica's connection to this primary (multi-source); the default connection
+        when empty.
+    type: str
+    default: ''
+  databases:
+    description:
+      - Check only these databases. Default all but I(exclude_databases).
+    type: list
+    elements: str
+  exclude_databases:
+    description:
+      - Databases never checked. The system schemas hold per-server state (for example
+        C(mysql.gtid_slave_pos)) that differs by design.
+    type: list
+    elements: str
+    default: [mysql, information_schema, performance_schema, sys]
+  catch_up_timeout:
+    description:
+      - Seconds the replica may take to reach the primary's snapshot position.
+    type: int
+    default: 600
+  fail_on_mismatch:
+    description:
+      - Fail when any table differs. With C(false), the result reports the differences and
+        the play goes on.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - reseed.mariadb.login
+notes:
+  - Tables of non-transactional engines (MyISAM, Aria) cannot be read consistently while
+    the primary writes; they are listed in C(skipped_tables), not compared.
+  - Supports check mode.
+seealso:
+  - module: reseed.mariadb.replication_info
+author:
+  - reseed.mariadb developers (@reseed)
+'''
+
+EXAMPLES = r'''
+- name: Compare every table with the primary
+  reseed.mariadb.checksum:
+    primary:
+      login_host: "{{ hostvars[groups['mariadb_primary'][0]].ansible_host }}"
+      login_user: checksum
+      login_password: "{{ checksum_password }}"
+  register: verify
+
+- name: Report without failing
+  reseed.mariadb.checksum:
+    primary:
+      login_host: db1.example.com
+      login_user: checksum
+      login_password: "{{ checksum_password }}"
+    databases: [shop]
+    fail_on_mismatch: false
+'''
+
+RETURN = r'''
+equal:
+  description: Whether every compared table is equal and both sides have the same tables.
+  returned: success
+  type: bool
+  sample: true
+gtid:
+  description: The GTID position at which both sides were compared (empty in file/position mode).
+  returned: success
+  type: str
+  sample: 0-1-1042
+binlog_file:
+  description: The primary's binlog file of the snapshot.
+  returned: success
+  type: str
+  sample: mysql-bin.000003
+binlog_pos:
+  description: The primary's binlog position of the snapshot.
+  returned: success
+  type: int
+  sample: 40213
+tables:
+  description: Number of tables compared.
+  returned: success
+  type: int
+  sample: 12
+mismatches:
+  description: The tables that differ, with rows and checksums of both sides.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{table: shop.orders, primary_rows: 100, replica_rows: 99, primary_checksum: '123', replica_checksum: '456'}]
+only_on_primary:
+  description: Tables the replica lacks.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+only_on_replica:
+  description: Tables the primary lacks.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+skipped_tables:
+  description: Tables not compared, with the reason.
+  returned: success
+  type: dict
+  sample: {shop.legacy: 'engine MyISAM is not transactional: ...'}
+checksums:
+  description: Rows and checksum of every compared table on the primary.
+  returned: success
+  type: dict
+  sample: {shop.orders: {rows: 100, checksum: '123'}}
+seconds:
+  description: Wall time of the whole check.
+  returned: success
+  type: float
+  sample: 3.2
+primary_snapshot_seconds:
+  description: How long the snapshot stayed open on the primary.
+  returned: success
+  type: float
+  sample: 1.4
+replica_paused_seconds:
+  description: How long the replica did not replicate new events.
+  returned: success
+  type: float
+  sample: 2.9
+msg:
+  description: The verdict in one line.
+  returned: always
+  type: str
+  sample: 12 tables equal at 0-1-1042
+queries:
+  description: The statements run, on the primary then the replica.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
+    COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, compare, describe, position_reached, split_tables,
+    tables_sql)
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
+    Connection, DbError, login_argument_spec)
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def slave_status(replica, name):
+    rows = replica.query('SHOW SLAVE %s STATUS', [name])
+    return rows[0] if rows else None
+
+
+def checksums(conn, databases, exclude):
+    sql, args = tables_sql(databases, exclude)
+    checkable, skipped = split_tables(conn.query(sql, args))
+    sums = {}
+    for key, (db, tbl) in sorted(checkable.items()):
+        columns = [r['col'] for r in conn.query(COLUMNS_SQL, [db, tbl])]
+        row = conn.query(checksum_sql(db, tbl, columns))[0]
+        sums[key] = (int(row['row_count']), int(row['checksum']))
+    return sums, skipped
+
+
+def snapshot_primary(primary, databases, exclude):
+    """Checksums inside a consistent snapshot and the binlog position it stands for."""
+    primary.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    start = time.time()
+    primary.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
+    try:
+        status = dict((r['Variable_name'], r['Value']) for r in primary.query(
+            "SHOW STATUS LIKE 'binlog_snapshot_%'"))
+        binlog_file = status.get('Binlog_snapshot_file')
+        binlog_pos = int(status.get('Binlog_snapshot_position') or 0)
+        if not binlog_file:
+            raise CheckFailed('the primary has no binary log (log_bin is off): there is no '
+                              'position to compare the replica at')
+        gtid = primary.query('SELECT BINLOG_GTID_POS(%s, %s) AS gtid',
+                             [binlog_file, binlog_pos])[0]['gtid'] or ''
+        sums, skipped = checksums(primary, databases, exclude)
+    finally:
+        primary.query('COMMIT')
+    return dict(binlog_file=binlog_file, binlog_pos=binlog_pos, gtid=gtid, sums=sums,
+                skipped=skipped, seconds=time.time() - start)
+
+
+def run_replica_until(replica, name, snap, use_gtid, timeout):
+    """Let replication run up to the snapshot's position and wait until it stops there."""
+    if use_gtid:
+        # MariaDB takes a GTID UNTIL only with both threads stopped; both stop there.
+        replica.query('START SLAVE %s UNTIL master_gtid_pos = %s', [name, snap['gtid']])
+    else:
+        replica.query('START SLAVE %s UNTIL MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s',
+                      [name, snap['binlog_file'], snap['binlog_pos']])
+    deadline = time.time() + timeout
+    while True:
+        status = slave_status(replica, name) or {}
+        if str(status.get('Last_SQL_Errno') or 0) != '0':
+            raise CheckFailed('replication failed while catching up to the primary\'s '
+                              'position: SQL error %s: %s' % (
+                                  status.get('Last_SQL_Errno'), status.get('Last_SQL_Error')))
+        if use_gtid:
+            reached = replica.query('SELECT MASTER_GTID_WAIT(%s, 0) AS r',
+                                    [snap['gtid']])[0]['r'] == 0
+        else:
+            reached = position_reached(status.get('Relay_Master_Log_File'),
+                                       status.get('Exec_Master_Log_Pos'),
+                                       snap['binlog_file'], snap['binlog_pos'])
+        # UNTIL stops the SQL thread once there: wait for that too, so no event follows.
+        if reached and status.get('Slave_SQL_Running') != 'Yes':
+            return
+        if time.time() > deadline:
+            raise CheckFailed(
+                'the replica did not reach the primary\'s position %s within %ss (IO: %s %s)'
+                % (snap['gtid'] or '%s:%s' % (snap['binlog_file'], snap['binlog_pos']),
+                   timeout, status.get('Slave_IO_Running'), status.get('Last_IO_Error')))
+        time.sleep(0.1)
+
+
+def verify(module, primary, replica):
+    p = module.params
+    name = p['connection_name']
+    exclude = p['exclude_databases']
+    status = slave_status(replica, name)
+    if not status:
+        raise CheckFailed('the replica has no replication connection %r: configure '
+                          'replication first' % name)
+    if status.get('Slave_SQL_Running') != 'Yes' and status.get('Last_SQL_Errno') not in (0, '0'):
+        raise CheckFailed('replication is broken on the replica (SQL error %s: %s): heal it '
+                          'before checking the data' % (status.get('Last_SQL_Errno'),
+                                                        status.get('Last_SQL_Error')))
+    # Threads to start again afterwards, as they were found.
+    running = [t for t, field in (('IO_THREAD', 'Slave_IO_Running'),
+                                  ('SQL_THREAD', 'Slave_SQL_Running'))
+               if status.get(field) == 'Yes']
+    use_gtid = (status.get('Using_Gtid') or 'No') != 'No'
+    started = time.time()
+    replica.query('STOP SLAVE %s', [name])
+    paused = time.time()
+    try:
+        snap = snapshot_primary(primary, p['databases'], exclude)
+        run_replica_until(replica, name, snap, use_gtid, p['catch_up_timeout'])
+        replica_sums, replica_skipped = checksums(replica, p['databases'], exclude)
+    finally:
+        # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
+        replica.query('STOP SLAVE %s', [name])
+        for thread in running:
+            replica.query('START SLAVE %%s %s' % thread, [name])
+    resumed = time.time()
+    result = compare(snap['sums'], replica_sums)
+    skipped = dict(snap['skipped'])
+    skipped.update(replica_skipped)
+    where = snap['gtid'] or '%s:%s' % (snap['binlog_file'], snap['binlog_pos'])
+    return dict(
+        equal=result['equal'], tables=result['tables'], mismatches=result['mismatches'],
+        only_on_primary=result['only_on_primary'], only_on_replica=result['only_on_replica'],
+        skipped_tables=skipped, gtid=snap['gtid'], binlog_file=snap['binlog_file'],
+        binlog_pos=snap['binlog_pos'],
+        checksums=dict((k, {'rows': v[0], 'checksum': str(v[1])})
+                       for k, v in snap['sums'].items()),
+        seconds=round(resumed - started, 3),
+        primary_snapshot_seconds=round(snap['seconds'], 3),
+        replica_paused_seconds=round(resumed - paused, 3),
+        msg='%s at %s' % (describe(result), where))
+
+
+def main():
+    argument_spec = login_argument_spec()
+    argument_spec.update(
+        primary=dict(type='dict', required=True, no_log=False,
+                     options=login_argument_spec()),
+        connection_name=dict(type='str', default=''),
+        databases=dict(type='list', elements='str'),
+        exclude_databases=dict(type='list', elements='str', default=list(SYSTEM_SCHEMAS)),
+        catch_up_timeout=dict(type='int', default=600),
+        fail_on_mismatch=dict(type='bool', default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    replica = primary = None
+    queries = []
+    try:
+        replica = Connection(module.params)
+        primary_params = module.params['primary']
+        if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
+            module.fail_json(msg='checksum: primary.login_host is required (the primary as '
+                                 'this host reaches it)', queries=[])
+        primary = Connection(primary_params)
+        result = verify(module, primary, replica)
+    except (DbError, CheckFailed) as e:
+        queries = (primary.queries if primary else []) + (replica.queries if replica else [])
+        module.fail_json(msg='checksum: %s' % e, queries=queries)
+    finally:
+        for conn in (primary, replica):
+            if conn:
+                conn.close()
+    result['queries'] = primary.queries + replica.queries
+    if not result['equal'] and module.params['fail_on_mismatch']:
+        module.fail_json(changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

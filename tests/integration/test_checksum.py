@@ -1,0 +1,116 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""reseed.mariadb.checksum on real servers, with the primary taking writes throughout."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import scenarios
+
+CHECK_USER, CHECK_PASSWORD = 'checksum', "Ch'k\\pw-42"
+
+
+class Writer(threading.Thread):
+    """Inserts numbered rows and updates others on the primary until stopped."""
+
+    def __init__(self, primary):
+        super().__init__(daemon=True)
+        self.conn = primary.connect()
+        self.stop = threading.Event()
+        self.count = 0
+        self.error = None
+
+    def run(self):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute('CREATE TABLE IF NOT EXISTS labdb.numbers '
+                            '(n INT PRIMARY KEY, touched INT NOT NULL DEFAULT 0)')
+                while not self.stop.is_set():
+                    self.count += 1
+                    cur.execute('INSERT INTO labdb.numbers (n) VALUES (%s)', [self.count])
+                    cur.execute('UPDATE labdb.t SET n = n + 1 WHERE id = %s',
+                                [self.count % 100 + 1])
+                    time.sleep(0.002)
+        except Exception as e:  # reported by the test
+            self.error = e
+
+    def finish(self):
+        self.stop.set()
+        self.join(30)
+        self.conn.close()
+        assert self.error is None, self.error
+        return self.count
+
+
+@pytest.fixture
+def checked(replicated, inventory):
+    primary = replicated['primary']
+    primary.sql("CREATE USER {u}@'%' IDENTIFIED BY {p}; GRANT SELECT ON *.* TO {u}@'%';".format(
+        u=scenarios.q(CHECK_USER), p=scenarios.q(CHECK_PASSWORD)))
+    scenarios.wait_caught_up(primary, replicated['replica'])
+    replicated['args'] = {'primary': {'login_host': primary.ip, 'login_user': CHECK_USER,
+                                      'login_password': CHECK_PASSWORD}}
+    return replicated
+
+
+def test_equal_while_the_primary_takes_writes(checked, run_module):
+    primary, replica = checked['primary'], checked['replica']
+    writer = Writer(primary)
+    writer.start()
+    time.sleep(1)
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    during = writer.count
+    time.sleep(0.5)
+    total = writer.finish()
+    assert not res.failed, res.result
+    assert res['equal'] is True and res['changed'] is False
+    assert res['tables'] >= 3 and not res['mismatches']
+    assert set(res['checksums']) >= {'labdb.t', 'labdb.log', 'labdb.numbers'}
+    assert res['gtid'].startswith('0-%d-' % primary.server_id)
+    assert 0 < res['checksums']['labdb.numbers']['rows'] <= during
+    assert CHECK_PASSWORD not in res.stdout and CHECK_PASSWORD not in str(res.result)
+    # Replication resumed and got every numbered row.
+    status = scenarios.wait_running(replica)
+    assert status['Until_Condition'] == 'None'
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.numbers') == str(total)
+
+
+def test_a_changed_row_on_the_replica_is_found(checked, run_module):
+    replica = checked['replica']
+    replica.sql("SET SESSION sql_log_bin=0; UPDATE labdb.t SET v='tampered' WHERE id=42;")
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    assert res.failed
+    assert [m['table'] for m in res['mismatches']] == ['labdb.t']
+    assert '1 of' in res['msg'] and 'labdb.t' in res['msg']
+    scenarios.wait_running(replica)
+    res = run_module(checked['inventory'], replica.name, 'checksum',
+                     dict(checked['args'], fail_on_mismatch=False, databases=['labdb']))
+    assert not res.failed and res['equal'] is False
+
+
+def test_file_position_replica_and_non_transactional_tables(checked, run_module):
+    primary, replica = checked['primary'], checked['replica']
+    primary.sql('CREATE TABLE labdb.legacy (i INT) ENGINE=MyISAM; INSERT INTO labdb.legacy VALUES (1);')
+    scenarios.wait_caught_up(primary, replica)
+    replica.sql('STOP SLAVE; CHANGE MASTER TO MASTER_USE_GTID=no; START SLAVE;')
+    assert replica.slave_status()['Using_Gtid'] == 'No'
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('file/pos')")
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    assert not res.failed, res.result
+    assert res['equal'] and 'labdb.legacy' in res['skipped_tables']
+    assert res['binlog_file'].startswith('mysql-bin.') and res['binlog_pos'] > 0
+    assert scenarios.wait_running(replica)['Using_Gtid'] == 'No'
+
+
+def test_broken_replica_is_refused_and_left_as_it_was(checked, run_module):
+    primary, replica = checked['primary'], checked['replica']
+    scenarios.break_1062(primary, replica)
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    assert res.failed and 'SQL error 1062' in res['msg'] and 'heal it' in res['msg']
+    status = replica.slave_status()
+    assert status['Last_SQL_Errno'] == '1062' and status['Slave_IO_Running'] == 'Yes'
