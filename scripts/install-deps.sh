@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=$(sed -e 's/#.*//' -e '/^\s*$/d' bindep.txt | awk '{print $1}')
+# Every Debian line of bindep.txt (platform:dpkg, or no platform at all).
+packages=$(sed -e 's/#.*//' -e '/^\s*$/d' bindep.txt | grep -E 'platform:dpkg|^[^[]*$' | awk '{print $1}')
 missing=()
 for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -8,7 +8,11 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(unit build sanity lint integration molecule)
 
 run_unit() { python -m pytest tests/unit -q -p no:cacheprovider; }
-run_build() { ansible-galaxy collection build --force --output-path .build/dist; }
+run_build() {
+  ansible-galaxy collection build --force --output-path .build/dist &&
+    ansible-builder create -f execution-environment.yml --context .build/ee >/dev/null &&
+    echo "execution environment build context: .build/ee"
+}
 run_sanity() { scripts/sanity.sh; }
 run_lint() { ansible-lint --offline; }
 run_integration() { python -m pytest tests/integration -q -p no:cacheprovider -rfE; }
