@@ -114,3 +114,15 @@ def test_broken_replica_is_refused_and_left_as_it_was(checked, run_module):
     assert res.failed and 'SQL error 1062' in res['msg'] and 'heal it' in res['msg']
     status = replica.slave_status()
     assert status['Last_SQL_Errno'] == '1062' and status['Slave_IO_Running'] == 'Yes'
+
+
+def test_password_in_no_argv_and_not_in_output_at_vvvv(checked, run_module):
+    from secrets_watch import SecretsWatch
+    with SecretsWatch([CHECK_PASSWORD]) as watch:
+        res = run_module(checked['inventory'], checked['replica'].name, 'checksum',
+                         checked['args'], verbosity=4)
+    assert not res.failed, res.result
+    assert watch.samples > 10 and len(watch.processes_seen) > 10
+    assert watch.leaks == []
+    assert CHECK_PASSWORD not in res.stdout + res.stderr
+    assert CHECK_PASSWORD not in str(res.result)

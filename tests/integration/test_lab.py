@@ -109,3 +109,13 @@ def test_errant_transaction(replicated):
     assert status['Slave_IO_Running'] == 'Yes' and status['Slave_SQL_Running'] == 'Yes'
     assert '-%d-' % replica.server_id not in primary.sql_value(
         'SELECT @@GLOBAL.gtid_binlog_state')
+
+
+def test_secrets_watch_sees_argv_and_environment_inside_lab_hosts(make_hosts):
+    from secrets_watch import SecretsWatch
+    host = make_hosts('w')['w']
+    with SecretsWatch(['Leaky-Token-1', 'Env-Token-2']) as watch:
+        host.run(['sh', '-c', 'sleep 0.5; true', 'Leaky-Token-1'])
+        host.run(['env', 'X=Env-Token-2', 'sleep', '0.5'])
+    kinds = sorted(set(kind for _, kind, _ in watch.leaks))
+    assert kinds == ['argv', 'environ'], watch.leaks

@@ -82,59 +82,81 @@ def write_inventory(lab, path, primary, replicas=(), others=()):
     return path
 
 
+PLAY = """- name: Run one module
+  hosts: "{host}"
+  gather_facts: false
+  tasks:
+    - name: Run {module}
+      {module}:
+      args: "{{{{ __reseed_test_args }}}}"
+"""
+
+
 def run_module(inventory, host, module, args=None, check=False, diff=False, verbosity=0,
                env=None, timeout=900):
-    """Run `module` (short names get the reseed.mariadb. prefix) on one inventory host."""
+    """Run `module` (short names get the reseed.mariadb. prefix) on one inventory host.
+
+    The arguments reach Ansible through a 0600 file, never its command line: tests watch
+    every argv for secrets, ours included.
+    """
     if '.' not in module:
         module = 'reseed.mariadb.' + module
-    argv = [bin_path('ansible'), host, '-i', inventory, '-m', module, '-o']
-    if args:
-        argv += ['-a', json.dumps(args)]
-    if check:
-        argv.append('--check')
-    if diff:
-        argv.append('--diff')
-    if verbosity:
-        argv.append('-' + 'v' * verbosity)
-    with tempfile.TemporaryDirectory(prefix='reseed-tree-') as tree:
-        # The tree callback writes each host's result as JSON: exact, whatever the module.
-        env = dict(env or {}, ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-                   ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree',
+    with tempfile.TemporaryDirectory(prefix='reseed-run-') as tmp:
+        playbook = os.path.join(tmp, 'play.yml')
+        with open(playbook, 'w') as f:
+            f.write(PLAY.format(host=host, module=module))
+        varsfile = os.path.join(tmp, 'args.json')
+        with os.fdopen(os.open(varsfile, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+            json.dump({'__reseed_test_args': args or {}}, f)
+        tree = os.path.join(tmp, 'tree')
+        # The tree callback writes each host's last result as JSON: exact, whatever the module.
+        env = dict(env or {}, ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree',
                    ANSIBLE_CALLBACK_TREE_DIR=tree)
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=ansible_env(env), timeout=timeout, cwd=REPO, check=False)
+        proc = playbook_process(inventory, playbook, ['-e', '@' + varsfile], check, diff,
+                                verbosity, env, timeout)
         path = os.path.join(tree, host)
         if os.path.exists(path):
             with open(path) as f:
                 result = json.load(f)
         else:
-            result = {'failed': True, 'msg': 'no result for %s: %s %s' % (
+            result = {'msg': 'no result for %s: %s %s' % (
                 host, proc.stdout[-2000:], proc.stderr[-2000:])}
-    # The tree callback leaves the verdict out of the result: take it from the status line.
-    status = next((line.split(' | ')[1].split()[0] for line in proc.stdout.splitlines()
-                   if line.startswith(host + ' | ')), '')
-    if status.startswith('UNREACHABLE'):
+    # The verdict is not in the tree's result: take it from the recap line.
+    recap = next((line for line in proc.stdout.splitlines()
+                  if line.startswith(host + ' ') and 'ok=' in line), '')
+    if 'unreachable=1' in recap:
         result.setdefault('unreachable', True)
-    if status.startswith(('FAILED', 'UNREACHABLE')) or (not status and proc.returncode):
+    if 'failed=1' in recap or 'unreachable=1' in recap or proc.returncode:
         result.setdefault('failed', True)
     return ModuleRun(result, proc.stdout, proc.stderr, proc.returncode)
 
 
-def run_playbook(inventory, playbook, extra_vars=None, check=False, diff=False,
-                 verbosity=0, env=None, timeout=3600, tags=None, limit=None):
-    """Run a playbook; returns CompletedProcess (stdout and stderr as text)."""
-    argv = [bin_path('ansible-playbook'), '-i', inventory, playbook]
-    if extra_vars:
-        argv += ['-e', json.dumps(extra_vars)]
+def playbook_process(inventory, playbook, extra_args, check, diff, verbosity, env, timeout):
+    argv = [bin_path('ansible-playbook'), '-i', inventory, playbook] + list(extra_args)
     if check:
         argv.append('--check')
     if diff:
         argv.append('--diff')
-    if tags:
-        argv += ['--tags', tags]
-    if limit:
-        argv += ['--limit', limit]
     if verbosity:
         argv.append('-' + 'v' * verbosity)
     return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=ansible_env(env), timeout=timeout, cwd=REPO, check=False)
+
+
+def run_playbook(inventory, playbook, extra_vars=None, check=False, diff=False,
+                 verbosity=0, env=None, timeout=3600, tags=None, limit=None):
+    """Run a playbook; returns CompletedProcess (stdout and stderr as text). Extra vars go
+    through a 0600 file, never the command line."""
+    args = []
+    if tags:
+        args += ['--tags', tags]
+    if limit:
+        args += ['--limit', limit]
+    with tempfile.TemporaryDirectory(prefix='reseed-run-') as tmp:
+        if extra_vars:
+            varsfile = os.path.join(tmp, 'extra_vars.json')
+            with os.fdopen(os.open(varsfile, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+                json.dump(extra_vars, f)
+            args += ['-e', '@' + varsfile]
+        return playbook_process(inventory, playbook, args, check, diff, verbosity, env,
+                                timeout)
