@@ -117,5 +117,5 @@ def test_secrets_watch_sees_argv_and_environment_inside_lab_hosts(make_hosts):
     with SecretsWatch(['Leaky-Token-1', 'Env-Token-2']) as watch:
         host.run(['sh', '-c', 'sleep 0.5; true', 'Leaky-Token-1'])
         host.run(['env', 'X=Env-Token-2', 'sleep', '0.5'])
-    kinds = sorted(set(kind for _, kind, _ in watch.leaks))
+    kinds = sorted(set(leak[1] for leak in watch.leaks))
     assert kinds == ['argv', 'environ'], watch.leaks
