@@ -46,8 +46,8 @@ def make_hosts(lab):
         number = lab.next_number()
         for role in roles:
             name = 't%d-%s' % (number, role)
+            made.append(name)  # before create: a host that fails to start is removed too
             hosts[role] = lab.create(name, datadir_mount=role in datadir_mount)
-            made.append(name)
         return hosts
 
     yield make
