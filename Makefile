@@ -10,7 +10,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export NO_COLOR := 1
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: demo test deps deps-test unit sanity lint integration molecule lab-down build clean
+.PHONY: demo test deps deps-test unit sanity lint integration molecule bench lab-down build clean
 
 ## make demo: install what is needed, build a lab (1 primary, 2 replicas), break the replicas, heal them.
 demo: deps
@@ -40,6 +40,10 @@ integration: deps-test
 
 molecule: deps-test
 	scripts/test.sh molecule
+
+## make bench: measure the data path on the lab (BENCH_ARGS='--size-gb 8'); not part of make test.
+bench: deps
+	python bench/bench.py $(BENCH_ARGS)
 
 build: deps
 	ansible-galaxy collection build --force --output-path .build/dist
