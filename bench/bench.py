@@ -37,10 +37,24 @@ BACKUP = ('mariadb-backup --backup --stream=xbstream --parallel={p} '
 SSH = 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
 
 
-def timed(host, cmd, timeout=7200):
-    start = time.monotonic()
-    host.run(cmd, timeout=timeout)
-    return time.monotonic() - start
+REPEAT = 1
+
+
+def timed(host, cmd, timeout=7200, before=None):
+    """Median wall time of REPEAT runs of cmd; `before` (a command) runs untimed each time.
+
+    Dirty pages of the previous step are flushed first (sync), so that no step pays for the
+    writeback of another.
+    """
+    times = []
+    for _ in range(REPEAT):
+        if before:
+            host.run(before, timeout=timeout)
+        host.run('sync', timeout=timeout)
+        start = time.monotonic()
+        host.run(cmd, timeout=timeout)
+        times.append(time.monotonic() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def prepare(lab, size_gb, keep):
@@ -88,32 +102,35 @@ def measure(src, dst, parallel):
     raw = datadir_bytes(src)
     print('datadir %.2f GB, stream %.2f GB' % (raw / 1e9, stream / 1e9), flush=True)
     add('mariadb-backup to a file (source)', t, stream, 'info')
-    src.run('rm -rf /tmp/bench-bk')
     add('mariadb-backup to /dev/null (source read)', timed(
-        src, BACKUP.format(p=parallel) + ' > /dev/null'), stream, 'limit')
+        src, BACKUP.format(p=parallel) + ' > /dev/null', before='rm -rf /tmp/bench-bk'),
+        stream, 'limit')
     add('ssh alone, stream bytes', timed(
         src, "%s %s 'cat > /dev/null' < /tmp/stream.xb" % (SSH, dst.ip)), stream, 'limit')
-    listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
-                         'OPEN:/dev/null' % dst.ip)
-    time.sleep(0.5)
-    add('socat tcp alone, stream bytes', timed(
-        src, 'socat -u -b 1048576 OPEN:/tmp/stream.xb TCP:%s:4455,sndbuf=4194304' % dst.ip),
-        stream, 'limit')
-    listener.wait(30)
+    times = []
+    for _ in range(REPEAT):
+        # One connection per listener: socat exits after it, nothing is left to stop.
+        listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
+                             'OPEN:/dev/null' % dst.ip)
+        time.sleep(0.5)
+        start = time.monotonic()
+        src.run('socat -u -b 1048576 OPEN:/tmp/stream.xb TCP:%s:4455,sndbuf=4194304' % dst.ip)
+        times.append(time.monotonic() - start)
+        listener.wait(30)
+    add('socat tcp alone, stream bytes', sorted(times)[len(times) // 2], stream, 'limit')
     src.run('%s %s "cat > /tmp/stream.xb" < /tmp/stream.xb' % (SSH, dst.ip))
     for p in (1, 2):
-        dst.run(clean_dst)
         add('mbstream -x -p %d from a file (destination)' % p, timed(
-            dst, 'mbstream -x -p %d -C /var/lib/bench-x < /tmp/stream.xb' % p), stream, 'limit')
+            dst, 'mbstream -x -p %d -C /var/lib/bench-x < /tmp/stream.xb' % p,
+            before=clean_dst), stream, 'limit')
     dst.run('rm -f /tmp/stream.xb; ' + clean_dst)
     add('raw tar | ssh | tar of the datadir', timed(
-        src, "tar -C /var/lib/mysql -cf - . | %s %s 'tar -C /var/lib/bench-x -xf -'"
-        % (SSH, dst.ip)), raw, 'raw')
-    dst.run(clean_dst)
-    src.run('rm -rf /tmp/bench-bk')
+        src, "%s %s '%s' && tar -C /var/lib/mysql -cf - . | %s %s 'tar -C /var/lib/bench-x "
+        "-xf -'" % (SSH, dst.ip, clean_dst, SSH, dst.ip)), raw, 'raw')
     add('hand pipeline: mariadb-backup | ssh | mbstream -x', timed(
         src, BACKUP.format(p=parallel) + " | %s %s 'mbstream -x -C /var/lib/bench-x'"
-        % (SSH, dst.ip)), stream, 'naive')
+        % (SSH, dst.ip), before="rm -rf /tmp/bench-bk && %s %s '%s'" % (SSH, dst.ip, clean_dst)),
+        stream, 'naive')
     dst.run('rm -rf /var/lib/bench-x /tmp/bench-bk; rm -f /tmp/stream.xb')
     src.run('rm -rf /tmp/bench-bk /tmp/stream.xb')
     return rows, raw, stream
@@ -135,8 +152,11 @@ def main():
     parser.add_argument('--size-gb', type=float, default=1.0)
     parser.add_argument('--parallel', type=int, default=2)
     parser.add_argument('--keep', action='store_true', help='reuse and keep the bench hosts')
+    parser.add_argument('--repeat', type=int, default=3, help='runs per step (median)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'results'))
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     lab = Lab()
     src, dst = prepare(lab, args.size_gb, args.keep)
     try:

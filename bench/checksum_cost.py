@@ -1,0 +1,110 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What verifying costs the primary: reseed.mariadb.checksum on the lab, under writes.
+
+    .venv/bin/python bench/checksum_cost.py --size-gb 1
+
+A primary and a replica with sysbench data; a writer commits small transactions on the
+primary throughout and records each commit's latency. Reports the check's durations (whole
+check, snapshot held on the primary, replica paused) and the writer's commit latency
+(median, p99, max) before and during the check: the lock impact, measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
+
+import ansible_run  # noqa: E402
+import scenarios  # noqa: E402
+from lab import Lab  # noqa: E402
+
+PRIMARY, REPLICA = 'ckb-primary', 'ckb-replica'
+ROWS_PER_GB = 4200000
+
+
+class LatencyWriter(threading.Thread):
+    def __init__(self, host):
+        super().__init__(daemon=True)
+        self.conn = host.connect()
+        self.samples = []  # (time, seconds)
+        self.stop = threading.Event()
+
+    def run(self):
+        with self.conn.cursor() as cur:
+            cur.execute('CREATE TABLE IF NOT EXISTS labdb.ticks (id INT AUTO_INCREMENT '
+                        'PRIMARY KEY, at DOUBLE)')
+            while not self.stop.is_set():
+                start = time.monotonic()
+                cur.execute('INSERT INTO labdb.ticks (at) VALUES (%s)', [time.time()])
+                self.samples.append((start, time.monotonic() - start))
+                time.sleep(0.005)
+
+    def window(self, start, end):
+        lat = sorted(s for t, s in self.samples if start <= t < end)
+        if not lat:
+            return {}
+        return {'commits': len(lat), 'p50_ms': round(lat[len(lat) // 2] * 1000, 2),
+                'p99_ms': round(lat[int(len(lat) * 0.99)] * 1000, 2),
+                'max_ms': round(lat[-1] * 1000, 2)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size-gb', type=float, default=1.0)
+    args = parser.parse_args()
+    lab = Lab()
+    for name in (PRIMARY, REPLICA):
+        lab.destroy(name)
+    primary, replica = lab.create(PRIMARY), lab.create(REPLICA)
+    try:
+        password = os.urandom(8).hex()
+        scenarios.setup_replication(primary, [replica], password, rows=1000)
+        rows = max(1000, int(args.size_gb * ROWS_PER_GB / 8))
+        primary.sql('CREATE DATABASE sbtest')
+        primary.run('sysbench oltp_read_write --mysql-user=root --mysql-socket=/run/mysqld/'
+                    'mysqld.sock --mysql-db=sbtest --tables=8 --table-size=%d --threads=2 '
+                    'prepare >/dev/null' % rows, timeout=3600)
+        scenarios.wait_caught_up(primary, replica, timeout=3600)
+        primary.sql("CREATE USER 'ck'@'%%' IDENTIFIED BY '%s'; GRANT SELECT ON *.* TO 'ck'@'%%'"
+                    % password)
+        scenarios.wait_caught_up(primary, replica)
+        size = primary.sql_value("SELECT ROUND(SUM(DATA_LENGTH + INDEX_LENGTH) / 1e9, 2) "
+                                 "FROM information_schema.TABLES WHERE TABLE_SCHEMA='sbtest'")
+        writer = LatencyWriter(primary)
+        writer.start()
+        time.sleep(5)
+        with tempfile.TemporaryDirectory() as tmp:
+            inv = ansible_run.write_inventory(lab, os.path.join(tmp, 'inv.json'), PRIMARY,
+                                              [REPLICA])
+            t0 = time.monotonic()
+            res = ansible_run.run_module(inv, REPLICA, 'checksum', {'primary': {
+                'login_host': primary.ip, 'login_user': 'ck', 'login_password': password}})
+            t1 = time.monotonic()
+        time.sleep(5)
+        writer.stop.set()
+        writer.join(10)
+        if res.failed:
+            raise SystemExit('checksum failed: %s' % res.get('msg'))
+        print('InnoDB data and indexes: %s GB in %d tables' % (size, res['tables']))
+        print('check: %.1f s in all (ansible included %.1f s), snapshot held on the primary '
+              '%.1f s, replica paused %.1f s' % (res['seconds'], t1 - t0,
+                                                  res['primary_snapshot_seconds'],
+                                                  res['replica_paused_seconds']))
+        print('primary commit latency before: %s' % writer.window(t0 - 5, t0))
+        print('primary commit latency during: %s' % writer.window(t0, t1))
+        print('primary commit latency after:  %s' % writer.window(t1, t1 + 5))
+    finally:
+        lab.destroy(PRIMARY)
+        lab.destroy(REPLICA)
+
+
+if __name__ == '__main__':
+    main()
