@@ -47,7 +47,7 @@ def timed(host, cmd, timeout=7200, before=None):
     writeback of another.
     """
     times = []
-    for _ in range(REPEAT):
+    for run in range(REPEAT):
         if before:
             host.run(before, timeout=timeout)
         host.run('sync', timeout=timeout)
@@ -108,7 +108,7 @@ def measure(src, dst, parallel):
     add('ssh alone, stream bytes', timed(
         src, "%s %s 'cat > /dev/null' < /tmp/stream.xb" % (SSH, dst.ip)), stream, 'limit')
     times = []
-    for _ in range(REPEAT):
+    for run in range(REPEAT):
         # One connection per listener: socat exits after it, nothing is left to stop.
         listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
                              'OPEN:/dev/null' % dst.ip)
@@ -148,7 +148,7 @@ def table(rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-gb', type=float, default=1.0)
     parser.add_argument('--parallel', type=int, default=2)
     parser.add_argument('--keep', action='store_true', help='reuse and keep the bench hosts')

@@ -57,7 +57,7 @@ class LatencyWriter(threading.Thread):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-gb', type=float, default=1.0)
     args = parser.parse_args()
     lab = Lab()
@@ -95,9 +95,9 @@ def main():
             raise SystemExit('checksum failed: %s' % res.get('msg'))
         print('InnoDB data and indexes: %s GB in %d tables' % (size, res['tables']))
         print('check: %.1f s in all (ansible included %.1f s), snapshot held on the primary '
-              '%.1f s, replica paused %.1f s' % (res['seconds'], t1 - t0,
-                                                  res['primary_snapshot_seconds'],
-                                                  res['replica_paused_seconds']))
+              '%.1f s, replica paused %.1f s' % (
+                  res['seconds'], t1 - t0, res['primary_snapshot_seconds'],
+                  res['replica_paused_seconds']))
         print('primary commit latency before: %s' % writer.window(t0 - 5, t0))
         print('primary commit latency during: %s' % writer.window(t0, t1))
         print('primary commit latency after:  %s' % writer.window(t1, t1 + 5))
