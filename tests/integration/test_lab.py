@@ -119,3 +119,14 @@ def test_secrets_watch_sees_argv_and_environment_inside_lab_hosts(make_hosts):
         host.run(['env', 'X=Env-Token-2', 'sleep', '0.5'])
     kinds = sorted(set(leak[1] for leak in watch.leaks))
     assert kinds == ['argv', 'environ'], watch.leaks
+
+
+def test_link_shaping_is_set_and_lifted(make_hosts):
+    host = make_hosts('s')['s']
+    host.shape('100mbit')
+    outside = subprocess.run(['tc', 'qdisc', 'show', 'dev', host.veth], stdout=subprocess.PIPE,
+                             text=True, check=True).stdout
+    assert 'tbf' in outside and '100Mbit' in outside
+    assert '100Mbit' in host.run('tc qdisc show dev eth0').stdout
+    host.shape(None)
+    assert 'tbf' not in host.run('tc qdisc show dev eth0').stdout

@@ -270,6 +270,20 @@ class Host(object):
     def service(self, action, check=True):
         return self.run(['service', 'mariadb', action], check=check, timeout=180)
 
+    def shape(self, rate=None):
+        """Limit the host's link to `rate` (tc syntax: '1gbit', '100mbit') both ways, or
+        lift the limit with None. Token bucket on each end of the host's veth."""
+        for argv in ([['tc', 'qdisc', 'del', 'dev', self.veth, 'root']],
+                     [self.command(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'])]):
+            subprocess.run(argv[0], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=False)
+        if rate is None:
+            return
+        tbf = ['qdisc', 'replace', 'dev', '{dev}', 'root', 'tbf', 'rate', rate,
+               'burst', '1mb', 'latency', '50ms']
+        sh(['tc'] + [a.format(dev=self.veth) for a in tbf])
+        sh(self.command(['tc'] + [a.format(dev='eth0') for a in tbf]))
+
     def connect(self, **kw):
         """A PyMySQL connection from the controller over TCP as the lab's admin account."""
         import pymysql
@@ -576,6 +590,9 @@ def main(argv=None):
     p = sub.add_parser('inventory', help='print an inventory (JSON, valid YAML)')
     p.add_argument('--primary', required=True)
     p.add_argument('--replicas', default='')
+    p = sub.add_parser('shape', help="limit a host's link, e.g. shape NAME 100mbit (or off)")
+    p.add_argument('name')
+    p.add_argument('rate')
     p = sub.add_parser('exec', help='run a command inside a lab host')
     p.add_argument('name')
     p.add_argument('command', nargs=argparse.REMAINDER)
@@ -602,6 +619,8 @@ def main(argv=None):
         elif args.cmd == 'inventory':
             replicas = [r for r in args.replicas.split(',') if r]
             print(json.dumps(lab.inventory(args.primary, replicas), indent=2))
+        elif args.cmd == 'shape':
+            lab.host(args.name).shape(None if args.rate == 'off' else args.rate)
         elif args.cmd == 'exec':
             cmd = args.command[1:] if args.command[:1] == ['--'] else args.command
             return subprocess.call(lab.host(args.name).command(cmd or ['/bin/bash']))
