@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a chain of programs without a shell, count the bytes between them, know who failed.
+
+    stage 1 --pipe--> relay --pipe--> stage 2 --pipe--> relay --pipe--> stage 3
+
+Each stage is its own process (argv list, no shell). Between two stages a relay thread
+moves the bytes with os.splice (kernel to kernel, no copy into Python), counts them, can cap
+the rate, and lets the progress file be written. Pipes are enlarged (F_SETPIPE_SZ) so the
+programs do not ping-pong through 64 KiB buffers. When the chain fails, the stage blamed
+is the root cause: a stage that only died of a broken pipe because a later one had gone is
+a victim, not the cause.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+CHUNK = 1 << 20
+TAIL_BYTES = 4096
+VICTIM_TEXTS = ('Broken pipe', 'EPIPE', 'errno 32', 'Errno 32')
+
+
+class Stage(object):
+    """One program of the chain: a name for messages, its argv, and what success means."""
+
+    def __init__(self, name, argv, ok_text=None, env=None):
+        self.name = name
+        self.argv = argv
+        self.ok_text = ok_text  # a text its stderr must contain on success
+        self.env = env
+        self.proc = None
+        self.stderr_file = None
+        self.returncode = None
+        self.stderr_tail = ''
+
+    def failed(self):
+        if self.returncode != 0:
+            return True
+        return bool(self.ok_text) and self.ok_text not in self.stderr_tail
+
+    def victim(self):
+        """Died of a broken pipe (a later stage went away first)."""
+        return self.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE) or any(
+            t in self.stderr_tail for t in VICTIM_TEXTS)
+
+    def describe(self, scrub):
+        what = ('exit code %s' % self.returncode if self.returncode is not None and
+                self.returncode >= 0 else 'killed by signal %s' % -(self.returncode or 0))
+        if self.returncode == 0 and self.ok_text:
+            what = 'exit code 0 without "%s"' % self.ok_text
+        tail = ' | '.join(line.strip() for line in self.stderr_tail.strip().splitlines()[-4:])
+        return '%s failed (%s)%s' % (self.name, what, ': ' + scrub(tail) if tail else '')
+
+
+def make_pipe():
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:  # above /proc/sys/fs/pipe-max-size for this user: keep the default
+        pass
+    return r, w
+
+
+class Relay(threading.Thread):
+    """Moves bytes from one pipe to the next with splice, counting; optional rate cap."""
+
+    def __init__(self, src, dst, rate_limit=0):
+        super(Relay, self).__init__()
+        self.daemon = True
+        self.src, self.dst = src, dst
+        self.bytes = 0
+        self.rate_limit = rate_limit  # bytes per second, 0 for none
+        self.error = None
+        self.started = time.time()
+
+    def run(self):
+        try:
+            while True:
+                try:
+                    n = os.splice(self.src, self.dst, CHUNK)
+                except OSError as e:
+                    if e.errno == errno.EINTR:
+                        continue
+                    raise
+                if n == 0:
+                    break
+                self.bytes += n
+                if self.rate_limit:
+                    ahead = self.bytes / float(self.rate_limit) - (time.time() - self.started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except OSError as e:
+            self.error = e  # EPIPE: the next stage went away; the stages say why
+        finally:
+            os.close(self.src)
+            os.close(self.dst)
+
+
+def write_json_atomic(path, data):
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    with open(tmp, 'w') as f:
+        json.dump(data, f)
+    os.rename(tmp, path)
+
+
+def read_tail(f):
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(max(0, size - TAIL_BYTES))
+    return f.read().decode('utf-8', 'replace')
+
+
+class Pipeline(object):
+    """Run stages chained by relays. counters: the relay positions to report, e.g.
+    {'read': 0, 'sent': 1} names relay 0 (after stage 1) and relay 1."""
+
+    def __init__(self, stages, counters, rate_limits=None, progress_file=None,
+                 progress_every=1.0, expected_bytes=None):
+        if len(stages) < 2:
+            raise ValueError('a pipeline has at least two stages')
+        self.stages = stages
+        self.counters = counters
+        self.rate_limits = rate_limits or {}
+        self.progress_file = progress_file
+        self.progress_every = progress_every
+        self.expected_bytes = expected_bytes
+        self.relays = []
+        self.seconds = None
+
+    def counts(self):
+        return dict((name, self.relays[i].bytes) for name, i in self.counters.items())
+
+    def progress(self, start, done=False):
+        if not self.progress_file:
+            return
+        elapsed = time.time() - start
+        counts = self.counts()
+        first = counts.get('read', 0)
+        data = dict(counts, elapsed=round(elapsed, 1), done=done,
+                    rate_mb_s=round(first / elapsed / 1e6, 1) if elapsed else 0,
+                    expected_bytes=self.expected_bytes, updated=time.time())
+        if self.expected_bytes and first and not done:
+            data['percent'] = round(min(99.9, 100.0 * first / self.expected_bytes), 1)
+            data['eta_seconds'] = round((self.expected_bytes - first) * elapsed / first, 0)
+        write_json_atomic(self.progress_file, data)
+
+    def run(self):
+        """Run to the end. Returns the failed stage to blame, or None on success."""
+        start = time.time()
+        prev_read = None
+        try:
+            for i, stage in enumerate(self.stages):
+                stage.stderr_file = tempfile.TemporaryFile()
+                out_r = out_w = None
+                if i < len(self.stages) - 1:
+                    out_r, out_w = make_pipe()
+                stage.proc = subprocess.Popen(
+                    stage.argv, stdin=prev_read if prev_read is not None else subprocess.DEVNULL,
+                    stdout=out_w if out_w is not None else subprocess.DEVNULL,
+                    stderr=stage.stderr_file, env=stage.env, close_fds=True)
+                if prev_read is not None:
+                    os.close(prev_read)
+                if out_w is not None:
+                    os.close(out_w)
+                    next_r, next_w = make_pipe()
+                    relay = Relay(out_r, next_w, self.rate_limits.get(i, 0))
+                    relay.start()
+                    self.relays.append(relay)
+                    prev_read = next_r
+            last = 0
+            while any(s.proc.poll() is None for s in self.stages):
+                time.sleep(0.1)
+                if time.time() - last >= self.progress_every:
+                    self.progress(start)
+                    last = time.time()
+            for relay in self.relays:
+                relay.join()
+        finally:
+            for stage in self.stages:
+                if stage.proc is not None and stage.proc.poll() is None:
+                    stage.proc.kill()  # only our own children, by their pid
+                    stage.proc.wait()
+                if stage.proc is not None:
+                    stage.returncode = stage.proc.returncode
+                if stage.stderr_file is not None:
+                    stage.stderr_file.flush()
+                    stage.stderr_tail = read_tail(stage.stderr_file)
+                    stage.stderr_file.close()
+        self.seconds = time.time() - start
+        self.progress(start, done=True)
+        return self.blame()
+
+    def blame(self):
+        failed = [s for s in self.stages if s.failed()]
+        if not failed:
+            return None
+        # The root cause: the first failed stage that did not merely die of a broken pipe
+        # (a later stage going away kills the earlier ones that way); with only such
+        # victims, the first failure.
+        causes = [s for s in failed if not s.victim()]
+        return causes[0] if causes else failed[0]

@@ -1,0 +1,436 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: backup_stream
+short_description: Stream a hot mariadb-backup of this host straight into another host's staging directory
+version_added: 0.1.0
+description:
+  - Runs on the source (the primary, or a healthy replica). Takes a hot physical backup with
+    C(mariadb-backup --backup --stream=xbstream) and streams it, compressed in the pipe, over
+    ssh into C(mbstream -x) on the destination. Nothing is written on the source; every
+    byte crosses the wire once and is decompressed on arrival (no C(.qp) files).
+  - Each program runs as its own process without a shell; the bytes between them are moved
+    by the kernel (C(splice)) and counted. When a program fails, the module names it, with
+    its exit code and the last lines of its error output (passwords masked).
+  - The receiving side extracts only into a new or a reseed staging directory, and writes
+    C(reseed_received) into it once the whole stream is extracted; until then the directory
+    holds C(reseed_receiving). M(reseed.mariadb.backup_prepare) refuses a copy without that
+    record. A staging directory left by an earlier run is removed first, never reused; a
+    directory that is not a reseed staging directory, or that holds a running server's
+    datadir, is refused.
+  - The backup account's credentials reach mariadb-backup through a temporary option file
+    (mode 0600, removed on every exit path), never through its command line.
+options:
+  destination:
+    description: The destination host, as this host reaches it over ssh.
+    type: str
+    required: true
+  staging_dir:
+    description:
+      - Directory on the destination that receives the copy. Must not exist, be empty, or
+        be a staging directory of an earlier run. Beside the datadir, on its filesystem, so
+        that the swap is a rename.
+    type: path
+    required: true
+  transport:
+    description: How the bytes travel. C(ssh) runs the receiving side over ssh.
+    type: str
+    choices: [ssh]
+    default: ssh
+  compression:
+    description:
+      - C(zstd) compresses at level I(compression_level) with all cores; C(none) sends the
+        stream as it is; C(auto) uses zstd whose level adapts to the link while it runs
+        (C(zstd --adapt)), compressing harder when the link is the bottleneck and less when
+        the CPU is.
+    type: str
+    choices: [auto, zstd, none]
+    default: auto
+  compression_level:
+    description: zstd level for C(compression=zstd).
+    type: int
+    default: 1
+  parallel:
+    description: Copy threads of mariadb-backup and extract threads of mbstream.
+    type: int
+    default: 2
+  throttle_mbps:
+    description: Cap the read from mariadb-backup at this many MB/s (0 for no cap), to spare a busy source.
+    type: int
+    default: 0
+  slave_info:
+    description: The source is a replica; record its primary's coordinates (C(--slave-info)).
+    type: bool
+    default: false
+  safe_slave_backup:
+    description:
+      - With I(slave_info), stop the source replica's SQL thread while the backup copies
+        non-InnoDB tables (C(--safe-slave-backup)); it is started again afterwards.
+    type: bool
+    default: false
+  extra_args:
+    description: More mariadb-backup options, e.g. C(--tmpdir=/srv/tmp).
+    type: list
+    elements: str
+    default: []
+  ssh_user:
+    description: The account on the destination.
+    type: str
+    default: root
+  ssh_port:
+    description: The destination's sshd port.
+    type: int
+    default: 22
+  ssh_key:
+    description: Private key on this host for the destination; the ssh client's default when omitted.
+    type: path
+  ssh_options:
+    description: More ssh client options, each C(-o) value as C(Name=value).
+    type: list
+    elements: str
+    default: []
+  login_user:
+    description: The backup account; root (over the unix socket, as Debian sets it up) when omitted.
+    type: str
+  login_password:
+    description: Its password. Written only to a temporary 0600 option file.
+    type: str
+  login_unix_socket:
+    description: The server's socket.
+    type: path
+  login_host:
+    description: The server's host, for a backup account that logs in over TCP.
+    type: str
+  login_port:
+    description: The server's port with I(login_host).
+    type: int
+  progress_file:
+    description: Where to write the progress (JSON, rewritten every second). A file in the temporary directory when omitted.
+    type: path
+  source_datadir:
+    description: The source's datadir, to estimate the stream's size (percent and ETA in the progress).
+    type: path
+    default: /var/lib/mysql
+notes:
+  - Check mode checks mariadb-backup and its version against the server's, that the
+    destination's sshd answers and the staging path is acceptable, and reports what would run.
+  - The receiving side needs C(mbstream) (package mariadb-backup), C(zstd) unless
+    I(compression=none), and bash.
+seealso:
+  - module: reseed.mariadb.backup_prepare
+author:
+  - reseed.mariadb developers (@reseed)
+'''
+
+EXAMPLES = r'''
+- name: Stream the primary's backup into the replica's staging directory
+  reseed.mariadb.backup_stream:
+    destination: 10.0.0.12
+    staging_dir: /var/lib/mysql.reseed-staging
+    ssh_key: /root/.ssh/reseed_transfer
+  delegate_to: db1.example.com
+  register: stream
+
+- name: From a replica, at most 200 MB/s, without compression
+  reseed.mariadb.backup_stream:
+    destination: db3.example.com
+    staging_dir: /var/lib/mysql.reseed-staging
+    slave_info: true
+    safe_slave_backup: true
+    compression: none
+    throttle_mbps: 200
+'''
+
+RETURN = r'''
+bytes_read:
+  description: Bytes mariadb-backup produced (the stream before compression).
+  returned: success
+  type: int
+  sample: 1170000000
+bytes_sent:
+  description: Bytes that went to the transport (after compression).
+  returned: success
+  type: int
+  sample: 410000000
+ratio:
+  description: bytes_read / bytes_sent.
+  returned: success
+  type: float
+  sample: 2.85
+seconds:
+  description: Wall time of the stream.
+  returned: success
+  type: float
+  sample: 6.1
+rate_mb_s:
+  description: bytes_read per second, in MB/s.
+  returned: success
+  type: float
+  sample: 191.8
+mariabackup_version:
+  description: The version of mariadb-backup.
+  returned: always
+  type: str
+  sample: 10.11.19-MariaDB
+server_version:
+  description: The version of the server on this host.
+  returned: always
+  type: str
+  sample: 10.11.19-MariaDB
+receive_command:
+  description: The command the destination runs to receive (for a forced-command ssh key).
+  returned: always
+  type: str
+commands:
+  description: The programs of the pipeline, in order.
+  returned: always
+  type: list
+  elements: str
+progress_file:
+  description: The progress file.
+  returned: always
+  type: str
+msg:
+  description: What happened, in one line.
+  returned: always
+  type: str
+'''
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import tempfile
+import hashlib
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
+from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
+    RECEIVED_MARKER)
+
+RECEIVING_MARKER = 'reseed_receiving'
+NOT_COUNTED = re.compile(r'(-bin\.\d+|-bin\.index|relay-bin.*|\.pid|\.sock)$')
+
+RECEIVER = r'''set -o pipefail
+d={staging}
+real=$(readlink -m -- "$d")
+for p in $(pidof mariadbd mysqld 2>/dev/null); do
+  case "$(readlink -f /proc/$p/cwd)/" in "$real/"*)
+    echo "reseed receive: $d holds the datadir of a running server: refusing" >&2; exit 17;;
+  esac
+done
+if [ -e "$d" ]; then
+  if [ -e "$d/{received}" ] || [ -e "$d/{receiving}" ] || [ -z "$(ls -A -- "$d")" ]; then
+    rm -rf -- "$d" || exit 18
+  else
+    echo "reseed receive: $d exists and is not a reseed staging directory: refusing" >&2; exit 19
+  fi
+fi
+umask 077
+mkdir -p -- "$d" && : > "$d/{receiving}" || exit 20
+{extract} || exit $?
+if [ ! -e "$d/xtrabackup_info" ] && [ ! -e "$d/mariadb_backup_info" ]; then
+  echo "reseed receive: the stream ended before xtrabackup_info: incomplete copy" >&2; exit 21
+fi
+rm -f -- "$d/{receiving}" && : > "$d/{received}"
+'''
+
+
+def receive_command(staging, compression, parallel):
+    extract = 'mbstream -x -p %d -C "$d"' % parallel
+    if compression != 'none':
+        extract = 'zstd -d -q -c | ' + extract
+    script = RECEIVER.format(staging=shlex.quote(staging), received=RECEIVED_MARKER,
+                             receiving=RECEIVING_MARKER, extract=extract)
+    return 'bash -c %s' % shlex.quote(script)
+
+
+def option_value(value):
+    """A value for a MariaDB option file, double-quoted and escaped."""
+    return '"%s"' % (str(value).replace('\\', '\\\\').replace('"', '\\"')
+                     .replace('\n', '\\n'))
+
+
+def write_option_file(directory, params):
+    lines = ['[client]']
+    for option, key in (('login_user', 'user'), ('login_password', 'password'),
+                        ('login_unix_socket', 'socket'), ('login_host', 'host'),
+                        ('login_port', 'port')):
+        if params.get(option) not in (None, ''):
+            lines.append('%s=%s' % (key, option_value(params[option])))
+    path = os.path.join(directory, 'backup.cnf')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def version_of(module, argv):
+    rc, out, err = module.run_command(argv)
+    found = re.search(r'(\d+)\.(\d+)\.(\d+)-MariaDB', out + err)
+    return found.group(0) if found else None
+
+
+def version_problem(backup_version, server_version):
+    """mariadb-backup must be of the server's major series and at least as new."""
+    if not backup_version or not server_version:
+        return None
+    b = tuple(int(x) for x in re.findall(r'\d+', backup_version)[:3])
+    s = tuple(int(x) for x in re.findall(r'\d+', server_version)[:3])
+    if b[:2] != s[:2] or b < s:
+        return ('mariadb-backup %s cannot back up MariaDB %s: install mariadb-backup of the '
+                'server\'s version' % (backup_version, server_version))
+    return None
+
+
+def estimate_bytes(datadir):
+    total = 0
+    for top, dirs, files in os.walk(datadir):
+        for name in files:
+            if NOT_COUNTED.search(name):
+                continue
+            try:
+                total += os.path.getsize(os.path.join(top, name))
+            except OSError:
+                pass
+    return total or None
+
+
+def staging_problem(staging):
+    parts = [p for p in staging.split('/') if p]
+    if not staging.startswith('/') or len(parts) < 2 or '..' in parts:
+        return 'staging_dir must be an absolute path at least two levels deep, got %r' % staging
+    return None
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        destination=dict(type='str', required=True),
+        staging_dir=dict(type='path', required=True),
+        transport=dict(type='str', default='ssh', choices=['ssh']),
+        compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
+        compression_level=dict(type='int', default=1),
+        parallel=dict(type='int', default=2),
+        throttle_mbps=dict(type='int', default=0),
+        slave_info=dict(type='bool', default=False),
+        safe_slave_backup=dict(type='bool', default=False),
+        extra_args=dict(type='list', elements='str', default=[]),
+        ssh_user=dict(type='str', default='root'),
+        ssh_port=dict(type='int', default=22),
+        ssh_key=dict(type='path'),
+        ssh_options=dict(type='list', elements='str', default=[]),
+        login_user=dict(type='str'),
+        login_password=dict(type='str', no_log=True),
+        login_unix_socket=dict(type='path'),
+        login_host=dict(type='str'),
+        login_port=dict(type='int'),
+        progress_file=dict(type='path'),
+        source_datadir=dict(type='path', default='/var/lib/mysql'),
+    ), supports_check_mode=True)
+    p = module.params
+    secrets = [p['login_password']]
+    fail = 'backup_stream to %s:%s: ' % (p['destination'], p['staging_dir'])
+
+    problem = staging_problem(p['staging_dir'])
+    if problem:
+        module.fail_json(msg=fail + problem)
+    mariabackup = module.get_bin_path('mariadb-backup') or module.get_bin_path('mariabackup')
+    if not mariabackup:
+        module.fail_json(msg=fail + 'mariadb-backup is not installed on the source (package '
+                         'mariadb-backup, of the server\'s version)')
+    needed = ['ssh'] + (['zstd'] if p['compression'] != 'none' else [])
+    missing = [n for n in needed if not module.get_bin_path(n)]
+    if missing:
+        module.fail_json(msg=fail + 'missing on the source: %s' % ', '.join(missing))
+    backup_version = version_of(module, [mariabackup, '--version'])
+    server_bin = module.get_bin_path('mariadbd') or module.get_bin_path('mysqld')
+    server_version = version_of(module, [server_bin, '--version']) if server_bin else None
+    problem = version_problem(backup_version, server_version)
+    if problem:
+        module.fail_json(msg=fail + problem)
+
+    receive = receive_command(p['staging_dir'], p['compression'], p['parallel'])
+    backup_argv = [mariabackup, None, '--backup', '--stream=xbstream',
+                   '--parallel=%d' % p['parallel']]
+    if p['slave_info']:
+        backup_argv.append('--slave-info')
+        if p['safe_slave_backup']:
+            backup_argv.append('--safe-slave-backup')
+    backup_argv += p['extra_args']
+    compress_argv = None
+    if p['compression'] == 'zstd':
+        compress_argv = ['zstd', '-q', '-c', '-T0', '-%d' % p['compression_level']]
+    elif p['compression'] == 'auto':
+        compress_argv = ['zstd', '-q', '-c', '-T0', '--adapt=min=1,max=6']
+    ssh_argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new',
+                '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3',
+                '-p', str(p['ssh_port'])]
+    if p['ssh_key']:
+        ssh_argv += ['-i', p['ssh_key'], '-o', 'IdentitiesOnly=yes']
+    for option in p['ssh_options']:
+        ssh_argv += ['-o', option]
+    ssh_argv += ['%s@%s' % (p['ssh_user'], p['destination']), receive]
+    commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
+                ' '.join(ssh_argv[:-1]) + ' <receive_command>']
+    commands = [c for c in commands if c]
+    digest = hashlib.sha1(('%s:%s' % (p['destination'], p['staging_dir'])).encode()).hexdigest()
+    progress_file = p['progress_file'] or os.path.join(
+        tempfile.gettempdir(), 'reseed-stream-%s.json' % digest[:12])
+    common = dict(mariabackup_version=backup_version, server_version=server_version,
+                  receive_command=receive, commands=commands, progress_file=progress_file)
+
+    if module.check_mode:
+        try:
+            socket.create_connection((p['destination'], p['ssh_port']), timeout=10).close()
+        except (OSError, socket.error) as e:
+            module.fail_json(msg=fail + 'the destination\'s sshd does not answer on port %d: '
+                             '%s' % (p['ssh_port'], e), **common)
+        module.exit_json(changed=True, msg='would stream a backup to %s:%s'
+                         % (p['destination'], p['staging_dir']), **common)
+
+    workdir = tempfile.mkdtemp(prefix='reseed-stream-')
+    try:
+        option_file = write_option_file(workdir, p)
+        backup_argv[1] = '--defaults-extra-file=' + option_file
+        backup_argv.append('--target-dir=' + os.path.join(workdir, 'target'))
+        stages = [Stage('mariadb-backup on the source', backup_argv, ok_text='completed OK!')]
+        if compress_argv:
+            stages.append(Stage('zstd on the source', compress_argv))
+        stages.append(Stage('ssh to %s (receiving: mbstream -x into %s)'
+                            % (p['destination'], p['staging_dir']), ssh_argv))
+        counters = {'read': 0, 'sent': 1 if compress_argv else 0}
+        pipeline = Pipeline(stages, counters,
+                            rate_limits={0: p['throttle_mbps'] * 1000000},
+                            progress_file=progress_file,
+                            expected_bytes=estimate_bytes(p['source_datadir']))
+        blamed = pipeline.run()
+    except (OSError, IOError) as e:
+        module.fail_json(msg=fail + scrub(str(e), secrets), **common)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    counts = pipeline.counts()
+    seconds = round(pipeline.seconds, 2)
+    result = dict(common, bytes_read=counts['read'], bytes_sent=counts['sent'],
+                  seconds=seconds,
+                  ratio=round(counts['read'] / float(counts['sent']), 2) if counts['sent'] else None,
+                  rate_mb_s=round(counts['read'] / pipeline.seconds / 1e6, 1) if seconds else None)
+    if blamed is not None:
+        text = blamed.describe(lambda t: scrub(t, secrets))
+        if 'Was only able to copy log' in blamed.stderr_tail:
+            text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
+        module.fail_json(msg=fail + text + '; the partial copy is marked %s and will not be '
+                         'prepared' % RECEIVING_MARKER, **result)
+    module.exit_json(changed=True, msg='streamed %.2f GB (%.2f GB sent) in %.1f s'
+                     % (counts['read'] / 1e9, counts['sent'] / 1e9, seconds), **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,178 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""backup_stream and backup_prepare on real hosts: stream, prepare, prove the copy."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import scenarios
+from secrets_watch import SecretsWatch
+
+STAGING = '/var/lib/mysql.reseed-staging'
+BACKUP_USER, BACKUP_PASSWORD = 'backup', "B@ck'up\\pw\"#1 x"
+
+
+@pytest.fixture
+def pair(make_hosts, inventory):
+    hosts = make_hosts('src', 'dst')
+    src, dst = hosts['src'], hosts['dst']
+    scenarios.load_data(src, rows=20000)
+    src.sql("CREATE USER {u}@'localhost' IDENTIFIED BY {p};"
+            "GRANT RELOAD, PROCESS, BINLOG MONITOR ON *.* TO {u}@'localhost';".format(
+                u=scenarios.q(BACKUP_USER), p=scenarios.q(BACKUP_PASSWORD)))
+    # The source may reach the destination over ssh with its own key (the role uses a
+    # temporary restricted one; tested with the role).
+    dst.run('cat >> /root/.ssh/authorized_keys', input=src.run('cat /root/.ssh/id_ed25519.pub').stdout)
+    return dict(src=src, dst=dst, inventory=inventory(src, [dst]))
+
+
+def stream_args(pair, **kw):
+    args = dict(destination=pair['dst'].ip, staging_dir=STAGING, login_user=BACKUP_USER,
+                login_password=BACKUP_PASSWORD)
+    args.update(kw)
+    return args
+
+
+def table_checksums(host, socket=None):
+    sock = ['--socket=' + socket] if socket else []
+    out = host.run(['mariadb', '--batch', '--skip-column-names'] + sock,
+                   input='CHECKSUM TABLE labdb.t, labdb.log, mysql.user EXTENDED;').stdout
+    return dict(line.split('\t') for line in out.strip().splitlines())
+
+
+def checksums_of_copy(dst):
+    """Start a throwaway server on the prepared copy (other socket, no network), read the
+    checksums, shut it down."""
+    dst.popen(['mariadbd', '--no-defaults', '--datadir=' + STAGING, '--socket=/tmp/copy.sock',
+               '--skip-networking', '--user=root', '--innodb-buffer-pool-size=64M',
+               '--pid-file=/tmp/copy.pid', '--log-error=/tmp/copy.err'])
+    try:
+        scenarios.wait_for(lambda: dst.run(['mariadb-admin', '--socket=/tmp/copy.sock', 'ping'],
+                                           check=False).returncode == 0, 60,
+                           what='the throwaway server on the copy')
+        return table_checksums(dst, '/tmp/copy.sock')
+    finally:
+        dst.run(['mariadb-admin', '--socket=/tmp/copy.sock', 'shutdown'], check=False)
+        scenarios.wait_for(lambda: dst.run('test -e /tmp/copy.pid', check=False).returncode, 60,
+                           what='the throwaway server to stop')
+
+
+@pytest.mark.parametrize('compression', ['zstd', 'none', 'auto'])
+def test_stream_prepare_and_the_copy_equals_the_source(pair, run_module, compression):
+    src, dst = pair['src'], pair['dst']
+    with SecretsWatch([BACKUP_PASSWORD]) as watch:
+        res = run_module(pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, compression=compression))
+    assert not res.failed, res.result
+    assert watch.leaks == [] and watch.samples > 5
+    assert res['bytes_read'] > 20000 * 200 and res['bytes_sent'] > 0
+    if compression == 'none':
+        assert res['bytes_sent'] == res['bytes_read']
+    else:
+        assert res['ratio'] > 1.5
+    assert BACKUP_PASSWORD not in res.stdout + str(res.result)
+    assert dst.run('ls %s' % STAGING).stdout.split().count('reseed_received') == 1
+    assert BACKUP_PASSWORD not in dst.run('cat %s/xtrabackup_info' % STAGING).stdout
+    # The live datadir was not touched and the server kept running.
+    assert dst.sql_value('SELECT COUNT(*) FROM information_schema.SCHEMATA '
+                         "WHERE SCHEMA_NAME='labdb'") == '0'
+
+    prep = run_module(pair['inventory'], dst.name, 'backup_prepare', {'path': STAGING})
+    assert not prep.failed, prep.result
+    assert prep['changed'] and prep['prepared'] and prep['backup_type'] == 'log-applied'
+    # No writes since: the copy's coordinates are the source's current position.
+    assert prep['gtid'] == src.sql_value('SELECT @@GLOBAL.gtid_binlog_pos')
+    assert (prep['binlog_file'], str(prep['binlog_pos'])) == tuple(
+        src.sql('SHOW MASTER STATUS')[0][:2])
+    again = run_module(pair['inventory'], dst.name, 'backup_prepare', {'path': STAGING})
+    assert not again.failed and again['changed'] is False and again['gtid'] == prep['gtid']
+    assert checksums_of_copy(dst) == table_checksums(src)
+
+
+def test_receiver_killed_mid_stream_is_named_and_the_copy_refused(pair, run_module):
+    src, dst = pair['src'], pair['dst']
+    src.sql('CREATE TABLE labdb.big ENGINE=InnoDB SELECT seq, REPEAT(MD5(seq), 20) AS pad '
+            'FROM labdb.seq_1_to_150000')
+
+    def kill_receiver():
+        pids = dst.run('pidof mbstream', check=False).stdout.split()
+        if pids:  # the mbstream our stream started, in the destination host
+            dst.run(['kill', '-9'] + pids)
+            return True
+        return False
+
+    import threading
+    killer = threading.Thread(target=lambda: scenarios.wait_for(kill_receiver, 60, 0.05,
+                                                                'mbstream to start'))
+    killer.start()
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, compression='none', throttle_mbps=20))
+    killer.join()
+    assert res.failed
+    assert res['msg'].startswith('backup_stream to %s:%s: ssh to %s (receiving'
+                                 % (dst.ip, STAGING, dst.ip)), res['msg']
+    assert 'reseed_receiving' in res['msg']
+    listing = dst.run('ls %s' % STAGING).stdout.split()
+    assert 'reseed_receiving' in listing and 'reseed_received' not in listing
+    prep = run_module(pair['inventory'], dst.name, 'backup_prepare', {'path': STAGING})
+    assert prep.failed and 'not a whole copy' in prep['msg']
+    assert dst.run('test -e %s/xtrabackup_checkpoints' % STAGING, check=False).returncode == 0 \
+        or 'no xtrabackup_checkpoints' in prep['msg']
+    # The next run starts clean over the stale partial copy.
+    res = run_module(pair['inventory'], src.name, 'backup_stream', stream_args(pair))
+    assert not res.failed, res.result
+    assert 'reseed_received' in dst.run('ls %s' % STAGING).stdout.split()
+
+
+def test_wrong_backup_password_is_clear_and_never_shown(pair, run_module):
+    src = pair['src']
+    wrong = 'Wr0ng-' + BACKUP_PASSWORD
+    with SecretsWatch([wrong, BACKUP_PASSWORD]) as watch:
+        res = run_module(pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, login_password=wrong), verbosity=4)
+    assert res.failed
+    assert 'mariadb-backup on the source failed' in res['msg']
+    assert 'Access denied' in res['msg'] and '\n' not in res['msg']
+    assert wrong not in res.stdout + res.stderr + str(res.result)
+    assert watch.leaks == []
+    assert not src.run('ls /tmp').stdout.count('reseed-stream-') > 1  # option file dir gone
+    assert src.run("find /tmp -name backup.cnf").stdout == ''
+
+
+def test_check_mode_and_refusals(pair, run_module):
+    src, dst = pair['src'], pair['dst']
+    res = run_module(pair['inventory'], src.name, 'backup_stream', stream_args(pair), check=True)
+    assert not res.failed, res.result
+    assert res['changed'] and 'would stream' in res['msg']
+    assert res['mariabackup_version'] == res['server_version'] == '10.11.19-MariaDB'
+    assert dst.run('test -e %s' % STAGING, check=False).returncode == 1
+    # A directory that is not ours is refused, whatever it holds; the datadir too.
+    dst.run('mkdir -p /var/lib/precious && echo keep > /var/lib/precious/file')
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, staging_dir='/var/lib/precious'))
+    assert res.failed and 'not a reseed staging directory' in res['msg']
+    assert dst.run('cat /var/lib/precious/file').stdout == 'keep\n'
+    for path in ('/var/lib/mysql', '/var/lib'):
+        res = run_module(pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, staging_dir=path))
+        assert res.failed and 'datadir of a running server' in res['msg'], res['msg']
+    assert dst.sql_value('SELECT 1') == '1'
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, staging_dir='/tmp'))
+    assert res.failed and 'two levels deep' in res['msg']
+
+
+def test_progress_file_is_written_while_streaming(pair, run_module):
+    src = pair['src']
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, progress_file='/tmp/progress.json', throttle_mbps=5))
+    assert not res.failed, res.result
+    import json
+    final = json.loads(src.run('cat /tmp/progress.json').stdout)
+    assert final['done'] is True and final['read'] == res['bytes_read']
+    assert final['expected_bytes'] > 0
+    assert res['seconds'] > 1  # throttled to 5 MB/s: several progress writes happened
+    time.sleep(0)
