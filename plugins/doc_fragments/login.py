@@ -77,3 +77,53 @@ notes:
   - Passwords are passed to the driver, never on a command line, and are masked in
     every returned C(queries) list.
 '''
+
+    # The primary's login options, for modules that talk to the primary too.
+    PRIMARY = r'''
+options:
+  primary:
+    description:
+      - How to reach the primary; the same options as this module's login options.
+    type: dict
+    suboptions:
+      login_host:
+        description: The primary's address as this host reaches it.
+        type: str
+        default: localhost
+      login_port:
+        description: The primary's port.
+        type: int
+        default: 3306
+      login_user:
+        description: Account on the primary.
+        type: str
+      login_password:
+        description: Its password. Never logged nor returned.
+        type: str
+      login_unix_socket:
+        description: Socket, when the module runs on the primary's host.
+        type: str
+      config_file:
+        description: Option file with a C([client]) section, read when it exists.
+        type: path
+        default: '~/.my.cnf'
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 30
+      ca_cert:
+        description: CA certificate to verify the primary's TLS certificate.
+        type: path
+        aliases: [ssl_ca]
+      client_cert:
+        description: Client TLS certificate.
+        type: path
+        aliases: [ssl_cert]
+      client_key:
+        description: Client TLS key.
+        type: path
+        aliases: [ssl_key]
+      check_hostname:
+        description: Whether the primary's certificate must name I(login_host).
+        type: bool
+'''

@@ -45,7 +45,12 @@ def login_argument_spec():
 
 
 class DbError(Exception):
-    """A connection or query failed; the message is safe to show (no password)."""
+    """A connection or query failed; the message is safe to show (no password). `code` is
+    the server's error number when there is one."""
+
+    def __init__(self, message, code=None):
+        super(DbError, self).__init__(message)
+        self.code = code
 
 
 def scrub(text, secrets):
@@ -149,7 +154,7 @@ class Connection(object):
             return list(cursor.fetchall()) if cursor.description else []
         except Exception as e:
             raise DbError('%s failed on %s: %s' % (
-                self.queries[-1], self.target, self.error_text(e)))
+                self.queries[-1], self.target, self.error_text(e)), error_code(e))
         finally:
             cursor.close()
 

@@ -30,53 +30,6 @@ description:
   - Changes nothing that stays; replication is resumed in the state it was found in, also
     when the check fails. In check mode it runs the same way, since its net effect is none.
 options:
-  primary:
-    description:
-      - How to reach the primary; the same options as this module's login options.
-      - The account needs C(SELECT) on the checked tables.
-    type: dict
-    required: true
-    suboptions:
-      login_host:
-        description: The primary's address as this host reaches it.
-        type: str
-        default: localhost
-      login_port:
-        description: The primary's port.
-        type: int
-        default: 3306
-      login_user:
-        description: Account on the primary.
-        type: str
-      login_password:
-        description: Its password. Never logged nor returned.
-        type: str
-      login_unix_socket:
-        description: Socket, when the module runs on the primary's host.
-        type: str
-      config_file:
-        description: Option file with a C([client]) section, read when it exists.
-        type: path
-        default: '~/.my.cnf'
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 30
-      ca_cert:
-        description: CA certificate to verify the primary's TLS certificate.
-        type: path
-        aliases: [ssl_ca]
-      client_cert:
-        description: Client TLS certificate.
-        type: path
-        aliases: [ssl_cert]
-      client_key:
-        description: Client TLS key.
-        type: path
-        aliases: [ssl_key]
-      check_hostname:
-        description: Whether the primary's certificate must name I(login_host).
-        type: bool
   connection_name:
     description:
       - The replica's connection to this primary (multi-source); the default connection
@@ -108,6 +61,7 @@ options:
     default: true
 extends_documentation_fragment:
   - reseed.mariadb.login
+  - reseed.mariadb.login.primary
 notes:
   - Tables of non-transactional engines (MyISAM, Aria) cannot be read consistently while
     the primary writes; they are listed in C(skipped_tables), not compared.
@@ -386,8 +340,7 @@ def verify(module, primary, replica):
 def main():
     argument_spec = login_argument_spec()
     argument_spec.update(
-        primary=dict(type='dict', required=True, no_log=False,
-                     options=login_argument_spec()),
+        primary=dict(type='dict', options=login_argument_spec()),
         connection_name=dict(type='str', default=''),
         databases=dict(type='list', elements='str'),
         exclude_databases=dict(type='list', elements='str', default=list(SYSTEM_SCHEMAS)),
@@ -399,7 +352,7 @@ def main():
     queries = []
     try:
         replica = Connection(module.params)
-        primary_params = module.params['primary']
+        primary_params = module.params['primary'] or {}
         if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
             module.fail_json(msg='checksum: primary.login_host is required (the primary as '
                                  'this host reaches it)', queries=[])

@@ -107,3 +107,9 @@ def test_missing_pymysql_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(c, 'HAS_PYMYSQL', False)
     with pytest.raises(c.DbError, match='python3-pymysql'):
         c.Connection(params())
+
+
+def test_db_error_carries_the_server_error_number():
+    e = c.DbError('x failed', 1617)
+    assert e.code == 1617 and str(e) == 'x failed'
+    assert c.DbError('no code').code is None

@@ -1,0 +1,386 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: replication
+short_description: Configure, start, stop or reset MariaDB replication, and wait until it is healthy
+version_added: 0.1.0
+description:
+  - Configures a replica's connection to its primary (C(CHANGE MASTER TO)) from GTID
+    (C(MASTER_USE_GTID=slave_pos)) or from a binlog file and position, starts it, and waits
+    until both threads run and it has caught up. On failure it returns the replication
+    error (number and text), not a timeout alone.
+  - Idempotent. The current settings are read from C(SHOW SLAVE STATUS) and only what
+    differs is changed; the threads are stopped only when a change needs it; C(changed) is
+    true only then. Starting coordinates (I(gtid_slave_pos), I(primary_log_file) and
+    I(primary_log_pos)) are applied when the connection is configured anew (it did not
+    exist, or its primary changed), or with I(force_position); a replica that already
+    replicates is never rewound by a re-run.
+  - The password cannot be read back from the server. It is sent when the connection is
+    configured anew, when the primary's host, port or user change, or with
+    I(update_password=always).
+  - Every value reaches the server as a driver parameter; the password is never returned
+    and is masked in C(queries) and in the diff.
+options:
+  state:
+    description:
+      - C(started) configures when needed and starts; C(present) configures only;
+        C(stopped) stops both threads; C(reset) removes the connection (C(RESET SLAVE ALL)).
+    type: str
+    choices: [started, present, stopped, reset]
+    default: started
+  connection_name:
+    description: The connection, for multi-source replication; the default connection when empty.
+    type: str
+    default: ''
+  mode:
+    description: C(gtid) replicates from a GTID position (C(slave_pos)); C(file_pos) from a binlog file and position.
+    type: str
+    choices: [gtid, file_pos]
+    default: gtid
+  gtid_slave_pos:
+    description:
+      - With C(mode=gtid), the position to start from (C(SET GLOBAL gtid_slave_pos)), e.g.
+        the C(gtid) that M(reseed.mariadb.backup_prepare) returns. List every domain.
+    type: str
+  primary_log_file:
+    description: With C(mode=file_pos), the primary's binlog file to start from.
+    type: str
+    aliases: [master_log_file]
+  primary_log_pos:
+    description: With C(mode=file_pos), the position in that file.
+    type: int
+    aliases: [master_log_pos]
+  force_position:
+    description: Apply the starting coordinates even to a connection that already exists.
+    type: bool
+    default: false
+  primary_host:
+    description: The primary's address as the replica reaches it.
+    type: str
+    aliases: [master_host]
+  primary_port:
+    description: The primary's port.
+    type: int
+    aliases: [master_port]
+  primary_user:
+    description: The replication account on the primary.
+    type: str
+    aliases: [master_user]
+  primary_password:
+    description: Its password.
+    type: str
+    aliases: [master_password]
+  update_password:
+    description:
+      - C(on_change) sends the password only when the connection is (re)configured (see
+        above); C(always) sends it on every run (and so always changes).
+    type: str
+    choices: [on_change, always]
+    default: on_change
+  primary_connect_retry:
+    description: Seconds between connection attempts.
+    type: int
+    aliases: [master_connect_retry]
+  primary_heartbeat_period:
+    description: Heartbeat interval in seconds. Not readable from the server; applied when other settings change.
+    type: float
+    aliases: [master_heartbeat_period]
+  primary_delay:
+    description: Delay the replica by this many seconds (C(MASTER_DELAY)).
+    type: int
+    aliases: [master_delay]
+  primary_ssl:
+    description: Replicate over TLS.
+    type: bool
+    aliases: [master_ssl]
+  primary_ssl_ca:
+    description: CA file to verify the primary's certificate.
+    type: str
+    aliases: [master_ssl_ca]
+  primary_ssl_cert:
+    description: The replica's client certificate.
+    type: str
+    aliases: [master_ssl_cert]
+  primary_ssl_key:
+    description: Its key.
+    type: str
+    aliases: [master_ssl_key]
+  primary_ssl_verify_server_cert:
+    description: Require the primary's certificate to name I(primary_host).
+    type: bool
+    aliases: [master_ssl_verify_server_cert]
+  wait:
+    description: With C(state=started), wait until both threads run and the replica has caught up.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait.
+    type: int
+    default: 300
+  max_lag:
+    description: Caught up means C(Seconds_Behind_Master) at most this.
+    type: int
+    default: 0
+  wait_gtid:
+    description: Also wait until the replica has applied this GTID position (C(MASTER_GTID_WAIT)).
+    type: str
+  error_grace:
+    description: Seconds a replication error may persist while waiting (the IO thread retries) before the module fails with it.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - reseed.mariadb.login
+notes:
+  - Supports check mode and diff mode.
+seealso:
+  - module: reseed.mariadb.replication_info
+  - module: reseed.mariadb.backup_prepare
+author:
+  - reseed.mariadb developers (@reseed)
+'''
+
+EXAMPLES = r'''
+- name: Replicate from the copy's GTID and wait until caught up
+  reseed.mariadb.replication:
+    primary_host: 10.0.0.11
+    primary_user: repl
+    primary_password: "{{ repl_password }}"
+    gtid_slave_pos: "{{ copy.gtid }}"
+    wait_timeout: 3600
+
+- name: As by hand, from file and position
+  reseed.mariadb.replication:
+    mode: file_pos
+    primary_host: db1.example.com
+    primary_user: repl
+    primary_password: "{{ repl_password }}"
+    primary_log_file: "{{ copy.binlog_file }}"
+    primary_log_pos: "{{ copy.binlog_pos }}"
+
+- name: Stop a named connection
+  reseed.mariadb.replication:
+    connection_name: eu
+    state: stopped
+'''
+
+RETURN = r'''
+settings:
+  description: The connection's settings after the run (the password masked when sent).
+  returned: success
+  type: dict
+  sample: {primary_host: 10.0.0.11, primary_port: 3306, primary_user: repl, use_gtid: slave_pos}
+status:
+  description: The connection's status after the run, normalised (as reseed.mariadb.replication_info returns it).
+  returned: when the connection exists
+  type: dict
+queries:
+  description: The statements run, the password masked.
+  returned: always
+  type: list
+  elements: str
+msg:
+  description: What happened, in one line.
+  returned: always
+  type: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
+    Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import normalize
+
+
+class Failed(Exception):
+    pass
+
+
+NO_SUCH_CONNECTION = 1617
+
+
+def status_row(db, name):
+    """The connection's SHOW SLAVE STATUS row, or None when it does not exist."""
+    try:
+        rows = db.query('SHOW SLAVE %s STATUS', [name])
+    except DbError as e:
+        if e.code == NO_SUCH_CONNECTION:
+            return None
+        raise
+    return rows[0] if rows else None
+
+
+def running(row):
+    return bool(row) and (row.get('Slave_IO_Running') in ('Yes', 'Connecting')
+                          or row.get('Slave_SQL_Running') == 'Yes')
+
+
+def wait_healthy(db, p):
+    """Poll until both threads run and the replica has caught up; the replication error,
+    not a timeout alone, when it does not."""
+    name, deadline = p['connection_name'], time.time() + p['wait_timeout']
+    first_error = {}
+    while True:
+        row = status_row(db, name) or {}
+        s = normalize(row)
+        now = time.time()
+        for thread in ('io', 'sql'):
+            errno = s['last_%s_errno' % thread]
+            if errno:
+                since = first_error.setdefault((thread, errno), now)
+                stopped = s['%s_running' % thread] == 'No'
+                if stopped or now - since >= p['error_grace']:
+                    raise Failed('replication %s thread error %d: %s' % (
+                        thread.upper(), errno, s['last_%s_error' % thread]))
+        caught_up = (s['io_running'] == 'Yes' and s['sql_running'] == 'Yes'
+                     and s['seconds_behind'] is not None and s['seconds_behind'] <= p['max_lag'])
+        if caught_up and p['wait_gtid']:
+            caught_up = db.query('SELECT MASTER_GTID_WAIT(%s, 0) AS r',
+                                 [p['wait_gtid']])[0]['r'] == 0
+        if caught_up:
+            return s
+        if now > deadline:
+            raise Failed('replication did not become healthy within %ss (IO %s, SQL %s, %s '
+                         'seconds behind)' % (p['wait_timeout'], s['io_running'],
+                                              s['sql_running'], s['seconds_behind']))
+        time.sleep(0.5)
+
+
+def configure(module, db, row):
+    """Change what differs. Returns (changed, before, after) settings for the diff."""
+    p = module.params
+    name = p['connection_name']
+    current = cm.current_settings(row) if row else {}
+    wanted = cm.wanted_settings(p, p['mode'])
+    anew = not row or any(current.get(k) != wanted.get(k) for k in
+                          ('primary_host', 'primary_port') if k in wanted)
+    if not row and not p['primary_host']:
+        raise Failed('connection %r is not configured: primary_host is needed' % name)
+    diffs = cm.differences(current, wanted)
+    send_password = p['primary_password'] is not None and (
+        anew or 'primary_user' in diffs or p['update_password'] == 'always')
+    set_position = anew or p['force_position']
+    gtid_pos = p['gtid_slave_pos'] if p['mode'] == 'gtid' and set_position else None
+    log_file = p['primary_log_file'] if p['mode'] == 'file_pos' and set_position else None
+    if gtid_pos is not None and db.variable('gtid_slave_pos') == gtid_pos:
+        gtid_pos = None if not anew else gtid_pos
+    change = bool(diffs or send_password or gtid_pos is not None or log_file is not None)
+    before = cm.shown(current)
+    after = cm.shown(dict(current, **wanted) if change else current, send_password)
+    if gtid_pos is not None:
+        after['gtid_slave_pos'] = gtid_pos
+        before['gtid_slave_pos'] = db.variable('gtid_slave_pos')
+    if log_file is not None:
+        after['primary_log_file'], after['primary_log_pos'] = log_file, p['primary_log_pos']
+    if not change or module.check_mode:
+        return change, before, after
+    was_running = running(row)
+    if was_running:
+        db.query('STOP SLAVE %s', [name])
+    if gtid_pos is not None:
+        db.query('SET GLOBAL gtid_slave_pos = %s', [gtid_pos])
+    settings = wanted if anew else dict((k, v[1]) for k, v in diffs.items())
+    settings.setdefault('use_gtid', wanted['use_gtid'])
+    sql, args, secret = cm.statement(name, settings,
+                                     p['primary_password'] if send_password else None,
+                                     log_file, p['primary_log_pos'])
+    db.query(sql, args, secret_args=secret)
+    if was_running and p['state'] != 'started':
+        db.query('START SLAVE %s', [name])
+    return change, before, after
+
+
+def main():
+    argument_spec = login_argument_spec()
+    aliases = {}
+    for option in ('primary_log_file', 'primary_log_pos', 'primary_host', 'primary_port',
+                   'primary_user', 'primary_password', 'primary_connect_retry',
+                   'primary_heartbeat_period', 'primary_delay', 'primary_ssl',
+                   'primary_ssl_ca', 'primary_ssl_cert', 'primary_ssl_key',
+                   'primary_ssl_verify_server_cert'):
+        aliases[option] = [option.replace('primary_', 'master_', 1)]
+    types = dict(primary_log_pos='int', primary_port='int', primary_connect_retry='int',
+                 primary_delay='int', primary_heartbeat_period='float', primary_ssl='bool',
+                 primary_ssl_verify_server_cert='bool')
+    for option, names in aliases.items():
+        argument_spec[option] = dict(type=types.get(option, 'str'), aliases=names)
+    argument_spec['primary_password']['no_log'] = True
+    argument_spec['primary_ssl_key']['no_log'] = False  # a path to the key, not the key
+    argument_spec.update(
+        state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'reset']),
+        connection_name=dict(type='str', default=''),
+        mode=dict(type='str', default='gtid', choices=['gtid', 'file_pos']),
+        gtid_slave_pos=dict(type='str'),
+        force_position=dict(type='bool', default=False),
+        update_password=dict(type='str', default='on_change', choices=['on_change', 'always']),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=300),
+        max_lag=dict(type='int', default=0),
+        wait_gtid=dict(type='str'),
+        error_grace=dict(type='int', default=10),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec, supports_check_mode=True,
+        required_together=[('primary_log_file', 'primary_log_pos')],
+        mutually_exclusive=[('gtid_slave_pos', 'primary_log_file')])
+    p = module.params
+    if p['mode'] == 'gtid' and p['primary_log_file']:
+        module.fail_json(msg='replication: primary_log_file/pos go with mode=file_pos; with '
+                         'mode=gtid give gtid_slave_pos')
+    name = p['connection_name']
+    db = None
+    result = dict(changed=False, queries=[])
+    try:
+        db = Connection(p)
+        row = status_row(db, name)
+        diff = None
+        if p['state'] in ('started', 'present'):
+            changed, before, after = configure(module, db, row)
+            diff = dict(before=before, after=after)
+            result['settings'] = after
+            row = status_row(db, name) if not module.check_mode else row
+            if p['state'] == 'started' and (changed or not running(row)):
+                if not module.check_mode:
+                    db.query('START SLAVE %s', [name])
+                changed = True
+            result['changed'] = changed
+            if p['state'] == 'started' and p['wait'] and not module.check_mode:
+                result['status'] = wait_healthy(db, p)
+        elif p['state'] == 'stopped':
+            if running(row):
+                if not module.check_mode:
+                    db.query('STOP SLAVE %s', [name])
+                result['changed'] = True
+        elif p['state'] == 'reset':
+            if row:
+                if not module.check_mode:
+                    if running(row):
+                        db.query('STOP SLAVE %s', [name])
+                    db.query('RESET SLAVE %s ALL', [name])
+                result['changed'] = True
+        if 'status' not in result:
+            row = status_row(db, name)
+            if row:
+                result['status'] = normalize(row)
+        result['queries'] = db.queries
+        if module._diff and diff is not None:
+            result['diff'] = diff
+        result['msg'] = '%s: %s' % (p['state'], 'changed' if result['changed'] else 'as wanted')
+        module.exit_json(**result)
+    except (DbError, Failed) as e:
+        module.fail_json(msg='replication on connection %r: %s' % (name, e),
+                         queries=db.queries if db else [], changed=result['changed'])
+    finally:
+        if db:
+            db.close()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: replication_info
+short_description: Diagnose a MariaDB replica and tell whether it needs a rebuild
+version_added: 0.1.0
+description:
+  - Read-only. Returns C(SHOW ALL SLAVES STATUS) normalised per connection, the server's
+    GTID positions and replication settings, and a diagnosis per connection C(healthy),
+    C(lagging), C(stopped), C(broken), C(diverged) or C(not_configured), with
+    C(needs_rebuild) and a reason a person can act on.
+  - The rebuild rule (one table in C(module_utils/replica_status.py)) rebuilds at once on IO
+    errors 1236, 1945, 1947, 1951, 1955 and SQL errors 1032, 1034, 1049, 1062, 1146, 1950;
+    never on network or login errors (2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040), which
+    need the network or the credentials fixed; errant GTIDs (the replica holds transactions
+    its primary never had) make C(diverged) and a rebuild. Lagging or cleanly stopped is not
+    a rebuild. The lists can be overridden.
+  - Errant GTIDs are found by comparing the replica's C(gtid_binlog_state) with the
+    primary's, given as I(primary_gtid_binlog_state) or read with I(primary) login options.
+options:
+  primary_gtid_binlog_state:
+    description: The primary's C(@@gtid_binlog_state), to find errant GTIDs.
+    type: str
+  lag_seconds:
+    description: More than this many seconds behind is C(lagging).
+    type: int
+    default: 60
+  rebuild_io_errors:
+    description: IO thread errors that call for a rebuild.
+    type: list
+    elements: int
+    default: [1236, 1945, 1947, 1951, 1955]
+  rebuild_sql_errors:
+    description: SQL thread errors that call for a rebuild.
+    type: list
+    elements: int
+    default: [1032, 1034, 1049, 1062, 1146, 1950]
+  never_rebuild_errors:
+    description: Errors that never call for a rebuild (network, login).
+    type: list
+    elements: int
+    default: [2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040]
+extends_documentation_fragment:
+  - reseed.mariadb.login
+  - reseed.mariadb.login.primary
+notes:
+  - Supports check mode; it changes nothing in any mode.
+seealso:
+  - module: reseed.mariadb.replication
+author:
+  - reseed.mariadb developers (@reseed)
+'''
+
+EXAMPLES = r'''
+- name: Diagnose the replica, errant GTIDs included
+  reseed.mariadb.replication_info:
+    primary_gtid_binlog_state: "{{ primary_info.gtid_binlog_state }}"
+  register: diag
+
+- name: Rebuild only when needed
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }}: {{ diag.state }} ({{ diag.reason }})"
+  when: diag.needs_rebuild
+'''
+
+RETURN = r'''
+state:
+  description: The diagnosis of the default connection (or of the only one).
+  returned: always
+  type: str
+  sample: broken
+needs_rebuild:
+  description: Whether any connection needs a rebuild.
+  returned: always
+  type: bool
+  sample: true
+reason:
+  description: Why, in one line.
+  returned: always
+  type: str
+  sample: "IO thread error 1236: ... (rebuild: the data can no longer follow the primary)"
+connections:
+  description: Per connection, its normalised status plus state, needs_rebuild and reason.
+  returned: always
+  type: list
+  elements: dict
+errant_gtids:
+  description: GTIDs this server holds that the primary's binlog state does not.
+  returned: when the primary's state is known
+  type: list
+  elements: str
+gtid_current_pos:
+  description: "@@gtid_current_pos"
+  returned: always
+  type: str
+gtid_slave_pos:
+  description: "@@gtid_slave_pos"
+  returned: always
+  type: str
+gtid_binlog_pos:
+  description: "@@gtid_binlog_pos"
+  returned: always
+  type: str
+gtid_binlog_state:
+  description: "@@gtid_binlog_state"
+  returned: always
+  type: str
+gtid_strict_mode:
+  description: "@@gtid_strict_mode"
+  returned: always
+  type: bool
+read_only:
+  description: "@@read_only"
+  returned: always
+  type: bool
+server_id:
+  description: "@@server_id"
+  returned: always
+  type: int
+log_bin:
+  description: "@@log_bin"
+  returned: always
+  type: bool
+version:
+  description: "@@version"
+  returned: always
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
+from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
+    Connection, DbError, login_argument_spec)
+
+VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
+             'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version')
+
+
+def main():
+    argument_spec = login_argument_spec()
+    argument_spec.update(
+        primary_gtid_binlog_state=dict(type='str'),
+        primary=dict(type='dict', options=login_argument_spec()),
+        lag_seconds=dict(type='int', default=rs.DEFAULT_LAG_SECONDS),
+        rebuild_io_errors=dict(type='list', elements='int', default=list(rs.REBUILD_IO_ERRORS)),
+        rebuild_sql_errors=dict(type='list', elements='int',
+                                default=list(rs.REBUILD_SQL_ERRORS)),
+        never_rebuild_errors=dict(type='list', elements='int',
+                                  default=list(rs.NEVER_REBUILD_ERRORS)),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
+    p = module.params
+    db = primary = None
+    try:
+        db = Connection(p)
+        info = dict((v, db.variable(v)) for v in VARIABLES)
+        rows = db.query('SHOW ALL SLAVES STATUS')
+        primary_state = p['primary_gtid_binlog_state']
+        if p['primary']:
+            primary = Connection(p['primary'])
+            primary_state = primary.variable('gtid_binlog_state') or ''
+    except DbError as e:
+        module.fail_json(msg='replication_info: %s' % e)
+    finally:
+        for conn in (db, primary):
+            if conn:
+                conn.close()
+    for flag in ('gtid_strict_mode', 'read_only', 'log_bin'):
+        info[flag] = bool(int(info[flag] or 0))
+    info['server_id'] = int(info['server_id'])
+    errant = None
+    if primary_state is not None:
+        try:
+            errant = gtidlib.errant(info['gtid_binlog_state'], primary_state)
+        except gtidlib.GtidError as e:
+            module.fail_json(msg='replication_info: the primary\'s gtid_binlog_state: %s' % e)
+        info['errant_gtids'] = ['%d-%d-%d' % g for g in errant]
+    rules = dict(lag_seconds=p['lag_seconds'], rebuild_io_errors=p['rebuild_io_errors'],
+                 rebuild_sql_errors=p['rebuild_sql_errors'],
+                 never_rebuild_errors=p['never_rebuild_errors'])
+    connections = []
+    for row in rows:
+        status = rs.normalize(row)
+        status['state'], status['needs_rebuild'], status['reason'] = rs.diagnose(
+            status, errant, **rules)
+        connections.append(status)
+    if connections:
+        main_conn = next((c for c in connections if c['connection_name'] == ''), connections[0])
+        state, reason = main_conn['state'], main_conn['reason']
+        needs = any(c['needs_rebuild'] for c in connections)
+        if needs and not main_conn['needs_rebuild']:
+            other = next(c for c in connections if c['needs_rebuild'])
+            reason = 'connection %r: %s' % (other['connection_name'], other['reason'])
+    else:
+        state, needs, reason = rs.diagnose(None, errant, **rules)
+        if errant:
+            state, needs = 'diverged', True
+            reason = 'not replicating, and holds errant GTIDs: %s' % ','.join(
+                info['errant_gtids'][:5])
+    module.exit_json(changed=False, state=state, needs_rebuild=needs, reason=reason,
+                     connections=connections, **info)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,49 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
+
+
+def test_statement_values_are_parameters_and_the_password_secret():
+    sql, args, secret = cm.statement('eu', {'primary_host': 'db1', 'primary_port': 3306,
+                                            'primary_ssl': True, 'use_gtid': 'slave_pos'},
+                                     password="p'w\\x")
+    assert sql == ('CHANGE MASTER %s TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_SSL = %s, '
+                   'MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos')
+    assert args == ['eu', 'db1', 3306, 1, "p'w\\x"] and secret == (4,)
+    assert "p'w" not in sql
+
+
+def test_file_position_statement():
+    sql, args, secret = cm.statement('', {'use_gtid': 'no'}, log_file='mysql-bin.000002',
+                                     log_pos='4711')
+    assert sql.endswith('MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s, MASTER_USE_GTID = no')
+    assert args == ['', 'mysql-bin.000002', 4711] and secret == ()
+
+
+def test_use_gtid_is_only_ever_a_known_keyword():
+    with pytest.raises(ValueError):
+        cm.statement('', {'use_gtid': 'slave_pos; DROP TABLE x'})
+    with pytest.raises(ValueError, match='nothing'):
+        cm.statement('', {})
+
+
+def test_current_wanted_and_differences():
+    current = cm.current_settings({'Master_Host': 'db1', 'Master_Port': '3306',
+                                   'Master_User': 'repl', 'Connect_Retry': '60',
+                                   'Master_SSL_Allowed': 'No', 'SQL_Delay': '0',
+                                   'Using_Gtid': 'Slave_Pos'})
+    assert current['primary_port'] == 3306 and current['primary_ssl'] is False
+    assert current['use_gtid'] == 'slave_pos'
+    wanted = cm.wanted_settings({'primary_host': 'db1', 'primary_port': 3306,
+                                 'primary_user': 'repl', 'primary_password': 'x',
+                                 'primary_ssl': None}, 'gtid')
+    assert 'primary_password' not in wanted and 'primary_ssl' not in wanted
+    assert cm.differences(current, wanted) == {}
+    assert cm.differences(current, cm.wanted_settings({'primary_host': 'db2'}, 'file_pos')) == {
+        'primary_host': ('db1', 'db2'), 'use_gtid': ('slave_pos', 'no')}
+    assert cm.shown({'a': 1}, password_changes=True) == {'a': 1, 'primary_password': cm.MASK}
