@@ -30,7 +30,8 @@ F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 CHUNK = 1 << 20
 TAIL_BYTES = 4096
-VICTIM_TEXTS = ('Broken pipe', 'EPIPE', 'errno 32', 'Errno 32')
+VICTIM_TEXTS = ('Broken pipe', 'EPIPE', 'errno 32', 'Errno 32', 'Connection reset by peer')
+SIDE_GRACE = 5.0  # seconds a side stage may outlive a failed chain before it is stopped
 
 
 class Stage(object):
@@ -45,6 +46,7 @@ class Stage(object):
         self.stderr_file = None
         self.returncode = None
         self.stderr_tail = ''
+        self.stopped = False  # killed by the runner once another stage had failed
 
     def failed(self):
         if self.returncode != 0:
@@ -52,13 +54,24 @@ class Stage(object):
         return bool(self.ok_text) and self.ok_text not in self.stderr_tail
 
     def victim(self):
-        """Died of a broken pipe (a later stage went away first)."""
-        return self.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE) or any(
-            t in self.stderr_tail for t in VICTIM_TEXTS)
+        """Died of a broken pipe (a later stage went away first), or stopped by us.
+
+        A stage killed by another signal is a cause whatever it printed: an ssh whose remote
+        command was killed (exit code 128 + signal) may carry the remote side's own
+        "Broken pipe" along; an ssh that lost its connection exits 255."""
+        rc = self.returncode
+        if self.stopped or rc in (-signal.SIGPIPE, 128 + signal.SIGPIPE):
+            return True
+        if rc is not None and (rc < 0 or rc > 128):
+            return False
+        return any(t in self.stderr_tail for t in VICTIM_TEXTS)
 
     def describe(self, scrub):
-        what = ('exit code %s' % self.returncode if self.returncode is not None and
-                self.returncode >= 0 else 'killed by signal %s' % -(self.returncode or 0))
+        rc = self.returncode
+        what = ('exit code %s' % rc if rc is not None and rc >= 0 else
+                'killed by signal %s' % -(rc or 0))
+        if rc is not None and 128 < rc < 128 + 65:
+            what += ', killed by signal %d' % (rc - 128)
         if self.returncode == 0 and self.ok_text:
             what = 'exit code 0 without "%s"' % self.ok_text
         tail = ' | '.join(line.strip() for line in self.stderr_tail.strip().splitlines()[-4:])
@@ -125,13 +138,18 @@ def read_tail(f):
 
 class Pipeline(object):
     """Run stages chained by relays. counters: the relay positions to report, e.g.
-    {'read': 0, 'sent': 1} names relay 0 (after stage 1) and relay 1."""
+    {'read': 0, 'sent': 1} names relay 0 (after stage 1) and relay 1.
+
+    side: stages outside the chain that run beside it (the receiving end of a tcp stream,
+    reached over ssh); started first, blamed after the chain's stages, and stopped
+    SIDE_GRACE seconds after the chain has ended with a failure."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
-                 progress_every=1.0, expected_bytes=None):
+                 progress_every=1.0, expected_bytes=None, side=()):
         if len(stages) < 2:
             raise ValueError('a pipeline has at least two stages')
         self.stages = stages
+        self.side = list(side)
         self.counters = counters
         self.rate_limits = rate_limits or {}
         self.progress_file = progress_file
@@ -162,6 +180,11 @@ class Pipeline(object):
         start = time.time()
         prev_read = None
         try:
+            for stage in self.side:
+                stage.stderr_file = tempfile.TemporaryFile()
+                stage.proc = subprocess.Popen(
+                    stage.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=stage.stderr_file, env=stage.env, close_fds=True)
             for i, stage in enumerate(self.stages):
                 stage.stderr_file = tempfile.TemporaryFile()
                 out_r = out_w = None
@@ -181,17 +204,26 @@ class Pipeline(object):
                     self.relays.append(relay)
                     prev_read = next_r
             last = 0
-            while any(s.proc.poll() is None for s in self.stages):
+            chain_end = side_end = None
+            while any(s.proc.poll() is None for s in self.stages + self.side):
                 time.sleep(0.1)
                 if time.time() - last >= self.progress_every:
                     self.progress(start)
                     last = time.time()
-            for relay in self.relays:
-                relay.join()
+                if chain_end is None and all(s.proc.poll() is not None for s in self.stages):
+                    chain_end = time.time()
+                if (chain_end is not None and time.time() - chain_end > SIDE_GRACE and
+                        any(s.proc.returncode != 0 for s in self.stages)):
+                    break  # the receiver waits for a sender that is gone: stopped below
+                if side_end is None and any(s.proc.poll() not in (None, 0) for s in self.side):
+                    side_end = time.time()
+                if side_end is not None and time.time() - side_end > SIDE_GRACE:
+                    break  # the receiver failed: a sender still retrying is stopped below
         finally:
-            for stage in self.stages:
+            for stage in self.stages + self.side:
                 if stage.proc is not None and stage.proc.poll() is None:
                     stage.proc.kill()  # only our own children, by their pid
+                    stage.stopped = True
                     stage.proc.wait()
                 if stage.proc is not None:
                     stage.returncode = stage.proc.returncode
@@ -199,12 +231,14 @@ class Pipeline(object):
                     stage.stderr_file.flush()
                     stage.stderr_tail = read_tail(stage.stderr_file)
                     stage.stderr_file.close()
+            for relay in self.relays:
+                relay.join()  # ends once its two neighbours have gone
         self.seconds = time.time() - start
         self.progress(start, done=True)
         return self.blame()
 
     def blame(self):
-        failed = [s for s in self.stages if s.failed()]
+        failed = [s for s in self.stages + self.side if s.failed()]
         if not failed:
             return None
         # The root cause: the first failed stage that did not merely die of a broken pipe

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Runs on the source (the primary, or a healthy replica). Takes a hot physical backup with
     C(mariadb-backup --backup --stream=xbstream) and streams it, compressed in the pipe, over
-    ssh into C(mbstream -x) on the destination. Nothing is written on the source; every
+    ssh (or plain TCP) into C(mbstream -x) on the destination. Nothing is written on the source; every
     byte crosses the wire once and is decompressed on arrival (no C(.qp) files).
   - Each program runs as its own process without a shell; the bytes between them are moved
     by the kernel (C(splice)) and counted. When a program fails, the module names it, with
@@ -39,10 +39,27 @@ options:
     type: path
     required: true
   transport:
-    description: How the bytes travel. C(ssh) runs the receiving side over ssh.
+    description:
+      - How the bytes travel. C(ssh) pipes them through ssh into the receiving side
+        (encrypted; ssh's cipher is often the bottleneck on fast links).
+      - C(tcp) sends them in the clear over a plain TCP connection, for fast trusted networks;
+        the receiving side, still started over ssh, runs C(socat) listening on
+        I(tcp_listen_address):I(tcp_port) that accepts one connection from
+        I(tcp_source_address) only and gives up when nothing connects within 60 seconds;
+        the source connects to it with C(socat). Needs socat on both hosts.
     type: str
-    choices: [ssh]
+    choices: [ssh, tcp]
     default: ssh
+  tcp_port:
+    description: With C(transport=tcp), the port the destination listens on.
+    type: int
+    default: 4444
+  tcp_listen_address:
+    description: With C(transport=tcp), the destination's address to listen on and connect to; I(destination) resolved when omitted.
+    type: str
+  tcp_source_address:
+    description: With C(transport=tcp), the only address the listener accepts; the address this host uses to reach the destination when omitted.
+    type: str
   compression:
     description:
       - C(zstd) compresses at level I(compression_level) with all cores; C(none) sends the
@@ -118,10 +135,17 @@ options:
     type: path
     default: /var/lib/mysql
 notes:
-  - Check mode checks mariadb-backup and its version against the server's, that the
-    destination's sshd answers and the staging path is acceptable, and reports what would run.
+  - Every run starts with a preflight; check mode runs only the preflight and reports what
+    would run. It checks that mariadb-backup is installed and of the server's series and at
+    least as new, that the destination answers over ssh, that the staging directory is
+    absent, empty or an earlier reseed staging directory (and no running server's datadir),
+    that the destination has mbstream (and zstd, socat when needed), and that its free space
+    (plus what an old staging directory frees) is at least the source's data size plus 10%
+    and 256 MB.
+  - The preflight is the receiving command itself in a read-only mode, so an ssh key limited
+    to I(receive_command) (C(command=...) in C(authorized_keys)) serves both.
   - The receiving side needs C(mbstream) (package mariadb-backup), C(zstd) unless
-    I(compression=none), and bash.
+    I(compression=none), C(socat) with I(transport=tcp), and bash.
 seealso:
   - module: reseed.mariadb.backup_prepare
 author:
@@ -187,6 +211,16 @@ receive_command:
   description: The command the destination runs to receive (for a forced-command ssh key).
   returned: always
   type: str
+destination_facts:
+  description: What the destination's preflight found (staging state, free bytes, programs present).
+  returned: when the destination answered
+  type: dict
+  sample: {staging: absent, avail: '52000000000', have_mbstream: '1', have_zstd: '1'}
+expected_bytes:
+  description: The estimated size of the stream (the source's data files), for the free space check and the progress.
+  returned: when the destination answered
+  type: int
+  sample: 1200000000
 commands:
   description: The programs of the pipeline, in order.
   returned: always
@@ -217,16 +251,41 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata imp
     RECEIVED_MARKER)
 
 RECEIVING_MARKER = 'reseed_receiving'
+SOCAT_BUFFER = 1 << 20
+ACCEPT_TIMEOUT = 60
+SPACE_FACTOR = 1.1
+SPACE_MARGIN = 256 * 1000000
 NOT_COUNTED = re.compile(r'(-bin\.\d+|-bin\.index|relay-bin.*|\.pid|\.sock)$')
 
+# The receiving side, run by bash on the destination over ssh (the only remote command, so
+# that a key restricted to it with command="..." serves both the preflight and the
+# stream). Mode: $1 when run directly; under a forced command, what the client asked for.
 RECEIVER = r'''set -o pipefail
 d={staging}
+mode=${{1:-receive}}
+case "${{SSH_ORIGINAL_COMMAND:-}}" in *" reseed-receive preflight") mode=preflight;; esac
 real=$(readlink -m -- "$d")
+state=absent
 for p in $(pidof mariadbd mysqld 2>/dev/null); do
-  case "$(readlink -f /proc/$p/cwd)/" in "$real/"*)
-    echo "reseed receive: $d holds the datadir of a running server: refusing" >&2; exit 17;;
-  esac
+  case "$(readlink -f /proc/$p/cwd)/" in "$real/"*) state=datadir;; esac
 done
+if [ "$state" = datadir ]; then :
+elif [ -e "$d" ] && [ ! -d "$d" ]; then state=foreign
+elif [ -e "$d/{received}" ] || [ -e "$d/{receiving}" ]; then state=reseed
+elif [ -d "$d" ] && [ -z "$(ls -A -- "$d")" ]; then state=empty
+elif [ -e "$d" ]; then state=foreign
+fi
+if [ "$mode" = preflight ]; then
+  a=$d; while [ ! -e "$a" ]; do a=$(dirname -- "$a"); done
+  echo "staging=$state"
+  echo "avail=$(df -P -B1 -- "$a" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
+  [ "$state" = reseed ] && echo "reclaim=$(du -sb -- "$d" | cut -f 1)"
+  for t in mbstream zstd socat; do command -v "$t" >/dev/null && echo "have_$t=1"; done
+  exit 0
+fi
+if [ "$state" = datadir ]; then
+  echo "reseed receive: $d holds the datadir of a running server: refusing" >&2; exit 17
+fi
 if [ -e "$d" ]; then
   if [ -e "$d/{received}" ] || [ -e "$d/{receiving}" ] || [ -z "$(ls -A -- "$d")" ]; then
     rm -rf -- "$d" || exit 18
@@ -236,7 +295,7 @@ if [ -e "$d" ]; then
 fi
 umask 077
 mkdir -p -- "$d" && : > "$d/{receiving}" || exit 20
-{extract} || exit $?
+{listen}{extract} || exit $?
 if [ ! -e "$d/xtrabackup_info" ] && [ ! -e "$d/mariadb_backup_info" ]; then
   echo "reseed receive: the stream ended before xtrabackup_info: incomplete copy" >&2; exit 21
 fi
@@ -244,13 +303,63 @@ rm -f -- "$d/{receiving}" && : > "$d/{received}"
 '''
 
 
-def receive_command(staging, compression, parallel):
+def receive_command(staging, compression, parallel, listen=None, mode='receive'):
+    """The destination's side. listen: (bind address, port, source address) for tcp: a
+    socat listener bound to that address that accepts the source's address only, once, and
+    gives up when nothing connects within ACCEPT_TIMEOUT seconds."""
     extract = 'mbstream -x -p %d -C "$d"' % parallel
     if compression != 'none':
         extract = 'zstd -d -q -c | ' + extract
+    tcp = ''
+    if listen:
+        bind, port, source = listen
+        tcp = ('socat -u -b %d TCP4-LISTEN:%d,bind=%s,range=%s/32,reuseaddr,accept-timeout=%d '
+               'STDOUT | ' % (SOCAT_BUFFER, port, bind, source, ACCEPT_TIMEOUT))
     script = RECEIVER.format(staging=shlex.quote(staging), received=RECEIVED_MARKER,
-                             receiving=RECEIVING_MARKER, extract=extract)
-    return 'bash -c %s' % shlex.quote(script)
+                             receiving=RECEIVING_MARKER, listen=tcp, extract=extract)
+    return 'bash -c %s reseed-receive %s' % (shlex.quote(script), mode)
+
+
+def preflight_problems(facts, needed_bytes, compression, transport):
+    """What the destination's preflight answers (key=value lines, parsed) forbid."""
+    problems = []
+    state = facts.get('staging')
+    if state == 'datadir':
+        problems.append('the staging directory holds the datadir of a running server')
+    elif state == 'foreign':
+        problems.append('the staging directory exists and is not a reseed staging directory '
+                        '(nor empty): choose another or empty it')
+    elif state not in ('absent', 'empty', 'reseed'):
+        problems.append('the destination\'s preflight gave no answer (%r)' % (facts,))
+        return problems
+    tools = ['mbstream'] + (['zstd'] if compression != 'none' else []) + \
+        (['socat'] if transport == 'tcp' else [])
+    missing = [t for t in tools if not facts.get('have_' + t)]
+    if missing:
+        problems.append('missing on the destination: %s' % ', '.join(missing))
+    try:
+        free = int(facts.get('avail', '')) + int(facts.get('reclaim', 0) or 0)
+    except ValueError:
+        free = None
+    if needed_bytes and free is not None and free < needed_bytes * SPACE_FACTOR + SPACE_MARGIN:
+        problems.append('%.1f GB free for the copy, %.1f GB needed (the data plus %d%% and '
+                        '%d MB)' % (free / 1e9, (needed_bytes * SPACE_FACTOR + SPACE_MARGIN) / 1e9,
+                                    round(SPACE_FACTOR * 100 - 100), SPACE_MARGIN // 1000000))
+    return problems
+
+
+def parse_facts(text):
+    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line)
+
+
+def route_source_address(destination):
+    """The address this host uses to reach destination (no packet is sent)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((destination, 9))
+        return s.getsockname()[0]
+    finally:
+        s.close()
 
 
 def option_value(value):
@@ -315,7 +424,10 @@ def main():
     module = AnsibleModule(argument_spec=dict(
         destination=dict(type='str', required=True),
         staging_dir=dict(type='path', required=True),
-        transport=dict(type='str', default='ssh', choices=['ssh']),
+        transport=dict(type='str', default='ssh', choices=['ssh', 'tcp']),
+        tcp_port=dict(type='int', default=4444),
+        tcp_listen_address=dict(type='str'),
+        tcp_source_address=dict(type='str'),
         compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
         compression_level=dict(type='int', default=1),
         parallel=dict(type='int', default=2),
@@ -346,7 +458,8 @@ def main():
     if not mariabackup:
         module.fail_json(msg=fail + 'mariadb-backup is not installed on the source (package '
                          'mariadb-backup, of the server\'s version)')
-    needed = ['ssh'] + (['zstd'] if p['compression'] != 'none' else [])
+    needed = ['ssh'] + (['zstd'] if p['compression'] != 'none' else []) + \
+        (['socat'] if p['transport'] == 'tcp' else [])
     missing = [n for n in needed if not module.get_bin_path(n)]
     if missing:
         module.fail_json(msg=fail + 'missing on the source: %s' % ', '.join(missing))
@@ -357,7 +470,15 @@ def main():
     if problem:
         module.fail_json(msg=fail + problem)
 
-    receive = receive_command(p['staging_dir'], p['compression'], p['parallel'])
+    listen = None
+    if p['transport'] == 'tcp':
+        try:
+            bind = p['tcp_listen_address'] or socket.gethostbyname(p['destination'])
+            source = p['tcp_source_address'] or route_source_address(bind)
+        except (OSError, socket.error) as e:
+            module.fail_json(msg=fail + 'cannot resolve or route to the destination: %s' % e)
+        listen = (bind, p['tcp_port'], source)
+    receive = receive_command(p['staging_dir'], p['compression'], p['parallel'], listen)
     backup_argv = [mariabackup, None, '--backup', '--stream=xbstream',
                    '--parallel=%d' % p['parallel']]
     if p['slave_info']:
@@ -378,8 +499,15 @@ def main():
     for option in p['ssh_options']:
         ssh_argv += ['-o', option]
     ssh_argv += ['%s@%s' % (p['ssh_user'], p['destination']), receive]
+    send_argv = None
+    if listen:
+        send_argv = ['socat', '-u', '-b', str(SOCAT_BUFFER), 'STDIN',
+                     'TCP4:%s:%d,retry=%d,interval=0.2' % (listen[0], listen[1],
+                                                           ACCEPT_TIMEOUT * 5)]
     commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
-                ' '.join(ssh_argv[:-1]) + ' <receive_command>']
+                ' '.join(send_argv or ssh_argv[:-1] + ['<receive_command>'])]
+    if listen:
+        commands.append(' '.join(ssh_argv[:-1]) + ' <receive_command> (beside the stream)')
     commands = [c for c in commands if c]
     digest = hashlib.sha1(('%s:%s' % (p['destination'], p['staging_dir'])).encode()).hexdigest()
     progress_file = p['progress_file'] or os.path.join(
@@ -387,14 +515,26 @@ def main():
     common = dict(mariabackup_version=backup_version, server_version=server_version,
                   receive_command=receive, commands=commands, progress_file=progress_file)
 
+    # Preflight, in check mode and before every stream: a full disk found after an hour of
+    # streaming is an hour lost.
+    expected = estimate_bytes(p['source_datadir'])
+    preflight = ssh_argv[:-1] + ['-o', 'ConnectTimeout=10',
+                                 receive_command(p['staging_dir'], p['compression'],
+                                                 p['parallel'], listen, mode='preflight')]
+    rc, out, err = module.run_command(preflight)
+    if rc != 0:
+        module.fail_json(msg=fail + 'the destination does not answer over ssh (exit code %d): %s'
+                         % (rc, ' | '.join(err.strip().splitlines()[-3:])), **common)
+    facts = parse_facts(out)
+    common['destination_facts'] = facts
+    common['expected_bytes'] = expected
+    problems = preflight_problems(facts, expected, p['compression'], p['transport'])
+    if problems:
+        module.fail_json(msg=fail + '; '.join(problems), **common)
     if module.check_mode:
-        try:
-            socket.create_connection((p['destination'], p['ssh_port']), timeout=10).close()
-        except (OSError, socket.error) as e:
-            module.fail_json(msg=fail + 'the destination\'s sshd does not answer on port %d: '
-                             '%s' % (p['ssh_port'], e), **common)
-        module.exit_json(changed=True, msg='would stream a backup to %s:%s'
-                         % (p['destination'], p['staging_dir']), **common)
+        module.exit_json(changed=True, msg='would stream a backup (about %.2f GB) to %s:%s'
+                         % ((expected or 0) / 1e9, p['destination'], p['staging_dir']),
+                         **common)
 
     workdir = tempfile.mkdtemp(prefix='reseed-stream-')
     try:
@@ -404,13 +544,19 @@ def main():
         stages = [Stage('mariadb-backup on the source', backup_argv, ok_text='completed OK!')]
         if compress_argv:
             stages.append(Stage('zstd on the source', compress_argv))
-        stages.append(Stage('ssh to %s (receiving: mbstream -x into %s)'
-                            % (p['destination'], p['staging_dir']), ssh_argv))
+        side = []
+        if listen:
+            stages.append(Stage('socat sending to %s:%d' % listen[:2], send_argv))
+            side.append(Stage('receiver on %s (socat listening on %s:%d | mbstream -x into %s, '
+                              'over ssh)' % (p['destination'], listen[0], listen[1],
+                                             p['staging_dir']), ssh_argv))
+        else:
+            stages.append(Stage('ssh to %s (receiving: mbstream -x into %s)'
+                                % (p['destination'], p['staging_dir']), ssh_argv))
         counters = {'read': 0, 'sent': 1 if compress_argv else 0}
         pipeline = Pipeline(stages, counters,
                             rate_limits={0: p['throttle_mbps'] * 1000000},
-                            progress_file=progress_file,
-                            expected_bytes=estimate_bytes(p['source_datadir']))
+                            progress_file=progress_file, expected_bytes=expected, side=side)
         blamed = pipeline.run()
     except (OSError, IOError) as e:
         module.fail_json(msg=fail + scrub(str(e), secrets), **common)

@@ -60,12 +60,14 @@ def checksums_of_copy(dst):
                            what='the throwaway server to stop')
 
 
+@pytest.mark.parametrize('transport', ['ssh', 'tcp'])
 @pytest.mark.parametrize('compression', ['zstd', 'none', 'auto'])
-def test_stream_prepare_and_the_copy_equals_the_source(pair, run_module, compression):
+def test_stream_prepare_and_the_copy_equals_the_source(pair, run_module, compression,
+                                                       transport):
     src, dst = pair['src'], pair['dst']
     with SecretsWatch([BACKUP_PASSWORD]) as watch:
         res = run_module(pair['inventory'], src.name, 'backup_stream',
-                         stream_args(pair, compression=compression))
+                         stream_args(pair, compression=compression, transport=transport))
     assert not res.failed, res.result
     assert watch.leaks == [] and watch.samples > 5
     assert res['bytes_read'] > 20000 * 200 and res['bytes_sent'] > 0
@@ -92,7 +94,8 @@ def test_stream_prepare_and_the_copy_equals_the_source(pair, run_module, compres
     assert checksums_of_copy(dst) == table_checksums(src)
 
 
-def test_receiver_killed_mid_stream_is_named_and_the_copy_refused(pair, run_module):
+@pytest.mark.parametrize('transport', ['ssh', 'tcp'])
+def test_receiver_killed_mid_stream_is_named_and_the_copy_refused(pair, run_module, transport):
     src, dst = pair['src'], pair['dst']
     src.sql('CREATE TABLE labdb.big ENGINE=InnoDB SELECT seq, REPEAT(MD5(seq), 20) AS pad '
             'FROM labdb.seq_1_to_150000')
@@ -109,11 +112,14 @@ def test_receiver_killed_mid_stream_is_named_and_the_copy_refused(pair, run_modu
                                                                 'mbstream to start'))
     killer.start()
     res = run_module(pair['inventory'], src.name, 'backup_stream',
-                     stream_args(pair, compression='none', throttle_mbps=20))
+                     stream_args(pair, compression='none', throttle_mbps=20,
+                                 transport=transport))
     killer.join()
     assert res.failed
-    assert res['msg'].startswith('backup_stream to %s:%s: ssh to %s (receiving'
-                                 % (dst.ip, STAGING, dst.ip)), res['msg']
+    blamed = 'ssh to %s (receiving' if transport == 'ssh' else 'receiver on %s (socat'
+    assert res['msg'].startswith('backup_stream to %s:%s: ' % (dst.ip, STAGING) +
+                                 blamed % dst.ip), res['msg']
+    assert 'killed by signal 9' in res['msg'] or 'exit code 137' in res['msg'], res['msg']
     assert 'reseed_receiving' in res['msg']
     listing = dst.run('ls %s' % STAGING).stdout.split()
     assert 'reseed_receiving' in listing and 'reseed_received' not in listing
@@ -144,10 +150,23 @@ def test_wrong_backup_password_is_clear_and_never_shown(pair, run_module):
 
 def test_check_mode_and_refusals(pair, run_module):
     src, dst = pair['src'], pair['dst']
-    res = run_module(pair['inventory'], src.name, 'backup_stream', stream_args(pair), check=True)
-    assert not res.failed, res.result
-    assert res['changed'] and 'would stream' in res['msg']
-    assert res['mariabackup_version'] == res['server_version'] == '10.11.19-MariaDB'
+    for transport in ('ssh', 'tcp'):
+        res = run_module(pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, transport=transport), check=True)
+        assert not res.failed, res.result
+        assert res['changed'] and 'would stream' in res['msg']
+        assert res['mariabackup_version'] == res['server_version'] == '10.11.19-MariaDB'
+        assert res['destination_facts']['staging'] == 'absent' and res['expected_bytes'] > 0
+        assert dst.run('test -e %s' % STAGING, check=False).returncode == 1
+        assert 'socat' not in dst.run('ps -eo comm').stdout
+    # Not enough room on the destination for the source's data (a sparse 8 TB file).
+    src.run('mkdir -p /tmp/bigdata && truncate -s 8T /tmp/bigdata/ibdata1')
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, source_datadir='/tmp/bigdata'), check=True)
+    assert res.failed and 'GB free for the copy' in res['msg'], res['msg']
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, source_datadir='/tmp/bigdata'))
+    assert res.failed and 'GB free for the copy' in res['msg'], res['msg']
     assert dst.run('test -e %s' % STAGING, check=False).returncode == 1
     # A directory that is not ours is refused, whatever it holds; the datadir too.
     dst.run('mkdir -p /var/lib/precious && echo keep > /var/lib/precious/file')

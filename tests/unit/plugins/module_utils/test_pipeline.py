@@ -77,3 +77,48 @@ def test_rate_limit_holds_the_relay_back(tmp_path):
     assert pipe.relays[0].bytes == 400000
     # 400 kB at 1 MB/s cannot pass in much less than 0.4 s: the cap is applied.
     assert pipe.seconds >= 0.35
+
+
+def test_a_failing_side_stage_is_blamed_and_a_waiting_sender_stopped(monkeypatch):
+    from ansible_collections.reseed.mariadb.plugins.module_utils import pipeline
+    monkeypatch.setattr(pipeline, 'SIDE_GRACE', 0.3)
+    # The sender waits forever for its receiver (as socat retrying to connect would).
+    stages = [Stage('backup', py('import sys; sys.stdout.buffer.write(b"x" * 1000)')),
+              Stage('sender', py('import time; time.sleep(60)'))]
+    side = [Stage('receiver', py('import sys; sys.stderr.write("refusing\\n"); sys.exit(19)'))]
+    pipe = Pipeline(stages, {'read': 0}, side=side)
+    blamed = pipe.run()
+    assert blamed is side[0] and blamed.describe(str) == 'receiver failed (exit code 19): refusing'
+    assert stages[1].stopped and stages[1].victim()
+    assert pipe.seconds < 10
+
+
+def test_side_stage_is_waited_for_after_the_chain_succeeds():
+    stages = [Stage('a', py('import sys; sys.stdout.buffer.write(b"x" * 1000)')),
+              Stage('b', py('import sys; sys.stdin.buffer.read()'))]
+    side = [Stage('late', py('import time; time.sleep(0.5)'))]
+    pipe = Pipeline(stages, {'read': 0}, side=side)
+    assert pipe.run() is None and side[0].returncode == 0 and pipe.seconds >= 0.5
+
+
+def test_a_side_stage_outliving_a_failed_chain_is_stopped(monkeypatch):
+    from ansible_collections.reseed.mariadb.plugins.module_utils import pipeline
+    monkeypatch.setattr(pipeline, 'SIDE_GRACE', 0.3)
+    stages = [Stage('backup', py('import sys; sys.stderr.write("Access denied\\n"); sys.exit(1)')),
+              Stage('sender', py('import sys; sys.stdin.buffer.read()'))]
+    side = [Stage('receiver', py('import time; time.sleep(60)'))]
+    pipe = Pipeline(stages, {'read': 0}, side=side)
+    blamed = pipe.run()
+    assert blamed is stages[0] and side[0].stopped and pipe.seconds < 10
+
+
+def test_a_stage_killed_by_a_signal_is_a_cause_even_if_it_relays_a_broken_pipe():
+    # ssh returns 128 + signal when its remote command was killed, and forwards whatever
+    # the remote side printed, a "Broken pipe" of the remote socat included.
+    stages = [Stage('backup', py('import sys, time\nwhile True: sys.stdout.buffer.write(b"x" * 65536)')),
+              Stage('ssh', py('import sys; sys.stdin.buffer.read(100000); '
+                              'sys.stderr.write("socat E write(1): Broken pipe\\n"); '
+                              'sys.exit(137)'))]
+    blamed = Pipeline(stages, {'read': 0}).run()
+    assert blamed is stages[1]
+    assert blamed.describe(str).startswith('ssh failed (exit code 137, killed by signal 9)')
