@@ -195,3 +195,31 @@ def test_progress_file_is_written_while_streaming(pair, run_module):
     assert final['expected_bytes'] > 0
     assert res['seconds'] > 1  # throttled to 5 MB/s: several progress writes happened
     time.sleep(0)
+
+
+def test_from_a_replica_the_copy_records_the_primarys_coordinates(replicated, make_hosts,
+                                                                   inventory, run_module):
+    primary, source = replicated['primary'], replicated['replica']
+    dst = make_hosts('dst')['dst']
+    scenarios.load_data(primary, rows=2000)
+    scenarios.wait_caught_up(primary, source)
+    dst.run('cat >> /root/.ssh/authorized_keys',
+            input=source.run('cat /root/.ssh/id_ed25519.pub').stdout)
+    inv = inventory(primary, [source], [dst])
+    # root over the unix socket: the backup account Debian sets up (all privileges).
+    res = run_module(inv, source.name, 'backup_stream', {
+        'destination': dst.ip, 'staging_dir': STAGING, 'slave_info': True,
+        'safe_slave_backup': True})
+    assert not res.failed, res.result
+    assert '--slave-info --safe-slave-backup' in res['commands'][0]
+    prep = run_module(inv, dst.name, 'backup_prepare', {'path': STAGING})
+    assert not prep.failed, prep.result
+    primary_pos = primary.sql_value('SELECT @@GLOBAL.gtid_binlog_pos')
+    assert prep['slave_info']['gtid_slave_pos'] == primary_pos
+    assert prep['slave_info']['use_gtid'] == 'slave_pos'
+    # The replica's own binlog coordinates, with the replicated transactions' GTIDs.
+    assert prep['gtid'] == primary_pos
+    assert prep['binlog_file'] == source.sql('SHOW MASTER STATUS')[0][0]
+    # The source replica replicates again after --safe-slave-backup.
+    status = source.slave_status()
+    assert status['Slave_IO_Running'] == 'Yes' and status['Slave_SQL_Running'] == 'Yes'
