@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The datadir swap as a plan: names, path checks and the list of moves. Pure functions.
+
+Two layouts (see docs/DATADIR_SWAP.md):
+- ``rename``: the datadir is a plain directory; the staging copy is a sibling on the same
+  filesystem. The swap is two renames: datadir -> <datadir>.reseed-old-<ts>, staging ->
+  datadir.
+- ``entries``: the datadir is its own mount point and cannot be renamed. The staging copy
+  lives inside it under a name starting with ``#sql`` (MariaDB 10.11 lists no such
+  directory as a database, verified in the lab); the swap moves the old entries into
+  ``#sql-reseed-old-<ts>`` and the copy's entries up, every move a rename on one filesystem.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import time
+
+# MariaDB skips names starting with its temporary-file prefix when it lists databases
+# (SHOW DATABASES, information_schema.SCHEMATA, hence mariadb-dump): the only directory
+# names that may sit inside a live datadir. '.name' and any other '#name' are databases.
+HIDDEN_PREFIX = '#sql'
+OLD_TAG = 'reseed-old'
+FAILED_TAG = 'reseed-failed'
+EXTERNAL_DIR_PREFIX = 'reseed-old-'
+SWAP_RECORD = 'reseed_swapped'
+# Left alone on a mount point: the filesystem's own (ext4), not the server's.
+FILESYSTEM_ENTRIES = ('lost+found',)
+INNODB_PATH_VARIABLES = ('innodb_data_home_dir', 'innodb_log_group_home_dir',
+                         'innodb_undo_directory')
+LOG_VARIABLES = ('log_bin_basename', 'log_bin_index', 'relay_log_basename', 'relay_log_index')
+
+
+class PlanError(ValueError):
+    """A path or layout that the swap refuses; the message says why and what to do."""
+
+
+def timestamp(now=None):
+    """'20261124T104500Z' (UTC): sorts by time, no characters a shell or SQL cares about."""
+    return time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now if now is not None else time.time()))
+
+
+def normalize(path):
+    return os.path.normpath(os.path.abspath(path))
+
+
+def is_inside(path, directory):
+    """Whether path is directory or below it (both normalized)."""
+    path, directory = normalize(path), normalize(directory)
+    return path == directory or path.startswith(directory.rstrip('/') + '/')
+
+
+def hidden_name(name):
+    return name.startswith(HIDDEN_PREFIX)
+
+
+def old_path(datadir, layout, ts):
+    """Where the old datadir is kept."""
+    if layout == 'rename':
+        return '%s.%s-%s' % (normalize(datadir), OLD_TAG, ts)
+    return os.path.join(normalize(datadir), '%s-%s-%s' % (HIDDEN_PREFIX, OLD_TAG, ts))
+
+
+def failed_path(datadir, layout, ts):
+    """Where a copy that did not start is kept after a rollback."""
+    if layout == 'rename':
+        return '%s.%s-%s' % (normalize(datadir), FAILED_TAG, ts)
+    return os.path.join(normalize(datadir), '%s-%s-%s' % (HIDDEN_PREFIX, FAILED_TAG, ts))
+
+
+def choose_layout(datadir, staging, datadir_dev, parent_dev, staging_dev):
+    """'rename' or 'entries' for these paths and their st_dev numbers, or PlanError.
+
+    datadir_dev/parent_dev: st_dev of the datadir and of its parent (they differ when the
+    datadir is a mount point); staging_dev: st_dev of the staging directory.
+    """
+    datadir, staging = normalize(datadir), normalize(staging)
+    if staging == datadir:
+        raise PlanError('the staging directory is the datadir itself')
+    if is_inside(datadir, staging):
+        raise PlanError('the datadir %s is inside the staging directory %s' % (datadir, staging))
+    mount_point = datadir_dev != parent_dev
+    inside = is_inside(staging, datadir)
+    if inside:
+        if os.path.dirname(staging) != datadir or not hidden_name(os.path.basename(staging)):
+            raise PlanError(
+                'a staging directory inside the datadir must be its direct child named '
+                '%s... (MariaDB takes any other directory there for a database): use %s'
+                % (HIDDEN_PREFIX, suggested_staging(datadir, True)))
+        if not mount_point:
+            raise PlanError('the datadir %s is a plain directory: stage the copy beside it '
+                            '(%s), not inside it' % (datadir, suggested_staging(datadir, False)))
+        return 'entries'
+    if staging_dev != datadir_dev:
+        raise PlanError(
+            'the staging directory %s is on another filesystem than the datadir %s, so the '
+            'swap would be a full copy instead of a rename: stream the copy into %s'
+            % (staging, datadir, suggested_staging(datadir, mount_point)))
+    if mount_point:
+        raise PlanError('the datadir %s is a mount point: stage the copy inside it, in %s'
+                        % (datadir, suggested_staging(datadir, True)))
+    return 'rename'
+
+
+def suggested_staging(datadir, mount_point):
+    """Where the role streams the copy so that the swap is a rename."""
+    datadir = normalize(datadir)
+    if mount_point:
+        return os.path.join(datadir, HIDDEN_PREFIX + '-reseed-staging')
+    return datadir + '.reseed-staging'
+
+
+def entries_to_move_aside(datadir_entries, staging_name):
+    """The old datadir's top-level entries that leave it, on the 'entries' layout: all but
+    the staging copy, earlier kept datadirs, other hidden (#sql...) directories and the
+    filesystem's own lost+found."""
+    return sorted(e for e in datadir_entries
+                  if e != staging_name and not hidden_name(e) and e not in FILESYSTEM_ENTRIES)
+
+
+def external_paths_problem(datadir, innodb_paths):
+    """A refusal for InnoDB files configured outside the datadir, or None.
+
+    innodb_paths: {variable: value} as the server reports them ('' or None means the
+    datadir; relative values are relative to it).
+    """
+    outside = []
+    for name in INNODB_PATH_VARIABLES:
+        value = innodb_paths.get(name)
+        if not value or value in ('.', './'):
+            continue
+        path = value if os.path.isabs(value) else os.path.join(datadir, value)
+        if not is_inside(path, datadir):
+            outside.append('%s=%s' % (name, value))
+    if outside:
+        return ('InnoDB files are configured outside the datadir (%s): the copy holds them '
+                'in its own tree, so swapping it in would leave the server reading the old '
+                'ones; move them into the datadir (unset these options) or restore by hand '
+                'with mariadb-backup --move-back' % ', '.join(outside))
+    return None
+
+
+def external_log_sets(datadir, log_paths):
+    """Binlog and relay-log files configured outside the datadir, as a list of
+    (directory, basename prefix, index file) to move aside; log_paths holds the server's
+    log_bin_basename, log_bin_index, relay_log_basename, relay_log_index (None when off)."""
+    sets = []
+    for base_var, index_var in (('log_bin_basename', 'log_bin_index'),
+                                ('relay_log_basename', 'relay_log_index')):
+        base, index = log_paths.get(base_var), log_paths.get(index_var)
+        if not base:
+            continue
+        base = base if os.path.isabs(base) else os.path.join(datadir, base)
+        if index and not os.path.isabs(index):
+            index = os.path.join(datadir, index)
+        if is_inside(base, datadir) and (not index or is_inside(index, datadir)):
+            continue
+        sets.append((os.path.dirname(normalize(base)), os.path.basename(base),
+                     normalize(index) if index else None))
+    return sets
+
+
+def external_log_files(directory_entries, prefix, index_path, directory):
+    """Names in directory that belong to a log set: <prefix>.<6 digits> files, the index,
+    and <prefix>.state (the binlog's GTID state file)."""
+    names = []
+    for name in directory_entries:
+        rest = name[len(prefix):] if name.startswith(prefix + '.') else None
+        if rest is not None and (rest[1:].isdigit() or rest[1:] == 'state'):
+            names.append(name)
+        elif index_path and os.path.join(directory, name) == index_path:
+            names.append(name)
+    return sorted(set(names))
+
+
+def drop_in_text():
+    """The option file that makes the new server start with replication held."""
+    return ('# Written by reseed.mariadb.datadir_swap: the server starts after a datadir swap\n'
+            '# with replication held and read-only, until replication is configured.\n'
+            '# The role replica_rebuild removes this file once replication runs.\n'
+            '[mariadbd]\n'
+            'skip_slave_start\n'
+            'read_only = ON\n')
+
+
+def service_commands(systemd_running, name, action):
+    """argv for action (start|stop) through the host's service manager."""
+    if systemd_running:
+        return ['systemctl', action, name]
+    return ['service', name, action]
+
+
+def strip_other_access(mode, is_dir):
+    """Modes for the datadir's tree: directories 0700 (the server's user alone reaches its
+    data), files keep their user and group bits and lose every bit for others."""
+    if is_dir:
+        return 0o700
+    return mode & 0o770

@@ -1,0 +1,510 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: datadir_swap
+short_description: Swap a prepared mariadb-backup copy in as the server's datadir, with rollback
+version_added: 0.1.0
+description:
+  - Runs on the replica. Reads the running server's paths, stops it through the host's service
+    manager (C(systemctl) when systemd runs, else C(service)), moves the old datadir aside
+    (kept, named with a UTC timestamp), moves the prepared copy in its place, gives it to the
+    server's user (directories C(0700)), starts the server and waits until it accepts
+    connections.
+  - Every move is a rename on one filesystem, never a copy. When the datadir is a plain
+    directory, the copy must be its sibling (e.g. C(/var/lib/mysql.reseed-staging)) and the
+    old datadir is kept as C(<datadir>.reseed-old-<timestamp>). When the datadir is its own
+    mount point, it cannot be renamed, so the copy must be inside it, named C(#sql-reseed-staging),
+    and the old entries are kept in C(<datadir>/#sql-reseed-old-<timestamp>). MariaDB lists no
+    directory whose name starts with C(#sql) as a database (checked with 10.11, see
+    docs/DATADIR_SWAP.md); any other directory inside a datadir becomes a database.
+  - Binlogs and relay logs configured outside the datadir are moved aside too, into a
+    C(reseed-old-<timestamp>) folder beside them, so the new server starts without them.
+    InnoDB files configured outside the datadir are refused.
+  - The new server starts with replication held and read-only, through an option file the
+    module writes (I(hold_config)); remove it once replication is configured (the role
+    C(replica_rebuild) does).
+  - When the new server does not start, the module stops what it started, moves the copy back
+    to I(staging), puts the old datadir and logs back, starts the old server and fails saying so.
+  - Running it again once the copy is in place (I(staging) gone, the datadir recording that
+    it came from I(staging)) changes nothing.
+options:
+  staging:
+    description:
+      - The prepared copy (see M(reseed.mariadb.backup_prepare)); its C(xtrabackup_checkpoints)
+        must say C(backup_type = log-applied).
+    type: path
+    required: true
+  keep_old:
+    description:
+      - Keep the old datadir (and external logs) where they were moved. With C(false) they are
+        deleted, only after the new server accepts connections.
+    type: bool
+    default: true
+  hold_replication:
+    description:
+      - Write I(hold_config) so the new server starts with C(skip_slave_start) and
+        C(read_only=ON).
+    type: bool
+    default: true
+  hold_config:
+    description:
+      - The option file written when I(hold_replication). Default
+        C(/etc/mysql/mariadb.conf.d/99-reseed-hold.cnf) (Debian), or
+        C(/etc/my.cnf.d/99-reseed-hold.cnf) when only that folder exists (RHEL).
+    type: path
+  service_name:
+    description: The server's service.
+    type: str
+    default: mariadb
+  start_timeout:
+    description: Seconds to wait for the new server to accept connections (and for a stop).
+    type: int
+    default: 300
+  require_receive_record:
+    description:
+      - Require the record the receiving side of M(reseed.mariadb.backup_stream) writes after
+        a whole extraction. Set C(false) for a copy made by hand.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - reseed.mariadb.login
+notes:
+  - Supports check mode. The preflight runs (paths, same filesystem, prepared copy, service
+    manager, server paths) and the result says what would happen; nothing changes.
+  - The old server must be running, since its paths are read from it.
+seealso:
+  - module: reseed.mariadb.backup_prepare
+  - module: reseed.mariadb.replication
+author:
+  - reseed.mariadb developers (@reseed)
+'''
+
+EXAMPLES = r'''
+- name: Swap the prepared copy in
+  reseed.mariadb.datadir_swap:
+    staging: /var/lib/mysql.reseed-staging
+  register: swap
+
+- name: Say where the old datadir is
+  ansible.builtin.debug:
+    msg: "old datadir kept at {{ swap.old_datadir }}, {{ swap.downtime_seconds }} s down"
+
+- name: On a host whose datadir is its own mount point
+  reseed.mariadb.datadir_swap:
+    staging: "/var/lib/mysql/#sql-reseed-staging"
+'''
+
+RETURN = r'''
+datadir:
+  description: The server's datadir.
+  returned: always
+  type: str
+  sample: /var/lib/mysql
+layout:
+  description: C(rename) (plain directory, two renames) or C(entries) (mount point, its entries moved).
+  returned: always
+  type: str
+  sample: rename
+old_datadir:
+  description: Where the old datadir is kept (deleted when I(keep_old=false), see C(old_deleted)).
+  returned: always
+  type: str
+  sample: /var/lib/mysql.reseed-old-20261124T104500Z
+old_deleted:
+  description: Whether the old datadir was deleted (I(keep_old=false)).
+  returned: success
+  type: bool
+external_logs:
+  description: Log files outside the datadir moved aside, each with where it went.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{from: /var/log/mysql/mysql-bin.000001, to: /var/log/mysql/reseed-old-20261124T104500Z/mysql-bin.000001}]
+hold_config:
+  description: The option file holding replication and setting read_only; remove it after replication is configured.
+  returned: when I(hold_replication)
+  type: str
+  sample: /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf
+downtime_seconds:
+  description: From the stop command to the new server accepting connections.
+  returned: when the swap ran
+  type: float
+  sample: 7.4
+service_manager:
+  description: C(systemd) or C(service).
+  returned: always
+  type: str
+msg:
+  description: What happened, in one line.
+  returned: always
+  type: str
+'''
+
+import json
+import os
+import shutil
+import socket
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
+from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
+    Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service
+
+HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
+HOLD_NAME = '99-reseed-hold.cnf'
+
+
+class StepError(Exception):
+    def __init__(self, step, cause):
+        Exception.__init__(self, '%s: %s' % (step, cause))
+        self.step = step
+        self.cause = cause
+
+
+class Swap(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.host = socket.gethostname()
+        self.staging = dd.normalize(self.p['staging'])
+        self.ts = dd.timestamp()
+        self.moves = []          # (src, dst) done, undone in reverse on failure
+        self.external = []       # dicts from/to
+        self.result = dict(changed=False, external_logs=[])
+        self.service = Service(module, self.p['service_name'])
+        self.result['service_manager'] = self.service.manager
+
+    def fail(self, step, cause, todo, **extra):
+        msg = 'datadir_swap on %s, step %s: %s' % (self.host, step, cause)
+        if todo:
+            msg += ': ' + todo
+        self.result.update(extra)
+        self.module.fail_json(msg=msg, **self.result)
+
+    # ---- reading the running server ---------------------------------------------------
+    def read_server(self):
+        try:
+            conn = Connection(self.p)
+        except DbError as e:
+            self.fail('read the server', str(e), 'datadir_swap reads the datadir and log '
+                      'paths from the running server: start it, or give login options')
+        names = ('datadir', 'pid_file', 'log_error') + dd.LOG_VARIABLES + dd.INNODB_PATH_VARIABLES
+        try:
+            self.vars = dict((n, conn.variable(n)) for n in names)
+        except DbError as e:
+            self.fail('read the server', str(e), 'check the login account')
+        finally:
+            conn.close()
+        self.datadir = dd.normalize(self.vars['datadir'])
+        self.result['datadir'] = self.datadir
+
+    # ---- idempotence ------------------------------------------------------------------
+    def already_swapped(self):
+        path = os.path.join(self.datadir, dd.SWAP_RECORD)
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (IOError, OSError, ValueError):
+            return None
+        return record if record.get('staging') == self.staging else None
+
+    # ---- preflight --------------------------------------------------------------------
+    def preflight(self):
+        if not os.path.isdir(self.staging):
+            record = self.already_swapped()
+            if record:
+                self.result.update(layout=record.get('layout'), old_datadir=record.get('old_datadir'),
+                                   external_logs=record.get('external_logs', []))
+                self.module.exit_json(msg='already swapped in: the datadir holds the copy from '
+                                      '%s since %s' % (self.staging, record.get('time')), **self.result)
+            self.fail('preflight', 'the staging copy %s does not exist' % self.staging,
+                      'stream and prepare a copy there first')
+        try:
+            self.datadir_stat = os.stat(self.datadir)
+            parent_dev = os.stat(os.path.dirname(self.datadir)).st_dev
+            staging_dev = os.stat(self.staging).st_dev
+            self.layout = dd.choose_layout(self.datadir, self.staging, self.datadir_stat.st_dev,
+                                           parent_dev, staging_dev)
+        except dd.PlanError as e:
+            self.fail('preflight', str(e), '')
+        except OSError as e:
+            self.fail('preflight', 'cannot read %s: %s' % (e.filename, e.strerror), '')
+        problems = bm.completeness_problems(self.staging)
+        if not self.p['require_receive_record']:
+            problems = [p for p in problems if bm.RECEIVED_MARKER not in p]
+        if problems:
+            self.fail('preflight', '%s is not a whole copy (%s)' % (self.staging, '; '.join(problems)),
+                      'stream it again into an empty directory')
+        try:
+            checkpoints = bm.read(self.staging, 'checkpoints', bm.parse_checkpoints)
+        except (bm.MetadataError, IOError, OSError) as e:
+            self.fail('preflight', str(e), 'stream the copy again')
+        if checkpoints.get('backup_type') != 'log-applied':
+            self.fail('preflight', '%s is not prepared (backup_type = %s, not log-applied)'
+                      % (self.staging, checkpoints.get('backup_type')),
+                      'run reseed.mariadb.backup_prepare on it first')
+        problem = dd.external_paths_problem(self.datadir, self.vars)
+        if problem:
+            self.fail('preflight', problem, '')
+        missing = self.service.missing()
+        if missing:
+            self.fail('preflight', missing, 'set service_name, or install the service manager')
+        self.old = dd.old_path(self.datadir, self.layout, self.ts)
+        if os.path.lexists(self.old):
+            self.fail('preflight', '%s already exists' % self.old, 'wait a second and run again')
+        self.result.update(layout=self.layout, old_datadir=self.old)
+        self.plan_external_logs()
+        self.hold = None
+        if self.p['hold_replication']:
+            self.hold = self.p['hold_config'] or os.path.join(
+                next((d for d in HOLD_DIRS if os.path.isdir(d)), HOLD_DIRS[0]), HOLD_NAME)
+            if not os.path.isdir(os.path.dirname(self.hold)):
+                self.fail('preflight', 'the folder of hold_config %s does not exist' % self.hold,
+                          'set hold_config to a file in a folder the server reads (!includedir)')
+            self.result['hold_config'] = self.hold
+
+    def plan_external_logs(self):
+        self.external_plan = []
+        for directory, prefix, index in dd.external_log_sets(self.datadir, self.vars):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            if dd.is_inside(directory, self.datadir):
+                # The files go with the datadir; only the index lives outside.
+                directory, names = os.path.dirname(index), [os.path.basename(index)]
+            aside = os.path.join(directory, dd.EXTERNAL_DIR_PREFIX + self.ts)
+            for name in dd.external_log_files(names, prefix, index, directory):
+                self.external_plan.append((os.path.join(directory, name), os.path.join(aside, name)))
+        self.result['external_logs'] = [{'from': s, 'to': d} for s, d in self.external_plan]
+
+    # ---- doing it ---------------------------------------------------------------------
+    def move(self, src, dst):
+        os.rename(src, dst)
+        self.moves.append((src, dst))
+
+    def mkdir_private(self, path):
+        os.mkdir(path, 0o700)
+        os.chown(path, self.datadir_stat.st_uid, self.datadir_stat.st_gid)
+        self.moves.append((None, path))
+
+    def swap_files(self):
+        if self.layout == 'rename':
+            self.move(self.datadir, self.old)
+            self.move(self.staging, self.datadir)
+        else:
+            staging_name = os.path.basename(self.staging)
+            self.mkdir_private(self.old)
+            for name in dd.entries_to_move_aside(os.listdir(self.datadir), staging_name):
+                self.move(os.path.join(self.datadir, name), os.path.join(self.old, name))
+            for name in sorted(os.listdir(self.staging)):
+                self.move(os.path.join(self.staging, name), os.path.join(self.datadir, name))
+            os.rmdir(self.staging)
+            self.moves.append((self.staging, None))
+        for src, dst in self.external_plan:
+            if not os.path.isdir(os.path.dirname(dst)):
+                self.mkdir_private(os.path.dirname(dst))
+            self.move(src, dst)
+
+    def fix_ownership(self, top, uid, gid):
+        os.chown(top, uid, gid)
+        os.chmod(top, 0o700)
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                st = os.lstat(path)
+                os.lchown(path, uid, gid)
+                if not os.path.islink(path):
+                    os.chmod(path, dd.strip_other_access(st.st_mode & 0o7777, os.path.isdir(path)))
+
+    def write_record(self):
+        record = dict(staging=self.staging, layout=self.layout, old_datadir=self.old,
+                      external_logs=self.result['external_logs'], time=self.ts)
+        with open(os.path.join(self.datadir, dd.SWAP_RECORD), 'w') as f:
+            json.dump(record, f)
+
+    def write_hold(self):
+        tmp = self.hold + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(dd.drop_in_text())
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.hold)
+
+    def server_pid(self):
+        try:
+            with open(self.vars['pid_file']) as f:
+                return int(f.read().strip())
+        except (IOError, OSError, ValueError, TypeError):
+            return None
+
+    def stop(self, step):
+        pid = self.server_pid()
+        ok, why = self.service.run('stop')
+        deadline = time.time() + self.p['start_timeout']
+        while pid and os.path.exists('/proc/%d' % pid) and time.time() < deadline:
+            time.sleep(0.2)
+        if pid and os.path.exists('/proc/%d' % pid):
+            raise StepError(step, 'the server (pid %d) still runs after %s s%s'
+                            % (pid, self.p['start_timeout'], ' (%s)' % why if why else ''))
+        if not ok and not pid:
+            raise StepError(step, why)
+
+    def start(self, step):
+        ok, why = self.service.run('start')
+        deadline = time.time() + self.p['start_timeout']
+        last = why
+        while True:
+            try:
+                conn = Connection(self.p)
+            except DbError as e:
+                last = str(e)
+            else:
+                conn.close()
+                return
+            if not ok or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        raise StepError(step, '%s%s' % (why or last, self.error_log_hint()))
+
+    def error_log_hint(self):
+        path = self.vars.get('log_error')
+        if not path:
+            return ''
+        path = path if os.path.isabs(path) else os.path.join(self.datadir, path)
+        try:
+            with open(path, 'rb') as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 20000))
+                lines = f.read().decode('utf-8', 'replace').splitlines()
+        except (IOError, OSError):
+            return ''
+        errors = [line.strip() for line in lines if '[ERROR]' in line]
+        return ' (error log %s: %s)' % (path, errors[-1]) if errors else ''
+
+    def rollback(self):
+        """Undo the moves in reverse. What the new server wrote first goes with the copy that
+        did not start: logs where the old ones were to reseed-failed-<ts> beside them, and on
+        the entries layout the datadir's new top-level entries back into the staging copy."""
+        for src, dst in self.external_plan:
+            if os.path.lexists(src) and (src, dst) in self.moves:
+                failed = os.path.join(os.path.dirname(src), 'reseed-failed-' + self.ts)
+                if not os.path.isdir(failed):
+                    os.mkdir(failed, 0o700)
+                os.rename(src, os.path.join(failed, os.path.basename(src)))
+        if (self.staging, None) in self.moves:
+            os.mkdir(self.staging, 0o700)
+            self.moves.remove((self.staging, None))
+            moved_in = set(d for s, d in self.moves if s and s.startswith(self.staging + '/'))
+            for name in dd.entries_to_move_aside(os.listdir(self.datadir),
+                                                 os.path.basename(self.staging)):
+                path = os.path.join(self.datadir, name)
+                if path not in moved_in:
+                    os.rename(path, os.path.join(self.staging, name))
+        record = os.path.join(self.datadir, dd.SWAP_RECORD)
+        for src, dst in reversed(self.moves):
+            if src is None:
+                os.rmdir(dst)
+            elif dst is None:
+                pass
+            else:
+                os.rename(dst, src)
+        self.moves = []
+        if os.path.exists(os.path.join(self.staging, dd.SWAP_RECORD)):
+            os.remove(os.path.join(self.staging, dd.SWAP_RECORD))
+        elif os.path.exists(record):
+            os.remove(record)
+
+    def run(self):
+        self.read_server()
+        self.preflight()
+        what = 'stop %s, move %s to %s, move %s in, start' % (
+            self.p['service_name'], self.datadir, self.old, self.staging)
+        if self.module.check_mode:
+            self.result['changed'] = True
+            self.module.exit_json(msg='would ' + what, **self.result)
+        uid, gid = self.datadir_stat.st_uid, self.datadir_stat.st_gid
+        if self.hold:
+            try:
+                self.write_hold()
+            except (IOError, OSError) as e:
+                self.fail('write hold_config', '%s: %s' % (self.hold, e), 'nothing changed')
+        started = time.time()
+        try:
+            self.stop('stop the old server')
+        except StepError as e:
+            self.remove_hold()
+            self.fail(e.step, e.cause, 'nothing was moved; check the service')
+        self.result['changed'] = True
+        try:
+            try:
+                self.swap_files()
+                self.write_record()
+                self.fix_ownership(self.datadir, uid, gid)
+                os.chmod(self.old, 0o700)
+            except (IOError, OSError) as e:
+                raise StepError('swap the files', '%s: %s' % (getattr(e, 'filename', ''), e))
+            self.start('start the new server')
+        except StepError as e:
+            self.recover(e)
+        self.result['downtime_seconds'] = round(time.time() - started, 2)
+        self.result['old_deleted'] = False
+        if not self.p['keep_old']:
+            shutil.rmtree(self.old)
+            for aside in set(os.path.dirname(d) for s, d in self.external_plan):
+                shutil.rmtree(aside, ignore_errors=True)
+            self.result['old_deleted'] = True
+        self.module.exit_json(msg='swapped in %s; old datadir %s %s; down %.1f s' % (
+            self.staging, self.old, 'deleted' if self.result['old_deleted'] else 'kept',
+            self.result['downtime_seconds']), **self.result)
+
+    def remove_hold(self):
+        if self.hold and os.path.exists(self.hold):
+            os.remove(self.hold)
+
+    def recover(self, error):
+        try:
+            try:
+                self.stop('rollback: stop the new server')
+            except StepError as e:
+                if 'still runs' in e.cause:
+                    raise
+            self.rollback()
+            self.remove_hold()
+            self.start('rollback: start the old server')
+        except (StepError, IOError, OSError) as e:
+            self.fail(error.step, '%s; the rollback failed too (%s)' % (error.cause, e),
+                      'moves done and not undone: %s; repair by hand' % (
+                          ', '.join('%s -> %s' % m for m in self.moves) or 'none'))
+        self.result['downtime_seconds'] = None
+        self.fail(error.step, error.cause, 'rolled back: the old datadir is back at %s and its '
+                  'server runs again; the copy that did not start is kept at %s'
+                  % (self.datadir, self.staging))
+
+
+def main():
+    spec = login_argument_spec()
+    spec.update(
+        staging=dict(type='path', required=True),
+        keep_old=dict(type='bool', default=True),
+        hold_replication=dict(type='bool', default=True),
+        hold_config=dict(type='path'),
+        service_name=dict(type='str', default='mariadb'),
+        start_timeout=dict(type='int', default=300),
+        require_receive_record=dict(type='bool', default=True),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    Swap(module).run()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,139 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+import pytest
+
+from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
+
+D = '/var/lib/mysql'
+
+
+def test_timestamp_is_utc_and_sortable():
+    assert dd.timestamp(0) == '19700101T000000Z'
+    assert re.match(r'^\d{8}T\d{6}Z$', dd.timestamp())
+    assert dd.timestamp(1) < dd.timestamp(100000)
+
+
+def test_old_and_failed_paths_per_layout():
+    assert dd.old_path(D + '/', 'rename', 'T') == '/var/lib/mysql.reseed-old-T'
+    assert dd.old_path(D, 'entries', 'T') == '/var/lib/mysql/#sql-reseed-old-T'
+    assert dd.failed_path(D, 'rename', 'T') == '/var/lib/mysql.reseed-failed-T'
+    assert dd.failed_path(D, 'entries', 'T') == '/var/lib/mysql/#sql-reseed-failed-T'
+    # Every name kept inside a live datadir must be one the server does not list.
+    assert dd.hidden_name('#sql-reseed-old-T')
+
+
+def test_is_inside():
+    assert dd.is_inside('/var/lib/mysql/x', D)
+    assert dd.is_inside(D + '/', D)
+    assert not dd.is_inside('/var/lib/mysql.reseed-staging', D)
+    assert not dd.is_inside('/var/lib/mysqlx', D)
+
+
+def test_plain_datadir_sibling_staging_is_a_rename():
+    assert dd.choose_layout(D, '/var/lib/mysql.reseed-staging', 1, 1, 1) == 'rename'
+
+
+def test_plain_datadir_staging_elsewhere_is_refused():
+    with pytest.raises(dd.PlanError, match='another filesystem.*/var/lib/mysql.reseed-staging'):
+        dd.choose_layout(D, '/srv/staging', 1, 1, 2)
+
+
+def test_plain_datadir_staging_inside_is_refused():
+    with pytest.raises(dd.PlanError, match='plain directory'):
+        dd.choose_layout(D, D + '/#sql-reseed-staging', 1, 1, 1)
+
+
+def test_mount_point_staging_inside_with_hidden_name():
+    assert dd.choose_layout(D, D + '/#sql-reseed-staging', 2, 1, 2) == 'entries'
+
+
+@pytest.mark.parametrize('name', ['.reseed-staging', '#reseed-staging', 'staging'])
+def test_mount_point_staging_visible_name_is_refused(name):
+    with pytest.raises(dd.PlanError, match='#sql-reseed-staging'):
+        dd.choose_layout(D, D + '/' + name, 2, 1, 2)
+
+
+def test_mount_point_staging_nested_is_refused():
+    with pytest.raises(dd.PlanError, match='direct child'):
+        dd.choose_layout(D, D + '/#sql-x/copy', 2, 1, 2)
+
+
+def test_mount_point_staging_beside_is_refused():
+    with pytest.raises(dd.PlanError, match='another filesystem'):
+        dd.choose_layout(D, '/var/lib/mysql.reseed-staging', 2, 1, 1)
+
+
+def test_staging_is_or_holds_the_datadir():
+    with pytest.raises(dd.PlanError, match='itself'):
+        dd.choose_layout(D, D + '/', 1, 1, 1)
+    with pytest.raises(dd.PlanError, match='inside the staging'):
+        dd.choose_layout(D, '/var/lib', 1, 1, 1)
+
+
+def test_suggested_staging():
+    assert dd.suggested_staging(D, False) == '/var/lib/mysql.reseed-staging'
+    assert dd.suggested_staging(D, True) == '/var/lib/mysql/#sql-reseed-staging'
+
+
+def test_entries_to_move_aside_keep_staging_hidden_and_lost_found():
+    entries = ['ibdata1', 'mysql', '#sql-reseed-staging', '#sql-reseed-old-1', 'lost+found',
+               'labdb', 'mysql-bin.000001', '#innodb_temp']
+    assert dd.entries_to_move_aside(entries, '#sql-reseed-staging') == [
+        '#innodb_temp', 'ibdata1', 'labdb', 'mysql', 'mysql-bin.000001']
+
+
+def test_innodb_paths_inside_are_fine():
+    assert dd.external_paths_problem(D, {'innodb_data_home_dir': '',
+                                         'innodb_log_group_home_dir': './',
+                                         'innodb_undo_directory': None}) is None
+    assert dd.external_paths_problem(D, {'innodb_undo_directory': 'undo'}) is None
+    assert dd.external_paths_problem(D, {'innodb_data_home_dir': D + '/'}) is None
+
+
+def test_innodb_paths_outside_are_refused():
+    msg = dd.external_paths_problem(D, {'innodb_log_group_home_dir': '/srv/redo',
+                                        'innodb_undo_directory': '../undo'})
+    assert 'innodb_log_group_home_dir=/srv/redo' in msg and 'innodb_undo_directory=../undo' in msg
+    assert 'move-back' in msg
+
+
+def test_external_log_sets():
+    logs = {'log_bin_basename': '/var/log/mysql/mysql-bin',
+            'log_bin_index': '/var/log/mysql/mysql-bin.index',
+            'relay_log_basename': D + '/relay-bin', 'relay_log_index': D + '/relay-bin.index'}
+    assert dd.external_log_sets(D, logs) == [
+        ('/var/log/mysql', 'mysql-bin', '/var/log/mysql/mysql-bin.index')]
+    assert dd.external_log_sets(D, {'log_bin_basename': None, 'relay_log_basename': 'r'}) == []
+    # An index outside with the files inside still moves the set.
+    sets = dd.external_log_sets(D, {'relay_log_basename': D + '/relay',
+                                    'relay_log_index': '/srv/relay.index'})
+    assert sets == [(D, 'relay', '/srv/relay.index')]
+
+
+def test_external_log_files_match_only_the_set():
+    names = ['mysql-bin.000001', 'mysql-bin.000002', 'mysql-bin.index', 'mysql-bin.state',
+             'mysql-bin.000001.bak', 'mysql-binx.000001', 'error.log', 'relay-bin.000001']
+    assert dd.external_log_files(names, 'mysql-bin', '/var/log/mysql/mysql-bin.index',
+                                 '/var/log/mysql') == [
+        'mysql-bin.000001', 'mysql-bin.000002', 'mysql-bin.index', 'mysql-bin.state']
+
+
+def test_drop_in_holds_replication_for_mariadbd():
+    text = dd.drop_in_text()
+    assert '[mariadbd]' in text and '\nskip_slave_start\n' in text and 'read_only = ON' in text
+
+
+def test_service_commands():
+    assert dd.service_commands(True, 'mariadb', 'stop') == ['systemctl', 'stop', 'mariadb']
+    assert dd.service_commands(False, 'mariadb', 'start') == ['service', 'mariadb', 'start']
+
+
+def test_modes():
+    assert dd.strip_other_access(0o40755, True) == 0o700
+    assert dd.strip_other_access(0o664, False) == 0o660
+    assert dd.strip_other_access(0o640, False) == 0o640
