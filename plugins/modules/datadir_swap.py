@@ -161,6 +161,8 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.service import Serv
 
 HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
 HOLD_NAME = '99-reseed-hold.cnf'
+# A refused login still means the server accepts connections.
+ACCESS_DENIED = ('(1044)', '(1045)', '(1698)')
 
 
 class StepError(Exception):
@@ -179,7 +181,6 @@ class Swap(object):
         self.staging = dd.normalize(self.p['staging'])
         self.ts = dd.timestamp()
         self.moves = []          # (src, dst) done, undone in reverse on failure
-        self.external = []       # dicts from/to
         self.result = dict(changed=False, external_logs=[])
         self.service = Service(module, self.p['service_name'])
         self.result['service_manager'] = self.service.manager
@@ -358,23 +359,29 @@ class Swap(object):
                             % (pid, self.p['start_timeout'], ' (%s)' % why if why else ''))
         if not ok and not pid:
             raise StepError(step, why)
+        if not pid and self.accepts_connections():
+            raise StepError(step, 'the server still accepts connections after %s stop (its '
+                            'pid file %s was unreadable), the server still runs'
+                            % (self.service.manager, self.vars['pid_file']))
+
+    def accepts_connections(self):
+        """True once the server answers: a login, or a refused login (the copy brings the
+        source's accounts, which may not know the login options)."""
+        try:
+            Connection(self.p).close()
+            return True
+        except DbError as e:
+            self.last_error = str(e)
+            return any(code in self.last_error for code in ACCESS_DENIED)
 
     def start(self, step):
         ok, why = self.service.run('start')
         deadline = time.time() + self.p['start_timeout']
-        last = why
-        while True:
-            try:
-                conn = Connection(self.p)
-            except DbError as e:
-                last = str(e)
-            else:
-                conn.close()
-                return
+        self.last_error = why
+        while not self.accepts_connections():
             if not ok or time.time() > deadline:
-                break
+                raise StepError(step, '%s%s' % (why or self.last_error, self.error_log_hint()))
             time.sleep(0.5)
-        raise StepError(step, '%s%s' % (why or last, self.error_log_hint()))
 
     def error_log_hint(self):
         path = self.vars.get('log_error')
@@ -443,6 +450,8 @@ class Swap(object):
             self.stop('stop the old server')
         except StepError as e:
             self.remove_hold()
+            if not self.accepts_connections():
+                self.service.run('start')  # a half-done stop: the old server, as it was
             self.fail(e.step, e.cause, 'nothing was moved; check the service')
         self.result['changed'] = True
         try:
@@ -459,10 +468,14 @@ class Swap(object):
         self.result['downtime_seconds'] = round(time.time() - started, 2)
         self.result['old_deleted'] = False
         if not self.p['keep_old']:
-            shutil.rmtree(self.old)
-            for aside in set(os.path.dirname(d) for s, d in self.external_plan):
-                shutil.rmtree(aside, ignore_errors=True)
-            self.result['old_deleted'] = True
+            try:
+                shutil.rmtree(self.old)
+                for aside in set(os.path.dirname(d) for s, d in self.external_plan):
+                    shutil.rmtree(aside)
+                self.result['old_deleted'] = True
+            except OSError as e:
+                self.module.warn('the new server runs, but deleting the old datadir failed '
+                                 '(%s): delete %s by hand' % (e, self.old))
         self.module.exit_json(msg='swapped in %s; old datadir %s %s; down %.1f s' % (
             self.staging, self.old, 'deleted' if self.result['old_deleted'] else 'kept',
             self.result['downtime_seconds']), **self.result)

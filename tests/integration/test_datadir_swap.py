@@ -5,7 +5,12 @@ mode and binlogs kept outside the datadir."""
 
 from __future__ import annotations
 
+import json
+import secrets
+
 import pytest
+
+import scenarios
 
 STAGING = '/var/lib/mysql.reseed-staging'
 MOUNT_STAGING = '/var/lib/mysql/#sql-reseed-staging'
@@ -72,6 +77,22 @@ def test_swap_plain_datadir(one, run_module):
     again = run_module(inv, host.name, 'datadir_swap', {'staging': STAGING})
     assert not again.failed and not again.changed, again.result
     assert again['old_datadir'] == old and pid(host) != before
+
+
+def test_keep_old_false_deletes_the_old_datadir_once_the_new_one_runs(one, run_module):
+    host, inv = one
+    make_copy(host)
+    # An account only the old server has: the new one refuses it, which still proves it
+    # accepts connections (the copy brings the source's accounts).
+    password = "Sw'ap\\" + secrets.token_hex(6)
+    host.sql("CREATE USER swapadm@localhost IDENTIFIED BY %s" % scenarios.q(password))
+    res = run_module(inv, host.name, 'datadir_swap', {
+        'staging': STAGING, 'keep_old': False, 'login_user': 'swapadm',
+        'login_password': password})
+    assert not res.failed and res['old_deleted'] is True, res.result
+    assert password not in res.stdout + res.stderr + json.dumps(res.result)
+    assert host.run(['test', '-e', res['old_datadir']], check=False).returncode != 0
+    assert rows(host) == ['1', '2', '3']
 
 
 def test_swap_mount_point_datadir(make_hosts, inventory, run_module):
