@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 from ansible_run import run_playbook
@@ -21,7 +22,8 @@ def test_transfer_key_is_restricted_and_removed(make_hosts, inventory, tmp_path)
     common = {'replica_rebuild_replication_user': 'repl',
               'replica_rebuild_replication_password': 'unused',
               '__replica_rebuild_run_id': 'test1',
-              '__replica_rebuild_receive_command': 'cat > /tmp/received',
+              # Several lines, as the real receiving script has.
+              '__replica_rebuild_receive_command': 'true\ncat > /tmp/received',
               'key_report': report}
     proc = run_playbook(inv, PLAYBOOK, dict(common, key_action='make'))
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -29,7 +31,8 @@ def test_transfer_key_is_restricted_and_removed(make_hosts, inventory, tmp_path)
     key = keydir + '/id_ed25519'
     assert source.run(['stat', '-c', '%a', keydir]).stdout.strip() == '700'
     line = replica.run('grep reseed-transfer /root/.ssh/authorized_keys').stdout
-    assert line.startswith('restrict,from="%s",command="cat > /tmp/received" ' % source.ip)
+    assert line.startswith('restrict,from="%s",command="eval \\"$(echo %s | base64 -d)\\"" '
+                           % (source.ip, base64.b64encode(b'true\ncat > /tmp/received').decode()))
     target = 'root@' + replica.ip
 
     # Whatever the source asks for, the forced command runs: the payload is received.
