@@ -163,6 +163,22 @@ EXAMPLES = r'''
     primary_log_file: "{{ copy.binlog_file }}"
     primary_log_pos: "{{ copy.binlog_pos }}"
 
+- name: Replicate over TLS, verifying the primary's certificate
+  reseed.mariadb.replication:
+    primary_host: 10.0.0.11
+    primary_user: repl
+    primary_password: "{{ repl_password }}"
+    primary_ssl: true
+    primary_ssl_ca: /etc/mysql/ssl/ca.pem
+    primary_ssl_verify_server_cert: true
+
+- name: Send the password again (it cannot be read back to compare)
+  reseed.mariadb.replication:
+    primary_host: 10.0.0.11
+    primary_user: repl
+    primary_password: "{{ new_repl_password }}"
+    update_password: always
+
 - name: Stop a named connection
   reseed.mariadb.replication:
     connection_name: eu
@@ -204,6 +220,7 @@ class Failed(Exception):
 
 
 NO_SUCH_CONNECTION = 1617
+SLAVE_RUNNING = 1198
 
 
 def status_row(db, name):
@@ -285,7 +302,15 @@ def configure(module, db, row):
     if was_running:
         db.query('STOP SLAVE %s', [name])
     if gtid_pos is not None:
-        db.query('SET GLOBAL gtid_slave_pos = %s', [gtid_pos])
+        try:
+            db.query('SET GLOBAL gtid_slave_pos = %s', [gtid_pos])
+        except DbError as e:
+            if e.code != SLAVE_RUNNING:
+                raise
+            # gtid_slave_pos is global: every connection must be stopped to set it.
+            raise Failed('cannot set gtid_slave_pos while another replication connection '
+                         'runs (error 1198): stop every connection (state=stopped per '
+                         'connection_name), then run this task again')
     settings = wanted if anew else dict((k, v[1]) for k, v in diffs.items())
     settings.setdefault('use_gtid', wanted['use_gtid'])
     sql, args, secret = cm.statement(name, settings,

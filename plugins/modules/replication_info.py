@@ -25,7 +25,10 @@ description:
     primary's, given as I(primary_gtid_binlog_state) or read with I(primary) login options.
 options:
   primary_gtid_binlog_state:
-    description: The primary's C(@@gtid_binlog_state), to find errant GTIDs.
+    description:
+      - The primary's C(@@gtid_binlog_state), to find errant GTIDs.
+      - With multi-source replication, give the states of every primary joined with commas
+        (each primary writes its own domain); a GTID none of them covers is errant.
     type: str
   lag_seconds:
     description: More than this many seconds behind is C(lagging).
@@ -95,6 +98,11 @@ errant_gtids:
   returned: when the primary's state is known
   type: list
   elements: str
+queries:
+  description: The statements run (on the primary prefixed with C(primary:)).
+  returned: always
+  type: list
+  elements: str
 gtid_current_pos:
   description: "@@gtid_current_pos"
   returned: always
@@ -159,16 +167,21 @@ def main():
                            mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
     p = module.params
     db = primary = None
+    queries = []
+    step = 'reading the replica\'s status'
     try:
         db = Connection(p)
         info = dict((v, db.variable(v)) for v in VARIABLES)
         rows = db.query('SHOW ALL SLAVES STATUS')
+        queries = db.queries
         primary_state = p['primary_gtid_binlog_state']
         if p['primary']:
+            step = 'reading the primary\'s gtid_binlog_state (check the primary login options)'
             primary = Connection(p['primary'])
             primary_state = primary.variable('gtid_binlog_state') or ''
+            queries = queries + ['primary: ' + q for q in primary.queries]
     except DbError as e:
-        module.fail_json(msg='replication_info: %s' % e)
+        module.fail_json(msg='replication_info: %s: %s' % (step, e), queries=queries)
     finally:
         for conn in (db, primary):
             if conn:
@@ -181,7 +194,8 @@ def main():
         try:
             errant = gtidlib.errant(info['gtid_binlog_state'], primary_state)
         except gtidlib.GtidError as e:
-            module.fail_json(msg='replication_info: the primary\'s gtid_binlog_state: %s' % e)
+            module.fail_json(msg='replication_info: the primary\'s gtid_binlog_state cannot '
+                             'be read as GTIDs: %s' % e, queries=queries)
         info['errant_gtids'] = ['%d-%d-%d' % g for g in errant]
     rules = dict(lag_seconds=p['lag_seconds'], rebuild_io_errors=p['rebuild_io_errors'],
                  rebuild_sql_errors=p['rebuild_sql_errors'],
@@ -206,7 +220,7 @@ def main():
             reason = 'not replicating, and holds errant GTIDs: %s' % ','.join(
                 info['errant_gtids'][:5])
     module.exit_json(changed=False, state=state, needs_rebuild=needs, reason=reason,
-                     connections=connections, **info)
+                     connections=connections, queries=queries, **info)
 
 
 if __name__ == '__main__':

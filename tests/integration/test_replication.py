@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 import scenarios
@@ -160,3 +162,51 @@ def test_multi_source_connections_are_separate(make_hosts, inventory, run_module
     info = run_module(inv, hosts['r'].name, 'replication_info', {})
     states = dict((c['connection_name'], c['state']) for c in info['connections'])
     assert states == {'one': 'healthy', 'two': 'stopped'}
+
+
+def make_certificates(tmp_path, primary_ip):
+    """A CA and a server certificate naming the primary's address, made with openssl."""
+    def openssl(*argv):
+        subprocess.run(['openssl'] + list(argv), cwd=tmp_path, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+            '-subj', '/CN=reseed lab CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem')
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % primary_ip,
+            '-keyout', 'server-key.pem', '-out', 'server.csr')
+    (tmp_path / 'san.ext').write_text('subjectAltName = IP:%s\n' % primary_ip)
+    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem',
+            '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem')
+    return dict((name, (tmp_path / name).read_text())
+                for name in ('ca.pem', 'server.pem', 'server-key.pem'))
+
+
+def test_tls_replication(make_hosts, inventory, run_module, repl_password, tmp_path):
+    hosts = make_hosts('primary', 'replica')
+    primary, replica = hosts['primary'], hosts['replica']
+    files = make_certificates(tmp_path, primary.ip)
+    for host, names in ((primary, files), (replica, {'ca.pem': files['ca.pem']})):
+        host.run('mkdir -p /etc/mysql/ssl')
+        for name, text in names.items():
+            host.run(['sh', '-c', 'cat > /etc/mysql/ssl/%s' % name], input=text)
+        host.run('chown -R mysql:mysql /etc/mysql/ssl && chmod 0600 /etc/mysql/ssl/*')
+    primary.run(['sh', '-c', 'cat > /etc/mysql/mariadb.conf.d/70-tls.cnf'], input=(
+        '[mariadb]\nssl_ca = /etc/mysql/ssl/ca.pem\nssl_cert = /etc/mysql/ssl/server.pem\n'
+        'ssl_key = /etc/mysql/ssl/server-key.pem\n'))
+    primary.service('restart')
+    assert primary.sql_value("SELECT @@have_ssl") == 'YES'
+    scenarios.create_replication_user(primary, repl_password)
+    primary.sql("ALTER USER 'repl'@'%' REQUIRE SSL")  # plain text would be refused
+    scenarios.load_data(primary, rows=50)
+    inv = inventory(primary, [replica])
+    args = dict(primary_host=primary.ip, primary_user='repl', primary_password=repl_password,
+                primary_connect_retry=1, wait_timeout=60, primary_ssl=True,
+                primary_ssl_ca='/etc/mysql/ssl/ca.pem', primary_ssl_verify_server_cert=True)
+    res = run_module(inv, replica.name, 'replication', args)
+    assert not res.failed, res.result
+    status = replica.slave_status()
+    assert status['Master_SSL_Allowed'] == 'Yes' and status['Slave_IO_Running'] == 'Yes'
+    assert status['Master_SSL_Verify_Server_Cert'] == 'Yes'
+    assert status['Master_SSL_CA_File'] == '/etc/mysql/ssl/ca.pem'
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == '50'
+    again = run_module(inv, replica.name, 'replication', args)
+    assert again['changed'] is False, again['queries']

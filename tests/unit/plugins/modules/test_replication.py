@@ -1,0 +1,99 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The replication module's decisions against a fake server: what it runs, and when."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import DbError
+from ansible_collections.reseed.mariadb.plugins.modules import replication as mod
+
+ROW = {'Master_Host': '10.0.0.1', 'Master_Port': '3306', 'Master_User': 'repl',
+       'Connect_Retry': '1', 'Master_SSL_Allowed': 'No', 'SQL_Delay': '0',
+       'Using_Gtid': 'Slave_Pos', 'Slave_IO_Running': 'Yes', 'Slave_SQL_Running': 'Yes',
+       'Seconds_Behind_Master': '0', 'Last_IO_Errno': '0', 'Last_SQL_Errno': '0'}
+
+
+class FakeDb(object):
+    def __init__(self, fail=None, rows=None):
+        self.queries, self.fail, self.rows = [], fail or {}, list(rows or [])
+
+    def query(self, sql, args=None, secret_args=()):
+        shown = [('***' if i in secret_args else a) for i, a in enumerate(args or [])]
+        self.queries.append((sql, shown))
+        for prefix, code in self.fail.items():
+            if sql.startswith(prefix):
+                raise DbError('%s failed' % sql, code)
+        if sql.startswith('SHOW SLAVE'):
+            return [self.rows.pop(0)] if self.rows else []
+        return [{'r': 0}]
+
+    def variable(self, name):
+        return '0-1-5'
+
+
+class FakeModule(object):
+    def __init__(self, check_mode=False, **params):
+        self.check_mode = check_mode
+        self.params = dict(state='started', connection_name='', mode='gtid',
+                           gtid_slave_pos=None, primary_log_file=None, primary_log_pos=None,
+                           force_position=False, primary_password='s3cr\'et',
+                           update_password='on_change', wait_gtid=None, max_lag=0,
+                           wait_timeout=5, error_grace=0)
+        for option, keyword, field, kind in mod.cm.OPTIONS:
+            self.params.setdefault(option, None)
+        self.params.update(primary_host='10.0.0.1', primary_port=3306, primary_user='repl',
+                           primary_connect_retry=1)
+        self.params.update(params)
+
+
+def test_same_settings_change_nothing():
+    db = FakeDb()
+    changed, before, after = mod.configure(FakeModule(), db, dict(ROW))
+    assert changed is False and before == after and db.queries == []
+
+
+def test_a_new_connection_sends_password_and_position():
+    db = FakeDb()
+    changed, before, after = mod.configure(FakeModule(gtid_slave_pos='0-1-9'), db, None)
+    assert changed and after['primary_password'] == '********'
+    sqls = [q[0] for q in db.queries]
+    assert sqls[0] == 'SET GLOBAL gtid_slave_pos = %s' and sqls[1].startswith('CHANGE MASTER')
+    assert '***' in db.queries[1][1] and "s3cr'et" not in str(db.queries)
+
+
+def test_a_changed_setting_stops_changes_only_it_and_keeps_the_password():
+    db = FakeDb()
+    changed, before, after = mod.configure(FakeModule(primary_connect_retry=5), db, dict(ROW))
+    assert changed and (before['primary_connect_retry'], after['primary_connect_retry']) == (1, 5)
+    assert db.queries[0][0] == 'STOP SLAVE %s'
+    assert db.queries[1] == ('CHANGE MASTER %s TO MASTER_CONNECT_RETRY = %s, '
+                             'MASTER_USE_GTID = slave_pos', ['', 5])
+
+
+def test_check_mode_runs_nothing():
+    db = FakeDb()
+    changed, before, after = mod.configure(FakeModule(check_mode=True, primary_host='db2'),
+                                           db, dict(ROW))
+    assert changed and after['primary_host'] == 'db2' and db.queries == []
+
+
+def test_gtid_slave_pos_while_another_connection_runs_says_what_to_do():
+    db = FakeDb(fail={'SET GLOBAL gtid_slave_pos': 1198})
+    with pytest.raises(mod.Failed, match='stop every connection'):
+        mod.configure(FakeModule(gtid_slave_pos='0-1-9', connection_name='two'), db, None)
+
+
+def test_wait_returns_the_replication_error_not_a_timeout():
+    failing = dict(ROW, Slave_IO_Running='Connecting', Last_IO_Errno='1045',
+                   Last_IO_Error="Access denied for user 'repl'")
+    db = FakeDb(rows=[failing] * 5)
+    with pytest.raises(mod.Failed, match='IO thread error 1045: Access denied'):
+        mod.wait_healthy(db, FakeModule().params)
+
+
+def test_wait_tolerates_connecting_then_reports_healthy():
+    connecting = dict(ROW, Slave_IO_Running='Connecting', Seconds_Behind_Master=None)
+    db = FakeDb(rows=[connecting, dict(ROW)])
+    assert mod.wait_healthy(db, FakeModule().params)['io_running'] == 'Yes'
