@@ -210,3 +210,23 @@ def test_tls_replication(make_hosts, inventory, run_module, repl_password, tmp_p
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == '50'
     again = run_module(inv, replica.name, 'replication', args)
     assert again['changed'] is False, again['queries']
+
+
+def test_wait_gtid_and_check_mode_on_a_running_replica(replicated, run_module):
+    primary, replica = replicated['primary'], replicated['replica']
+    inv = replicated['inventory']
+    args = dict(primary_host=primary.ip, primary_user='repl', primary_connect_retry=1,
+                wait_timeout=60)
+    # The lab set it up with MASTER_CONNECT_RETRY=1: asking for 7 in check mode changes nothing.
+    res = run_module(inv, replica.name, 'replication', dict(args, primary_connect_retry=7),
+                     check=True, diff=True)
+    assert not res.failed and res['changed'], res.result
+    assert res['queries'] == [q for q in res['queries'] if q.startswith(('SHOW', 'SELECT'))]
+    assert replica.slave_status()['Connect_Retry'] == '1'
+    # Wait for a position: returns only once the replica has applied the primary's writes.
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('waited for')")
+    pos = primary.sql_value('SELECT @@GLOBAL.gtid_binlog_pos')
+    res = run_module(inv, replica.name, 'replication', dict(args, wait_gtid=pos))
+    assert not res.failed and res['changed'] is False, res.result
+    assert any('MASTER_GTID_WAIT' in q for q in res['queries'])
+    assert replica.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg = 'waited for'") == '1'
