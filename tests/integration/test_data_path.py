@@ -120,7 +120,7 @@ def test_receiver_killed_mid_stream_is_named_and_the_copy_refused(pair, run_modu
     assert res['msg'].startswith('backup_stream to %s:%s: ' % (dst.ip, STAGING) +
                                  blamed % dst.ip), res['msg']
     assert 'killed by signal 9' in res['msg'] or 'exit code 137' in res['msg'], res['msg']
-    assert 'reseed_receiving' in res['msg']
+    assert 'not sealed (no reseed_received)' in res['msg']
     listing = dst.run('ls %s' % STAGING).stdout.split()
     assert 'reseed_receiving' in listing and 'reseed_received' not in listing
     prep = run_module(pair['inventory'], dst.name, 'backup_prepare', {'path': STAGING})
@@ -197,8 +197,8 @@ def test_progress_file_is_written_while_streaming(pair, run_module):
     time.sleep(0)
 
 
-def test_from_a_replica_the_copy_records_the_primarys_coordinates(replicated, make_hosts,
-                                                                   inventory, run_module):
+def test_from_a_replica_the_copy_records_the_primarys_coordinates(
+        replicated, make_hosts, inventory, run_module):
     primary, source = replicated['primary'], replicated['replica']
     dst = make_hosts('dst')['dst']
     scenarios.load_data(primary, rows=2000)

@@ -1,0 +1,62 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The whole rebuild through playbooks/rebuild_replica.yml, on real lab hosts."""
+
+from __future__ import annotations
+
+import os
+
+import scenarios
+from ansible_run import REPO, run_playbook
+from secrets_watch import SecretsWatch
+
+PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+STATUS = os.path.join(REPO, 'playbooks', 'replica_status.yml')
+
+
+def mariadbd_pid(host):
+    return host.run('pidof mariadbd').stdout.strip()
+
+
+def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
+        make_hosts, inventory, repl_password):
+    hosts = make_hosts('primary', 'broken', 'healthy')
+    primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
+    scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=5000)
+    scenarios.break_1236(primary, broken)
+    inv = inventory(primary, [broken, healthy])
+    healthy_pid = mariadbd_pid(healthy)
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password}
+
+    status = run_playbook(inv, STATUS)
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert 'broken; needs_rebuild=True' in status.stdout
+    assert 'healthy; needs_rebuild=False' in status.stdout
+
+    with SecretsWatch([repl_password]) as watch:
+        proc = run_playbook(inv, PLAYBOOK, extra, verbosity=1)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
+    # The broken replica runs on new data, caught up, verified; its old datadir is kept.
+    s = broken.slave_status()
+    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', s
+    assert s['Using_Gtid'] == 'Slave_Pos' and s['Last_IO_Errno'] == '0'
+    scenarios.wait_caught_up(primary, broken)
+    assert broken.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
+        'SELECT COUNT(*) FROM labdb.t')
+    assert 'tables equal at' in proc.stdout
+    assert broken.run('ls -d /var/lib/mysql.reseed-old-*').stdout.strip()
+    assert broken.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
+                      check=False).returncode == 1
+    assert 'reseed-transfer' not in broken.run('cat /root/.ssh/authorized_keys').stdout
+    # The healthy replica was left alone: same server process.
+    assert mariadbd_pid(healthy) == healthy_pid
+
+    # Again: nothing to do, nothing changed, nothing restarted.
+    pid = mariadbd_pid(broken)
+    again = run_playbook(inv, PLAYBOOK, extra)
+    assert again.returncode == 0, again.stdout[-3000:]
+    recap = again.stdout.split('PLAY RECAP')[-1]
+    assert 'changed=0' in recap and 'changed=1' not in recap, recap
+    assert mariadbd_pid(broken) == pid and mariadbd_pid(healthy) == healthy_pid
