@@ -19,8 +19,8 @@ description:
     differs is changed; the threads are stopped only when a change needs it; C(changed) is
     true only then. Starting coordinates (I(gtid_slave_pos), I(primary_log_file) and
     I(primary_log_pos)) are applied when the connection is configured anew (it did not
-    exist, or its primary changed), or with I(force_position); a replica that already
-    replicates is never rewound by a re-run.
+    exist, or its primary changed), when I(mode) changes, or with I(force_position); a
+    replica that already replicates is never rewound by a re-run.
   - The password cannot be read back from the server. It is sent when the connection is
     configured anew, when the primary's host, port or user change, or with
     I(update_password=always).
@@ -283,7 +283,8 @@ def configure(module, db, row):
     diffs = cm.differences(current, wanted)
     send_password = p['primary_password'] is not None and (
         anew or 'primary_user' in diffs or p['update_password'] == 'always')
-    set_position = anew or p['force_position']
+    # Switching between gtid and file_pos starts from the coordinates given, if any.
+    set_position = anew or p['force_position'] or 'use_gtid' in diffs
     gtid_pos = p['gtid_slave_pos'] if p['mode'] == 'gtid' and set_position else None
     log_file = p['primary_log_file'] if p['mode'] == 'file_pos' and set_position else None
     if gtid_pos is not None and db.variable('gtid_slave_pos') == gtid_pos:

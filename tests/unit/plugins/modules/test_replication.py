@@ -97,3 +97,16 @@ def test_wait_tolerates_connecting_then_reports_healthy():
     connecting = dict(ROW, Slave_IO_Running='Connecting', Seconds_Behind_Master=None)
     db = FakeDb(rows=[connecting, dict(ROW)])
     assert mod.wait_healthy(db, FakeModule().params)['io_running'] == 'Yes'
+
+
+def test_switching_to_file_pos_applies_the_coordinates_but_a_rerun_does_not():
+    db = FakeDb()
+    module = FakeModule(mode='file_pos', primary_log_file='mysql-bin.000002',
+                        primary_log_pos=4711)
+    changed, before, after = mod.configure(module, db, dict(ROW))
+    assert changed and after['primary_log_file'] == 'mysql-bin.000002'
+    assert db.queries[1] == ('CHANGE MASTER %s TO MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s, '
+                             'MASTER_USE_GTID = no', ['', 'mysql-bin.000002', 4711])
+    db = FakeDb()
+    changed, before, after = mod.configure(module, db, dict(ROW, Using_Gtid='No'))
+    assert changed is False and db.queries == []
