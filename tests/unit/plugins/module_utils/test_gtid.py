@@ -54,3 +54,24 @@ def test_reached_multi_domain():
     assert gtid.reached('0-1-10,1-2-5', '0-1-10')
     assert not gtid.reached('0-1-9,1-2-5', '0-1-10,1-2-5')
     assert not gtid.reached('0-1-10', '0-1-10,1-2-1')
+
+
+STATES = st.dictionaries(st.tuples(st.integers(0, 5), st.integers(1, 5)), st.integers(1, 10**6),
+                         max_size=6)
+
+
+def as_text(state):
+    return gtid.format_list((d, s, n) for (d, s), n in state.items())
+
+
+@given(STATES, STATES)
+def test_errant_is_exactly_what_the_primary_does_not_cover(replica, primary):
+    found = gtid.errant(as_text(replica), as_text(primary))
+    assert gtid.errant(as_text(replica), as_text(replica)) == []
+    assert found == sorted((d, s, n) for (d, s), n in replica.items()
+                           if primary.get((d, s), 0) < n)
+    # A primary that has moved on (higher sequences, more pairs) still covers the replica.
+    ahead = dict(primary)
+    for key, seq in replica.items():
+        ahead[key] = max(seq, ahead.get(key, 0)) + 1
+    assert gtid.errant(as_text(replica), as_text(ahead)) == []
