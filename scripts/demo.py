@@ -1,6 +1,6 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""make demo: a lab with one primary and two replicas, data, two broken replicas, status.
+"""make demo: a lab with one primary and two replicas, data, two broken replicas, healed.
 
 Always starts from fresh lab hosts (demo-primary, demo-replica1, demo-replica2) and leaves
 them running for you to look at: `python3 tests/lab/lab.py exec demo-replica1 -- bash`,
@@ -9,13 +9,17 @@ them running for you to look at: `python3 tests/lab/lab.py exec demo-replica1 --
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'tests', 'lab'))
 
+import ansible_run  # noqa: E402
 import scenarios  # noqa: E402
 from lab import Lab  # noqa: E402
 
@@ -62,9 +66,25 @@ def main():
           % REPLICAS[1])
     scenarios.break_1062(primary, replicas[1])
     status_table(lab, 'Broken:')
-    print('\nThe rebuild playbook is not in the collection yet (issue 5): the demo stops at the '
-          'broken status.\nLook around: python3 tests/lab/lab.py exec %s -- bash; remove the '
-          'lab: make lab-down.\n(%.0f s)' % (REPLICAS[0], time.time() - started))
+    print('\nHealing them: ansible-playbook playbooks/rebuild_replica.yml\n', flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = ansible_run.write_inventory(lab, os.path.join(tmp, 'inventory.json'),
+                                                PRIMARY, REPLICAS)
+        secrets = os.path.join(tmp, 'secrets.json')
+        with os.fdopen(os.open(secrets, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+            json.dump({'replica_rebuild_replication_user': scenarios.REPL_USER,
+                       'replica_rebuild_replication_password': password}, f)
+        rc = subprocess.call([ansible_run.bin_path('ansible-playbook'), '-i', inventory,
+                              os.path.join(ansible_run.REPO, 'playbooks', 'rebuild_replica.yml'),
+                              '-e', '@' + secrets], env=ansible_run.ansible_env(),
+                             cwd=ansible_run.REPO)
+    if rc != 0:
+        raise SystemExit('the rebuild playbook failed (exit code %d)' % rc)
+    for name in REPLICAS:
+        scenarios.wait_caught_up(primary, lab.host(name))
+    status_table(lab, 'Healed:')
+    print('\nLook around: python3 tests/lab/lab.py exec %s -- bash; remove the lab: make '
+          'lab-down.\n(%.0f s)' % (REPLICAS[0], time.time() - started))
 
 
 if __name__ == '__main__':
