@@ -201,3 +201,13 @@ def test_external_binlog_and_relay_log_moved_aside(one, run_module):
     # The new server began its own binlog: the old files are not in its index.
     assert [r[0] for r in host.sql('SHOW BINARY LOGS')] == ['mysql-bin.000001']
     assert rows(host) == ['1', '2', '3']
+
+
+def test_staging_on_another_filesystem_refused_before_stopping(one, run_module):
+    host, inv = one
+    make_copy(host, '/tmp/staging')  # /tmp is the host's own mount, not /var/lib's
+    before = pid(host)
+    res = run_module(inv, host.name, 'datadir_swap', {'staging': '/tmp/staging'})
+    assert res.failed and 'step preflight' in res['msg'], res.result
+    assert 'another filesystem' in res['msg'] and STAGING in res['msg'], res['msg']
+    assert pid(host) == before and rows(host) == ['1', '2', '3', '4']
