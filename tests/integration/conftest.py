@@ -52,8 +52,13 @@ def make_hosts(lab):
 
     yield make
     if os.environ.get('RESEED_LAB_KEEP') != '1':
-        for name in made:
-            lab.destroy(name)
+        errors = []
+        for name in made:  # every host, even when removing one of them fails
+            try:
+                lab.destroy(name)
+            except Exception as e:  # reported after all are tried
+                errors.append('%s: %s' % (name, e))
+        assert not errors, 'lab hosts not removed: %s' % '; '.join(errors)
 
 
 @pytest.fixture

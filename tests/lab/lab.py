@@ -547,9 +547,13 @@ class Lab(object):
                 time.sleep(0.05)
         if os.path.exists(os.path.join('/run/netns', host.netns)):
             sh(['ip', 'netns', 'del', host.netns])
-        ip = host.ip
-        if ip and sh(['ip', 'link', 'show', host.veth], check=False).returncode == 0:
-            sh(['ip', 'link', 'del', host.veth])
+        # The veth usually goes with its namespace, sometimes a moment later: delete it if
+        # it is still there, and take "Cannot find device" for done.
+        if host.ip:
+            gone = sh(['ip', 'link', 'del', host.veth], check=False)
+            if gone.returncode != 0 and 'Cannot find device' not in gone.stderr:
+                raise LabError('cannot remove the link %s of lab host %s: %s' % (
+                    host.veth, host.name, gone.stderr.strip()))
         if os.path.isdir(host.dir):
             shutil.rmtree(host.dir)
 
