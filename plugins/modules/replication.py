@@ -212,7 +212,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
-from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import normalize
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
+    diagnose, normalize)
 
 
 class Failed(Exception):
@@ -254,8 +255,12 @@ def wait_healthy(db, p):
                 since = first_error.setdefault((thread, errno), now)
                 stopped = s['%s_running' % thread] == 'No'
                 if stopped or now - since >= p['error_grace']:
-                    raise Failed('replication %s thread error %d: %s' % (
-                        thread.upper(), errno, s['last_%s_error' % thread]))
+                    state, needs, reason = diagnose(s)
+                    if state != 'broken':
+                        reason = '%s thread error %d: %s' % (
+                            thread.upper(), errno, s['last_%s_error' % thread])
+                    raise Failed('replicating from %s:%s, %s' % (
+                        s['primary_host'], s['primary_port'], reason))
         caught_up = (s['io_running'] == 'Yes' and s['sql_running'] == 'Yes'
                      and s['seconds_behind'] is not None and s['seconds_behind'] <= p['max_lag'])
         if caught_up and p['wait_gtid']:

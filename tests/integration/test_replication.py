@@ -90,6 +90,7 @@ def test_wrong_password_returns_the_real_error(fresh, run_module):
                      configure_args(fresh, primary_password='not-the-password', error_grace=3))
     assert res.failed
     assert 'IO thread error 1045' in res['msg'] and 'not-the-password' not in str(res.result)
+    assert fresh['primary'].ip in res['msg'] and 'fix the network or the credentials' in res['msg']
 
 
 def test_stop_and_reset(replicated, run_module):

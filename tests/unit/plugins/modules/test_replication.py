@@ -89,7 +89,7 @@ def test_wait_returns_the_replication_error_not_a_timeout():
     failing = dict(ROW, Slave_IO_Running='Connecting', Last_IO_Errno='1045',
                    Last_IO_Error="Access denied for user 'repl'")
     db = FakeDb(rows=[failing] * 5)
-    with pytest.raises(mod.Failed, match='IO thread error 1045: Access denied'):
+    with pytest.raises(mod.Failed, match='replicating from 10.0.0.1:3306, IO thread error 1045: Access denied.*credentials'):
         mod.wait_healthy(db, FakeModule().params)
 
 
