@@ -159,10 +159,18 @@ def test_multi_source_connections_are_separate(make_hosts, inventory, run_module
             primary_password=repl_password, wait_timeout=60))
         assert not res.failed, res.result
     assert hosts['r'].sql_value('SELECT i FROM two.t') == '2'
+    # Both primaries' states together cover everything the replica holds: nothing errant.
+    both = ','.join(p.sql_value('SELECT @@GLOBAL.gtid_binlog_state')
+                    for p in (hosts['p1'], hosts['p2']))
+    info = run_module(inv, hosts['r'].name, 'replication_info',
+                      {'primary_gtid_binlog_state': both})
+    assert info['errant_gtids'] == [] and info['needs_rebuild'] is False, info.result
     run_module(inv, hosts['r'].name, 'replication', {'connection_name': 'two', 'state': 'stopped'})
     info = run_module(inv, hosts['r'].name, 'replication_info', {})
     states = dict((c['connection_name'], c['state']) for c in info['connections'])
     assert states == {'one': 'healthy', 'two': 'stopped'}
+    assert dict((c['connection_name'], c['primary_host']) for c in info['connections']) == {
+        'one': hosts['p1'].ip, 'two': hosts['p2'].ip}
 
 
 def make_certificates(tmp_path, primary_ip):
