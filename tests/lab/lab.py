@@ -548,10 +548,12 @@ class Lab(object):
         if os.path.exists(os.path.join('/run/netns', host.netns)):
             sh(['ip', 'netns', 'del', host.netns])
         # The veth usually goes with its namespace, sometimes a moment later: delete it if
-        # it is still there, and take "Cannot find device" for done.
+        # it is still there, and take "Cannot find device" (or, when it vanishes between
+        # the lookup and the delete, "No such device") for done.
         if host.ip:
             gone = sh(['ip', 'link', 'del', host.veth], check=False)
-            if gone.returncode != 0 and 'Cannot find device' not in gone.stderr:
+            if gone.returncode != 0 and not any(
+                    t in gone.stderr for t in ('Cannot find device', 'No such device')):
                 raise LabError('cannot remove the link %s of lab host %s: %s' % (
                     host.veth, host.name, gone.stderr.strip()))
         if os.path.isdir(host.dir):
