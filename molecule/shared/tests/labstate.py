@@ -1,0 +1,134 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the scenarios' verify steps share: the scenario's hosts, by the groups molecule.yml
+gives them (see molecule/shared/prepare.yml), and their MariaDB state read on the hosts."""
+
+import os
+import time
+
+import testinfra
+import testinfra.utils.ansible_runner
+
+INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+DATADIR = '/var/lib/mysql'
+# Databases of the server itself, left out of the data comparison.
+SYSTEM_SCHEMAS = ('mysql', 'information_schema', 'performance_schema', 'sys')
+
+
+def rebuilt_names():
+    """The replicas prepare broke (or left unseeded): the ones converge had to rebuild."""
+    return sorted(set(RUNNER.get_hosts('broken_*')) | set(RUNNER.get_hosts('unseeded')))
+
+
+def healthy_names():
+    """The replicas prepare left healthy: converge must leave them running."""
+    return sorted(set(RUNNER.get_hosts('mariadb_replicas')) - set(rebuilt_names()))
+
+
+def name_of(host):
+    return host.backend.get_hostname()
+
+
+def variables(host):
+    return RUNNER.get_variables(name_of(host))
+
+
+def get(name):
+    return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
+
+
+def primary():
+    return get(RUNNER.get_hosts('mariadb_primary')[0])
+
+
+def source_of(host):
+    """The host the replica was copied from (replica_rebuild_source, else the primary)."""
+    return get(variables(host).get('replica_rebuild_source') or RUNNER.get_hosts('mariadb_primary')[0])
+
+
+def sql(host, query):
+    """Rows of the last result set, each a list of strings ('NULL' for NULL)."""
+    out = host.check_output('mariadb --batch --skip-column-names --raw -e %s', query)
+    return [line.split('\t') for line in out.splitlines()]
+
+
+def sql_value(host, query):
+    rows = sql(host, query)
+    return rows[0][0] if rows else None
+
+
+def slave_status(host):
+    """SHOW SLAVE STATUS as a dict; empty when replication is not configured."""
+    out = host.check_output('mariadb --batch --raw -e %s', 'SHOW SLAVE STATUS').splitlines()
+    return dict(zip(out[0].split('\t'), out[1].split('\t'))) if len(out) == 2 else {}
+
+
+def wait_replicating(host, timeout=60):
+    """SHOW SLAVE STATUS once both threads run (or at the timeout)."""
+    deadline = time.time() + timeout
+    status = slave_status(host)
+    while time.time() < deadline and not (status.get('Slave_IO_Running') == 'Yes'
+                                          and status.get('Slave_SQL_Running') == 'Yes'):
+        time.sleep(1)
+        status = slave_status(host)
+    return status
+
+
+def assert_replicating(host):
+    status = wait_replicating(host)
+    assert status.get('Slave_IO_Running') == 'Yes', status.get('Last_IO_Error')
+    assert status.get('Slave_SQL_Running') == 'Yes', status.get('Last_SQL_Error')
+    assert status.get('Last_IO_Errno') == '0' and status.get('Last_SQL_Errno') == '0', status
+    return status
+
+
+def wait_caught_up(host, timeout=60):
+    """Wait until the replica has applied everything the primary has binlogged."""
+    pos = sql_value(primary(), 'SELECT @@GLOBAL.gtid_binlog_pos')
+    got = sql_value(host, 'SELECT MASTER_GTID_WAIT(%s, %d)' % (quote(pos), timeout))
+    assert got == '0', '%s did not reach the primary at %s within %ss: %s' % (
+        name_of(host), pos, timeout, slave_status(host))
+
+
+def quote(value):
+    return "'" + value.replace('\\', '\\\\').replace("'", "\\'") + "'"
+
+
+def user_tables(host):
+    return [schema + '.' + table for schema, table in sql(
+        host, "SELECT table_schema, table_name FROM information_schema.tables "
+              "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN (%s) "
+              "ORDER BY 1, 2" % ', '.join(quote(s) for s in SYSTEM_SCHEMAS))]
+
+
+def table_state(host, tables):
+    """{table: (row count, CHECKSUM TABLE)}."""
+    checksums = dict((t, c) for t, c in sql(host, 'CHECKSUM TABLE ' + ', '.join(tables)))
+    return dict((t, (sql_value(host, 'SELECT COUNT(*) FROM ' + t), checksums[t]))
+                for t in tables)
+
+
+def assert_same_data_as_primary(host):
+    wait_caught_up(host)
+    tables = user_tables(primary())
+    assert tables, 'the primary has no user table: prepare loaded no data'
+    assert user_tables(host) == tables
+    assert table_state(host, tables) == table_state(primary(), tables)
+
+
+def datadir_is_mount_point(host):
+    return host.run('findmnt --noheadings --mountpoint %s', DATADIR).rc == 0
+
+
+def kept_old_datadirs(host):
+    """The old datadirs datadir_swap kept: beside the datadir, or inside it on a mount point."""
+    pattern = (DATADIR + '/#sql-reseed-old-*') if datadir_is_mount_point(host) \
+        else (DATADIR + '.reseed-old-*')
+    return host.run('ls -d %s' % pattern).stdout.split()
+
+
+def lab_public_key():
+    """The lab key Ansible logs in with (its type and key, without the comment)."""
+    with open('/srv/reseed-lab/ssh/id_ed25519.pub') as f:
+        return ' '.join(f.read().split()[:2])
