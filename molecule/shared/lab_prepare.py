@@ -22,7 +22,7 @@ def main():
     lab = Lab()
     primary = lab.host(plan['primary'])
     replicas = [(lab.host(name), how) for name, how in sorted(plan['replicas'].items())]
-    unknown = [how for _, how in replicas
+    unknown = [how for how in plan['replicas'].values()
                if how not in ('healthy', 'unseeded') and how not in scenarios.BREAKAGES]
     if unknown:
         sys.exit('unknown replica states %s: use healthy, unseeded or broken_<%s>'

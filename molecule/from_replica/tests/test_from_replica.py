@@ -9,7 +9,7 @@ testinfra_hosts = labstate.healthy_names()
 
 def test_the_donor_is_the_source_of_the_rebuilt_replica():
     (name,) = labstate.rebuilt_names()
-    assert labstate.variables(labstate.get(name))['replica_rebuild_source'] == testinfra_hosts[0]
+    assert labstate.var(name, 'replica_rebuild_source') == testinfra_hosts[0]
 
 
 def test_the_donor_still_replicates(host):

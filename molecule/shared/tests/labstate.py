@@ -30,8 +30,10 @@ def name_of(host):
     return host.backend.get_hostname()
 
 
-def variables(host):
-    return RUNNER.get_variables(name_of(host))
+def var(host, name, default=None):
+    """One inventory variable of a host (a Host or its name). Only the value: a failed
+    assert shows it, where the whole set would show the replication password."""
+    return RUNNER.get_variables(host if isinstance(host, str) else name_of(host)).get(name, default)
 
 
 def get(name):
@@ -44,7 +46,7 @@ def primary():
 
 def source_of(host):
     """The host the replica was copied from (replica_rebuild_source, else the primary)."""
-    return get(variables(host).get('replica_rebuild_source') or RUNNER.get_hosts('mariadb_primary')[0])
+    return get(var(host, 'replica_rebuild_source') or RUNNER.get_hosts('mariadb_primary')[0])
 
 
 def sql(host, query):

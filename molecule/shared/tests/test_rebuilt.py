@@ -12,9 +12,9 @@ testinfra_hosts = labstate.rebuilt_names()
 
 def test_both_threads_run_in_the_mode_asked(host):
     status = labstate.assert_replicating(host)
-    mode = labstate.variables(host).get('replica_rebuild_mode', 'gtid')
+    mode = labstate.var(host, 'replica_rebuild_mode', 'gtid')
     assert status['Using_Gtid'] == ('No' if mode == 'file_pos' else 'Slave_Pos'), status
-    assert status['Master_Host'] == labstate.variables(labstate.primary())['ansible_host']
+    assert status['Master_Host'] == labstate.var(labstate.primary(), 'ansible_host')
 
 
 def test_no_errant_gtid_left(host):

@@ -8,8 +8,7 @@ testinfra_hosts = labstate.rebuilt_names()
 
 
 def test_no_listener_left_on_the_transfer_port(host):
-    variables = labstate.variables(host)
-    assert variables['replica_rebuild_transport'] == 'tcp'
-    port = variables.get('replica_rebuild_tcp_port', 4444)
+    assert labstate.var(host, 'replica_rebuild_transport') == 'tcp'
+    port = labstate.var(host, 'replica_rebuild_tcp_port', 4444)
     assert not host.socket('tcp://0.0.0.0:%d' % port).is_listening
     assert host.run('pidof socat').rc == 1
