@@ -168,7 +168,7 @@ def main():
     p = module.params
     db = primary = None
     queries = []
-    step = 'reading the replica\'s status'
+    step = 'reading this host\'s server status (variables, SHOW ALL SLAVES STATUS)'
     try:
         db = Connection(p)
         info = dict((v, db.variable(v)) for v in VARIABLES)
