@@ -11,14 +11,16 @@ Pure functions.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-# (module option, SQL keyword, SHOW SLAVE STATUS field or None when unreadable, type)
+# (module option, SQL keyword, SHOW ALL SLAVES STATUS field or None when unreadable, type)
+# The heartbeat is only in SHOW ALL SLAVES STATUS (not SHOW SLAVE STATUS); the server keeps
+# it to the millisecond, so both sides are compared rounded to 3 decimals.
 OPTIONS = (
     ('primary_host', 'MASTER_HOST', 'Master_Host', 'str'),
     ('primary_port', 'MASTER_PORT', 'Master_Port', 'int'),
     ('primary_user', 'MASTER_USER', 'Master_User', 'str'),
     ('primary_password', 'MASTER_PASSWORD', None, 'secret'),
     ('primary_connect_retry', 'MASTER_CONNECT_RETRY', 'Connect_Retry', 'int'),
-    ('primary_heartbeat_period', 'MASTER_HEARTBEAT_PERIOD', None, 'float'),
+    ('primary_heartbeat_period', 'MASTER_HEARTBEAT_PERIOD', 'Slave_heartbeat_period', 'float'),
     ('primary_delay', 'MASTER_DELAY', 'SQL_Delay', 'int'),
     ('primary_ssl', 'MASTER_SSL', 'Master_SSL_Allowed', 'bool'),
     ('primary_ssl_ca', 'MASTER_SSL_CA', 'Master_SSL_CA_File', 'str'),
@@ -41,6 +43,8 @@ def current_settings(status_row):
         value = status_row[field]
         if kind == 'int':
             value = int(value) if value not in (None, '') else None
+        elif kind == 'float':
+            value = round(float(value), 3) if value not in (None, '') else None
         elif kind == 'bool':
             value = str(value) in ('Yes', '1')
         else:
@@ -53,7 +57,8 @@ def current_settings(status_row):
 
 def wanted_settings(params, mode):
     """The settings asked for (options left unset are not managed)."""
-    out = dict((option, params[option]) for option, keyword, field, kind in OPTIONS
+    out = dict((option, round(float(params[option]), 3) if kind == 'float' else params[option])
+               for option, keyword, field, kind in OPTIONS
                if params.get(option) is not None and kind != 'secret')
     out['use_gtid'] = USE_GTID[mode]
     return out

@@ -88,7 +88,7 @@ options:
     type: int
     aliases: [master_connect_retry]
   primary_heartbeat_period:
-    description: Heartbeat interval in seconds. Not readable from the server; applied when other settings change.
+    description: Heartbeat interval in seconds (to the millisecond).
     type: float
     aliases: [master_heartbeat_period]
   primary_delay:
@@ -220,19 +220,17 @@ class Failed(Exception):
     pass
 
 
-NO_SUCH_CONNECTION = 1617
 SLAVE_RUNNING = 1198
 
 
 def status_row(db, name):
-    """The connection's SHOW SLAVE STATUS row, or None when it does not exist."""
-    try:
-        rows = db.query('SHOW SLAVE %s STATUS', [name])
-    except DbError as e:
-        if e.code == NO_SUCH_CONNECTION:
-            return None
-        raise
-    return rows[0] if rows else None
+    """The connection's status row, or None when it does not exist. SHOW ALL SLAVES STATUS
+    rather than SHOW SLAVE 'name' STATUS: only it shows the heartbeat period. Connection
+    names compare without case, as the server compares them."""
+    for row in db.query('SHOW ALL SLAVES STATUS'):
+        if (row.get('Connection_name') or '').lower() == name.lower():
+            return row
+    return None
 
 
 def running(row):

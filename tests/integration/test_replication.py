@@ -24,7 +24,8 @@ def fresh(make_hosts, inventory, repl_password):
 
 def configure_args(env, **kw):
     args = dict(primary_host=env['primary'].ip, primary_user='repl',
-                primary_password=env['password'], primary_connect_retry=1, wait_timeout=60)
+                primary_password=env['password'], primary_connect_retry=1, wait_timeout=60,
+                primary_heartbeat_period=2.5)
     args.update(kw)
     return args
 
@@ -49,6 +50,7 @@ def test_gtid_mode_configures_waits_and_is_idempotent(fresh, run_module):
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == '500'
     status = replica.slave_status()
     assert status['Using_Gtid'] == 'Slave_Pos' and status['Master_Host'] == primary.ip
+    assert res['status']['io_running'] == 'Yes' and res['settings']['primary_heartbeat_period'] == 2.5
     again = run_module(fresh['inventory'], replica.name, 'replication', configure_args(fresh))
     assert not again.failed and again['changed'] is False, again.result
     assert not any(q.startswith(('CHANGE', 'STOP', 'START')) for q in again['queries'])

@@ -47,3 +47,12 @@ def test_current_wanted_and_differences():
     assert cm.differences(current, cm.wanted_settings({'primary_host': 'db2'}, 'file_pos')) == {
         'primary_host': ('db1', 'db2'), 'use_gtid': ('slave_pos', 'no')}
     assert cm.shown({'a': 1}, password_changes=True) == {'a': 1, 'primary_password': cm.MASK}
+
+
+def test_heartbeat_compares_to_the_millisecond():
+    current = cm.current_settings({'Slave_heartbeat_period': '7.500', 'Using_Gtid': 'Slave_Pos'})
+    assert current['primary_heartbeat_period'] == 7.5
+    same = cm.wanted_settings({'primary_heartbeat_period': 7.5000001}, 'gtid')
+    assert cm.differences(current, same) == {}
+    other = cm.wanted_settings({'primary_heartbeat_period': 10}, 'gtid')
+    assert cm.differences(current, other) == {'primary_heartbeat_period': (7.5, 10.0)}

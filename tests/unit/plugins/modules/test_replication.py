@@ -25,8 +25,8 @@ class FakeDb(object):
         for prefix, code in self.fail.items():
             if sql.startswith(prefix):
                 raise DbError('%s failed' % sql, code)
-        if sql.startswith('SHOW SLAVE'):
-            return [self.rows.pop(0)] if self.rows else []
+        if sql.startswith('SHOW ALL SLAVES STATUS'):
+            return [dict({'Connection_name': ''}, **self.rows.pop(0))] if self.rows else []
         return [{'r': 0}]
 
     def variable(self, name):
@@ -110,3 +110,9 @@ def test_switching_to_file_pos_applies_the_coordinates_but_a_rerun_does_not():
     db = FakeDb()
     changed, before, after = mod.configure(module, db, dict(ROW, Using_Gtid='No'))
     assert changed is False and db.queries == []
+
+
+def test_status_row_finds_the_connection_without_case():
+    db = FakeDb(rows=[dict(ROW, Connection_name='Eu')])
+    assert mod.status_row(db, 'eu')['Connection_name'] == 'Eu'
+    assert mod.status_row(FakeDb(rows=[dict(ROW, Connection_name='eu')]), '') is None
