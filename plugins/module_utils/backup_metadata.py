@@ -14,7 +14,9 @@ import os
 import re
 
 PREFIXES = ('mariadb_backup_', 'xtrabackup_')
-# Written by our receiving side once mbstream has extracted a whole stream.
+# Written into the staging directory by backup_stream once the whole stream is extracted AND
+# mariadb-backup ended with "completed OK!" (the seal); a file, so MariaDB never takes it for
+# a database.
 RECEIVED_MARKER = 'reseed_received'
 GTID_LIST = re.compile(r'^\d+-\d+-\d+(,\d+-\d+-\d+)*$')
 
@@ -142,5 +144,6 @@ def completeness_problems(directory):
     if find(directory, 'info') is None:
         problems.append('no xtrabackup_info (streamed last: the stream did not finish)')
     if not os.path.exists(os.path.join(directory, RECEIVED_MARKER)):
-        problems.append('no %s record (the receiving side did not finish)' % RECEIVED_MARKER)
+        problems.append('no %s record (the stream was not sealed: the receiving side or '
+                        'mariadb-backup did not finish with success)' % RECEIVED_MARKER)
     return problems

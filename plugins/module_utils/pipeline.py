@@ -142,10 +142,14 @@ class Pipeline(object):
 
     side: stages outside the chain that run beside it (the receiving end of a tcp stream,
     reached over ssh); started first, blamed after the chain's stages, and stopped
-    SIDE_GRACE seconds after the chain has ended with a failure."""
+    SIDE_GRACE seconds after the chain has ended with a failure.
+
+    watchdog: a function called about every progress_every seconds, returning None to go on or
+    the reason to stop every stage (e.g. the controller that polls this run is gone); the reason is kept in
+    ``aborted``."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
-                 progress_every=1.0, expected_bytes=None, side=()):
+                 progress_every=1.0, expected_bytes=None, side=(), watchdog=None):
         if len(stages) < 2:
             raise ValueError('a pipeline has at least two stages')
         self.stages = stages
@@ -155,6 +159,8 @@ class Pipeline(object):
         self.progress_file = progress_file
         self.progress_every = progress_every
         self.expected_bytes = expected_bytes
+        self.watchdog = watchdog
+        self.aborted = None
         self.relays = []
         self.seconds = None
 
@@ -210,6 +216,9 @@ class Pipeline(object):
                 if time.time() - last >= self.progress_every:
                     self.progress(start)
                     last = time.time()
+                    self.aborted = self.watchdog() if self.watchdog else None
+                    if self.aborted:
+                        break  # every stage is stopped below
                 if chain_end is None and all(s.proc.poll() is not None for s in self.stages):
                     chain_end = time.time()
                 if (chain_end is not None and time.time() - chain_end > SIDE_GRACE and

@@ -14,7 +14,8 @@ description:
   - Runs on the host that received a copy (see M(reseed.mariadb.backup_stream)).
   - Refuses a copy that is not whole. C(mbstream -x) can exit 0 on a cut stream, so a copy
     counts as whole only with its checkpoints file, its C(xtrabackup_info) (streamed last)
-    and the record the receiving side writes once extraction succeeded.
+    and the C(reseed_received) record that M(reseed.mariadb.backup_stream) writes once the
+    extraction succeeded and mariadb-backup said C(completed OK!).
   - Prepares it (C(mariadb-backup --prepare), applying the redo log); a copy already
     prepared is left as it is (C(changed=false)).
   - Returns the coordinates the backup recorded, from C(mariadb_backup_binlog_info) or

@@ -4,11 +4,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import time
 
 import pytest
 
 import scenarios
+from ansible_run import start_module
 from secrets_watch import SecretsWatch
 
 STAGING = '/var/lib/mysql.reseed-staging'
@@ -27,6 +32,25 @@ def pair(make_hosts, inventory):
     # temporary restricted one; tested with the role).
     dst.run('cat >> /root/.ssh/authorized_keys', input=src.run('cat /root/.ssh/id_ed25519.pub').stdout)
     return dict(src=src, dst=dst, inventory=inventory(src, [dst]))
+
+
+def descendants(pid):
+    """Every process below pid (a run's workers, in sessions of their own, and their ssh)."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 def stream_args(pair, **kw):
@@ -184,17 +208,79 @@ def test_check_mode_and_refusals(pair, run_module):
     assert res.failed and 'two levels deep' in res['msg']
 
 
-def test_progress_file_is_written_while_streaming(pair, run_module):
-    src = pair['src']
+def test_progress_is_shown_while_streaming(pair, run_module):
+    src, dst = pair['src'], pair['dst']
+    src.sql('CREATE TABLE labdb.big ENGINE=InnoDB SELECT seq, REPEAT(MD5(seq), 20) AS pad '
+            'FROM labdb.seq_1_to_150000')
+    started = int(time.time())
     res = run_module(pair['inventory'], src.name, 'backup_stream',
-                     stream_args(pair, progress_file='/tmp/progress.json', throttle_mbps=5))
+                     stream_args(pair, progress_file='/tmp/progress.json', throttle_mbps=10))
     assert not res.failed, res.result
-    import json
     final = json.loads(src.run('cat /tmp/progress.json').stdout)
     assert final['done'] is True and final['read'] == res['bytes_read']
     assert final['expected_bytes'] > 0
-    assert res['seconds'] > 1  # throttled to 5 MB/s: several progress writes happened
-    time.sleep(0)
+    # The action plugin printed progress lines while the module ran in the background,
+    # and returned the module's own result (no async bookkeeping), heartbeat file removed.
+    lines = re.findall(r'^%s -> %s: [\d.]+ [MG]B of ~[\d.]+ [MG]B \([\d.]+%%\), [\d.]+ MB/s, '
+                       r'(?:[\d.]+ [MG]B sent, )?ETA \w+, \w+ elapsed$' % (src.name, dst.ip),
+                       res.stdout, re.M)
+    assert res['seconds'] > 8 and lines, res.stdout
+    assert 'ansible_job_id' not in res.result and res['bytes_read'] > 10 ** 8
+    # This run's heartbeat file and async job file are gone (/root/.ansible_async holds
+    # other runs' files too: lab hosts share the machine's /root, all but /root/.ssh).
+    assert src.run('ls /root/.ansible_async/ | grep -F "reseed-stream-%s-" || true'
+                   % src.name).stdout.strip() == ''
+    assert src.run('find /root/.ansible_async -name "j*" -newermt @%d | xargs -r grep -lF "%s" '
+                   '|| true' % (started, dst.ip)).stdout.strip() == ''
+    assert 'reseed_received' in dst.run('ls %s' % STAGING).stdout.split()
+
+
+@pytest.mark.parametrize('how', ['ctrl-c', 'main-killed', 'controller-gone'])
+def test_a_stream_stops_when_its_controller_is_gone(pair, how, tmp_path):
+    """ctrl-c: SIGINT to ansible-playbook's process group, as a terminal sends it; Ansible
+    forwards it to its workers, whose action plugin removes the heartbeat: the stream stops
+    at once. main-killed: SIGKILL to ansible-playbook alone (the OOM killer); its worker lives
+    on in a session of its own, sees its parent gone and does the same. controller-gone:
+    SIGKILL to every process of the run, workers and ssh included (the controller vanished):
+    the heartbeat goes stale and the stream stops after heartbeat_timeout."""
+    src, dst = pair['src'], pair['dst']
+    src.sql('CREATE TABLE labdb.big ENGINE=InnoDB SELECT seq, REPEAT(MD5(seq), 20) AS pad '
+            'FROM labdb.seq_1_to_150000')
+    timeout = 8 if how == 'controller-gone' else 60
+    proc = start_module(str(tmp_path), pair['inventory'], src.name, 'backup_stream',
+                        stream_args(pair, compression='none', throttle_mbps=2,
+                                    heartbeat_timeout=timeout))
+    try:
+        scenarios.wait_for(lambda: dst.run('pidof mbstream', check=False).returncode == 0,
+                           120, 0.2, 'mbstream to start')
+        time.sleep(3)
+        ours = descendants(proc.pid)  # our own processes only, by pid
+        if how == 'ctrl-c':
+            os.killpg(proc.pid, signal.SIGINT)
+        elif how == 'main-killed':
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            for pid in [proc.pid] + ours:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        stopped_at = time.time()
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # our own process group only
+            proc.wait()
+    scenarios.wait_for(lambda: src.run('pidof mariadb-backup', check=False).returncode == 1,
+                       timeout + 30, 0.5, 'the orphaned stream to stop')
+    took = time.time() - stopped_at
+    assert took < (timeout + 15 if how == 'controller-gone' else 20), took
+    scenarios.wait_for(lambda: dst.run('pidof mbstream', check=False).returncode == 1, 30)
+    listing = dst.run('ls %s' % STAGING).stdout.split()
+    assert 'reseed_received' not in listing and 'reseed_extracted' not in listing, listing
+    # The module's own verdict, left in Ansible's async job file on the source.
+    jobs = src.run('cat /root/.ansible_async/j* 2>/dev/null || true').stdout
+    assert 'the controller is gone' in jobs, jobs
 
 
 def test_from_a_replica_the_copy_records_the_primarys_coordinates(

@@ -92,28 +92,35 @@ PLAY = """- name: Run one module
 """
 
 
-def run_module(inventory, host, module, args=None, check=False, diff=False, verbosity=0,
-               env=None, timeout=900):
-    """Run `module` (short names get the reseed.mariadb. prefix) on one inventory host.
-
-    The arguments reach Ansible through a 0600 file, never its command line: tests watch
-    every argv for secrets, ours included.
-    """
+def write_module_play(tmp, host, module, args):
+    """A one-task playbook running `module` (short names get the reseed.mariadb. prefix) on
+    one host, and its arguments in a 0600 file, never on a command line: tests watch every
+    argv for secrets, ours included. Returns (playbook, ansible-playbook arguments, tree
+    directory where the tree callback writes the host's result)."""
     if '.' not in module:
         module = 'reseed.mariadb.' + module
+    playbook = os.path.join(tmp, 'play.yml')
+    with open(playbook, 'w') as f:
+        f.write(PLAY.format(host=host, module=module))
+    varsfile = os.path.join(tmp, 'args.json')
+    with os.fdopen(os.open(varsfile, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+        json.dump({'__reseed_test_args': args or {}}, f)
+    return playbook, ['-e', '@' + varsfile], os.path.join(tmp, 'tree')
+
+
+def tree_env(tree, env=None):
+    # The tree callback writes each host's last result as JSON: exact, whatever the module.
+    return dict(env or {}, ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree',
+                ANSIBLE_CALLBACK_TREE_DIR=tree)
+
+
+def run_module(inventory, host, module, args=None, check=False, diff=False, verbosity=0,
+               env=None, timeout=900):
+    """Run one of our modules on one inventory host; returns a ModuleRun."""
     with tempfile.TemporaryDirectory(prefix='reseed-run-') as tmp:
-        playbook = os.path.join(tmp, 'play.yml')
-        with open(playbook, 'w') as f:
-            f.write(PLAY.format(host=host, module=module))
-        varsfile = os.path.join(tmp, 'args.json')
-        with os.fdopen(os.open(varsfile, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
-            json.dump({'__reseed_test_args': args or {}}, f)
-        tree = os.path.join(tmp, 'tree')
-        # The tree callback writes each host's last result as JSON: exact, whatever the module.
-        env = dict(env or {}, ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree',
-                   ANSIBLE_CALLBACK_TREE_DIR=tree)
-        proc = playbook_process(inventory, playbook, ['-e', '@' + varsfile], check, diff,
-                                verbosity, env, timeout)
+        playbook, extra, tree = write_module_play(tmp, host, module, args)
+        proc = playbook_process(inventory, playbook, extra, check, diff, verbosity,
+                                tree_env(tree, env), timeout)
         path = os.path.join(tree, host)
         if os.path.exists(path):
             with open(path) as f:
@@ -129,6 +136,18 @@ def run_module(inventory, host, module, args=None, check=False, diff=False, verb
     if 'failed=1' in recap or 'unreachable=1' in recap or proc.returncode:
         result.setdefault('failed', True)
     return ModuleRun(result, proc.stdout, proc.stderr, proc.returncode)
+
+
+def start_module(tmp, inventory, host, module, args=None):
+    """Start one module run in the background, in a session of its own (so that a test can
+    interrupt it as a terminal's Ctrl-C would: the whole process group). Returns the Popen;
+    its output goes to tmp/stdout."""
+    playbook, extra, tree = write_module_play(tmp, host, module, args)
+    out = open(os.path.join(tmp, 'stdout'), 'w')
+    return subprocess.Popen([bin_path('ansible-playbook'), '-i', inventory, playbook] + extra,
+                            stdout=out, stderr=subprocess.STDOUT, text=True,
+                            env=ansible_env(tree_env(tree)), cwd=REPO,
+                            start_new_session=True)
 
 
 def playbook_process(inventory, playbook, extra_args, check, diff, verbosity, env, timeout):

@@ -122,3 +122,21 @@ def test_a_stage_killed_by_a_signal_is_a_cause_even_if_it_relays_a_broken_pipe()
     blamed = Pipeline(stages, {'read': 0}).run()
     assert blamed is stages[1]
     assert blamed.describe(str).startswith('ssh failed (exit code 137, killed by signal 9)')
+
+
+def test_watchdog_stops_every_stage_and_says_why():
+    calls = []
+
+    def watchdog():
+        calls.append(1)
+        return 'the controller is gone' if len(calls) >= 2 else None
+
+    # An endless source: only the watchdog can end this chain.
+    stages = [Stage('source', py('import sys\nwhile True: sys.stdout.buffer.write(b"x" * 65536)')),
+              Stage('sink', py('import sys\nwhile sys.stdin.buffer.read(65536): pass'))]
+    pipe = Pipeline(stages, {'read': 0}, progress_every=0.2, watchdog=watchdog)
+    pipe.run()
+    assert pipe.aborted == 'the controller is gone' and len(calls) == 2
+    # The source was stopped by the runner; the sink may end on its own once it sees EOF.
+    assert stages[0].stopped and all(s.proc.returncode is not None for s in stages)
+    assert pipe.counts()['read'] > 0

@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Show a stream's progress while it runs.
+
+Ansible prints nothing while a task runs, and a backup stream can take hours. This action
+runs the backup_stream module in the background (Ansible's own async machinery, as
+ansible.builtin.gather_facts does for its parallel modules), and while it runs, polls the
+source host: it refreshes a heartbeat file, reads the module's progress file, and prints a
+line (bytes, rate, percent of the estimated size, ETA) every PRINT_EVERY seconds. The module
+stops the stream when the heartbeat grows stale, so an interrupted or killed controller
+never leaves a stream running unattended on the primary.
+
+Check mode, and a task that sets its own C(async), run the module as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import time
+import uuid
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+MODULE = 'reseed.mariadb.backup_stream'
+POLL_EVERY = 3.0  # seconds between two looks at the job
+PRINT_EVERY = 10.0  # seconds between two progress lines (issue: at least every 30 s)
+ASYNC_LIMIT = 7 * 24 * 3600  # async_wrapper's own time limit; the heartbeat ends orphans
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+JOB_KEYS = ('ansible_job_id', 'finished', 'started', 'results_file', 'stdout', 'stderr',
+            'stdout_lines', 'stderr_lines')
+
+
+def progress_line(host, destination, data):
+    """One line for a human from the module's progress file (a dict)."""
+    line = '%s -> %s: %s' % (host, destination, size(data.get('read', 0)))
+    if data.get('expected_bytes'):
+        line += ' of ~%s' % size(data['expected_bytes'])
+    if 'percent' in data:
+        line += ' (%.1f%%)' % data['percent']
+    line += ', %.1f MB/s' % data.get('rate_mb_s', 0)
+    if data.get('sent') and data.get('read') and data['sent'] != data['read']:
+        line += ', %s sent' % size(data['sent'])
+    if 'eta_seconds' in data:
+        line += ', ETA %s' % duration(data['eta_seconds'])
+    return line + ', %s elapsed' % duration(data.get('elapsed', 0))
+
+
+def size(count):
+    return '%.2f GB' % (count / 1e9) if count >= 1e9 else '%.0f MB' % (count / 1e6)
+
+
+class Interrupted(Exception):
+    """A signal reached the worker while it waited for the stream."""
+
+
+def on_signal(signum, frame):
+    # Ansible's worker would kill itself at once (os._exit): first stop the stream.
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def set_handlers(handlers):
+    try:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread (not how Ansible runs actions): no handlers
+        pass
+
+
+def duration(seconds):
+    seconds = int(seconds)
+    if seconds < 60:
+        return '%ds' % seconds
+    if seconds < 3600:
+        return '%dm%02ds' % (seconds // 60, seconds % 60)
+    return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
+
+
+class ActionModule(ActionBase):
+
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        self.__ppid = os.getppid()
+        if self._task.check_mode or self._task.async_val:
+            result.update(self._execute_module(module_name=MODULE, task_vars=task_vars))
+            return result
+
+        args = dict(self._task.args)
+        async_dir = self._remote_expand_user(
+            self.get_shell_option('async_dir', default='~/.ansible_async'))
+        host = self._task.delegate_to or task_vars.get('inventory_hostname')
+        # Named after the source host, so that an operator sees whose stream a file is.
+        name = 'reseed-stream-%s-%s' % (re.sub(r'[^\w.-]', '_', str(host)), uuid.uuid4().hex[:12])
+        join = self._connection._shell.join_path
+        heartbeat = join(async_dir, name + '.heartbeat')
+        ours = [heartbeat]  # removed at the end; a progress_file the user chose stays
+        if not args.get('progress_file'):
+            args['progress_file'] = join(async_dir, name + '.progress')
+            ours.append(args['progress_file'])
+        args['heartbeat_file'] = heartbeat
+        timeout = int(args.get('heartbeat_timeout') or 120)
+        poll = min(POLL_EVERY, timeout / 4.0)
+        self._remote('mkdir -p %s && touch %s' % (shlex.quote(async_dir), shlex.quote(heartbeat)))
+
+        saved = self._task.async_val
+        self._task.async_val = ASYNC_LIMIT
+        try:
+            job = self._execute_module(module_name=MODULE, module_args=args,
+                                       task_vars=task_vars, wrap_async=True)
+        finally:
+            self._task.async_val = saved
+        if job.get('failed') or 'ansible_job_id' not in job:
+            self._remote('rm -f %s' % shlex.quote(heartbeat))
+            result.update(job)
+            return result
+
+        status_args = {'jid': job['ansible_job_id'], '_async_dir': async_dir}
+        previous = dict((sig, signal.getsignal(sig)) for sig in SIGNALS)
+        try:
+            set_handlers(dict((sig, on_signal) for sig in SIGNALS))
+            status = self._wait(args, heartbeat, poll, host, status_args, task_vars)
+        except BaseException as e:
+            # Ctrl-C (Ansible forwards it to its workers), a lost connection, an error:
+            # without its heartbeat file the module stops the stream within a second.
+            # Best effort: the stale heartbeat stops it in heartbeat_timeout seconds anyway.
+            try:
+                self._remote('rm -f %s' % shlex.quote(heartbeat))
+            except Exception:
+                pass
+            if isinstance(e, Interrupted):
+                set_handlers(previous)
+                os.kill(os.getpid(), e.args[0])  # now Ansible's own handling of the signal
+            raise
+        finally:
+            set_handlers(previous)
+        self._execute_module(module_name='ansible.legacy.async_status',
+                             module_args=dict(status_args, mode='cleanup'), task_vars=task_vars)
+        self._remote('rm -f ' + ' '.join(shlex.quote(path) for path in ours))
+        for key in JOB_KEYS:
+            status.pop(key, None)
+        result.update(status)
+        return result
+
+    def _wait(self, args, heartbeat, poll, host, status_args, task_vars):
+        """Poll until the job ends, refreshing the heartbeat, printing progress."""
+        printed = 0.0
+        while True:
+            time.sleep(poll)
+            if os.getppid() != self.__ppid:
+                # ansible-playbook was killed (kill -9, the OOM killer): this worker lives on
+                # in its own session, but nobody waits for the result any more.
+                raise AnsibleError('backup_stream: ansible-playbook is gone: stopping the stream')
+            out = self._remote('touch %s && cat %s 2>/dev/null || true' % (
+                shlex.quote(heartbeat), shlex.quote(args['progress_file'])))
+            status = self._execute_module(module_name='ansible.legacy.async_status',
+                                          module_args=dict(status_args), task_vars=task_vars)
+            if status.get('finished'):
+                return status
+            if time.time() - printed >= PRINT_EVERY:
+                try:
+                    data = json.loads(out)
+                except ValueError:
+                    data = None
+                if data and not data.get('done'):
+                    display.display(progress_line(host, args.get('destination'), data))
+                    printed = time.time()
+
+    def _remote(self, command):
+        res = self._low_level_execute_command(command, sudoable=True)
+        if res.get('rc') != 0:
+            raise AnsibleError('backup_stream: on the source, %r failed (exit code %s): %s'
+                               % (command, res.get('rc'), (res.get('stderr') or '').strip()))
+        return res.get('stdout', '')

@@ -1,0 +1,44 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The progress line the action plugin prints, and the module's heartbeat watchdog."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.reseed.mariadb.plugins.action import backup_stream as action
+from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as module
+
+
+def test_progress_line_says_bytes_share_rate_and_eta():
+    line = action.progress_line('db1', '10.0.0.2', {
+        'read': 1250000000, 'sent': 500000000, 'expected_bytes': 2900000000,
+        'percent': 43.1, 'rate_mb_s': 180.4, 'eta_seconds': 9.0, 'elapsed': 75.2})
+    assert line == ('db1 -> 10.0.0.2: 1.25 GB of ~2.90 GB (43.1%), 180.4 MB/s, '
+                    '500 MB sent, ETA 9s, 1m15s elapsed')
+
+
+def test_progress_line_without_an_estimate_or_compression():
+    line = action.progress_line('db1', 'db2', {'read': 10 ** 9, 'sent': 10 ** 9,
+                                               'rate_mb_s': 50.0, 'elapsed': 7300})
+    assert line == 'db1 -> db2: 1.00 GB, 50.0 MB/s, 2h01m elapsed'
+
+
+def test_heartbeat_watchdog(tmp_path):
+    assert module.heartbeat_watchdog(None, 120) is None
+    beat = tmp_path / 'beat'
+    beat.write_text('')
+    mtime = os.path.getmtime(str(beat))
+    clock = [mtime + 1]
+    check = module.heartbeat_watchdog(str(beat), 120, now=lambda: clock[0])
+    clock[0] = mtime + 119
+    assert check() is None
+    clock[0] = mtime + 122
+    assert 'no heartbeat for 121 s, limit 120 s' in check()  # counted from the start
+    # A file older than the module itself counts from the module's start.
+    check = module.heartbeat_watchdog(str(beat), 120, now=lambda: clock[0])
+    assert check() is None
+    clock[0] += 121
+    assert 'no heartbeat for 121 s' in check()
+    beat.unlink()
+    assert 'was removed' in check()
