@@ -1,0 +1,115 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rebuild as AWX runs it: ansible-runner on a private data dir shaped as AWX writes it.
+
+AWX gives ansible-runner: the project checked out in project/, the inventory in
+inventory/hosts, the machine credential's key in env/ssh_key (runner loads it into an
+ssh-agent), and one env/extravars file with the survey's answers (strings, an empty text
+answer as "") merged with what custom credentials inject (awx/credential_type.yml). AWX
+deletes the private data dir after the job; what must not hold a password is everything
+ansible-runner writes (artifacts: stdout, job events, the command) and every argv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import ansible_runner
+import yaml
+
+import scenarios
+from ansible_run import REPO, ansible_env
+from secrets_watch import SecretsWatch
+
+
+def survey_answers():
+    """Each question of awx/survey.json answered with its default, as AWX sends it."""
+    with open(os.path.join(REPO, 'awx', 'survey.json')) as f:
+        spec = json.load(f)['spec']
+    return dict((q['variable'], q['default']) for q in spec)
+
+
+def credential_extra_vars(inputs):
+    """What awx/credential_type.yml injects for these inputs (its Jinja is plain
+    substitution with a default)."""
+    with open(os.path.join(REPO, 'awx', 'credential_type.yml')) as f:
+        injectors = yaml.safe_load(f)['injectors']['extra_vars']
+    out = {}
+    for var, template in injectors.items():
+        field = template.strip('{} ').split('|')[0].strip()
+        out[var] = inputs.get(field, '')
+    return out
+
+
+def private_data_dir(tmp_path, lab, primary, replicas, extravars):
+    pdd = tmp_path / 'awx_job'
+    (pdd / 'inventory').mkdir(parents=True)
+    (pdd / 'env').mkdir()
+    inventory = lab.inventory(primary.name, [r.name for r in replicas])
+    key = inventory['all']['vars'].pop('ansible_ssh_private_key_file')  # a machine credential
+    (pdd / 'inventory' / 'hosts').write_text(json.dumps(inventory))
+    shutil.copy(key, str(pdd / 'env' / 'ssh_key'))
+    os.chmod(str(pdd / 'env' / 'ssh_key'), 0o600)
+    fd = os.open(str(pdd / 'env' / 'extravars'), os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(extravars, f)
+    # The execution environment has the collection installed: here, the checkout.
+    env = ansible_env()
+    (pdd / 'env' / 'envvars').write_text(json.dumps(dict(
+        (k, env[k]) for k in ('ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_HOST_KEY_CHECKING',
+                              'ANSIBLE_NOCOLOR', 'ANSIBLE_PIPELINING', 'ANSIBLE_SSH_ARGS'))))
+    os.symlink(REPO, str(pdd / 'project'))
+    return pdd
+
+
+def test_the_job_template_heals_a_replica_through_ansible_runner(
+        lab, make_hosts, repl_password, tmp_path, monkeypatch):
+    hosts = make_hosts('primary', 'broken', 'healthy')
+    primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
+    scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=3000)
+    scenarios.break_1062(primary, broken)
+    healthy_pid = healthy.run('pidof mariadbd').stdout.strip()
+
+    extravars = dict(survey_answers(), **credential_extra_vars(
+        {'replication_user': 'repl', 'replication_password': repl_password}))
+    assert extravars['replica_rebuild_source'] == '' and extravars['replica_rebuild_force'] == 'false'
+    pdd = private_data_dir(tmp_path, lab, primary, [broken, healthy], extravars)
+    # ansible-runner starts ansible-playbook from the PATH, as in the execution environment.
+    monkeypatch.setenv('PATH', os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+
+    with SecretsWatch([repl_password]) as watch:
+        run = ansible_runner.run(private_data_dir=str(pdd), playbook='playbooks/rebuild_replica.yml',
+                                 ident='1', quiet=True)
+    stdout = run.stdout.read()
+    assert run.status == 'successful' and run.rc == 0, stdout[-6000:]
+    assert watch.leaks == [] and watch.samples > 5
+
+    # The broken replica runs on new data and caught up; the healthy one was left alone.
+    s = broken.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Last_SQL_Errno']) == ('Yes', 'Yes', '0')
+    scenarios.wait_caught_up(primary, broken)
+    assert broken.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
+        'SELECT COUNT(*) FROM labdb.t')
+    assert healthy.run('pidof mariadbd').stdout.strip() == healthy_pid
+
+    # AWX shows the job's events: the summary of the rebuilt replica is one of them.
+    summaries = [e['event_data']['res']['replica_rebuild_result'] for e in run.events
+                 if e.get('event') == 'runner_on_ok'
+                 and 'replica_rebuild_result' in e.get('event_data', {}).get('res', {})]
+    by_host = dict((r['host'], r) for r in summaries)
+    assert by_host[broken.name]['action'] == 'rebuilt' and by_host[healthy.name]['action'] == 'none'
+    assert by_host[broken.name]['diagnosis_before'] == 'broken'
+
+    # Nothing ansible-runner wrote holds the password (env/extravars is AWX's own input,
+    # deleted by AWX with the private data dir).
+    leaks = []
+    for top, dirs, files in os.walk(str(pdd / 'artifacts')):
+        for name in files:
+            with open(os.path.join(top, name), 'rb') as f:
+                if repl_password.encode() in f.read():
+                    leaks.append(os.path.join(top, name))
+    assert leaks == []
+    assert os.listdir(str(pdd / 'artifacts' / '1' / 'job_events'))
