@@ -141,7 +141,8 @@ def completeness_problems(directory):
     problems = []
     if find(directory, 'checkpoints') is None:
         problems.append('no xtrabackup_checkpoints')
-    if find(directory, 'info') is None:
+    # A legacy --compress copy holds xtrabackup_info.qp (decompressed before the prepare).
+    if find(directory, 'info') is None and find(directory, 'info.qp') is None:
         problems.append('no xtrabackup_info (streamed last: the stream did not finish)')
     if not os.path.exists(os.path.join(directory, RECEIVED_MARKER)):
         problems.append('no %s record (the stream was not sealed: the receiving side or '

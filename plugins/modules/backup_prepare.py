@@ -148,6 +148,13 @@ def coordinates(path):
     return out
 
 
+def read_coordinates(module, path, fail):
+    try:
+        return coordinates(path)
+    except (bm.MetadataError, IOError, OSError) as e:
+        module.fail_json(msg=fail + str(e))
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type='path', required=True),
@@ -166,9 +173,16 @@ def main():
                          'directory' % '; '.join(problems))
     try:
         checkpoints = bm.read(path, 'checkpoints', bm.parse_checkpoints)
-        result = coordinates(path)
     except (bm.MetadataError, IOError, OSError) as e:
         module.fail_json(msg=fail + str(e))
+    # A legacy --compress copy: every file but the checkpoints is .qp, the coordinates too.
+    legacy = has_qp_files(path)
+    if legacy and not module.get_bin_path('qpress'):
+        module.fail_json(msg=fail + 'the copy holds .qp files (made with the deprecated '
+                         '--compress) and qpress is not installed, which --decompress '
+                         'needs: install qpress, or stream again without --compress '
+                         '(backup_stream compresses in the pipe)')
+    result = {} if legacy else read_coordinates(module, path, fail)
 
     mariabackup = find_program(module, module.params['mariabackup'],
                                ('mariadb-backup', 'mariabackup'))
@@ -187,17 +201,13 @@ def main():
                          seconds=0.0, msg='would prepare the copy', **result)
 
     start = time.time()
-    if has_qp_files(path):
-        if not module.get_bin_path('qpress'):
-            module.fail_json(msg=fail + 'the copy holds .qp files (made with the deprecated '
-                             '--compress) and qpress is not installed, which --decompress '
-                             'needs: install qpress, or stream again without --compress '
-                             '(backup_stream compresses in the pipe)')
+    if legacy:
         rc, out, err = module.run_command([mariabackup, '--decompress', '--remove-original',
                                            '--target-dir=' + path])
         if rc != 0:
             module.fail_json(msg=fail + 'mariadb-backup --decompress failed (exit code %d): %s'
                              % (rc, stderr_tail(err)))
+        result.update(read_coordinates(module, path, fail))
     rc, out, err = module.run_command([mariabackup, '--prepare', '--target-dir=' + path,
                                        '--use-memory=' + module.params['use_memory']])
     if rc != 0 or 'completed OK!' not in err:

@@ -309,3 +309,23 @@ def test_from_a_replica_the_copy_records_the_primarys_coordinates(
     # The source replica replicates again after --safe-slave-backup.
     status = source.slave_status()
     assert status['Slave_IO_Running'] == 'Yes' and status['Slave_SQL_Running'] == 'Yes'
+
+
+def test_a_legacy_compressed_copy_is_refused_without_qpress(make_hosts, run_module, inventory):
+    """A copy made by hand with the deprecated --compress (QuickLZ .qp files, built into
+    mariadb-backup 10.11): --decompress needs qpress, which Debian does not package."""
+    host = make_hosts('legacy')['legacy']
+    scenarios.load_data(host, rows=2000)
+    host.run(['mariadb-backup', '--backup', '--compress', '--target-dir=/var/lib/legacy'])
+    before = host.run('find /var/lib/legacy -type f | sort; cat /var/lib/legacy/xtrabackup_checkpoints').stdout
+    assert '.qp\n' in before and 'backup_type = full-backuped' in before
+    inv = inventory(host)
+    for check in (True, False):
+        res = run_module(inv, host.name, 'backup_prepare',
+                         {'path': '/var/lib/legacy', 'require_receive_record': False},
+                         check=check)
+        assert res.failed and 'qpress is not installed' in res['msg'], res.result
+        assert res['msg'].startswith('backup_prepare on /var/lib/legacy: the copy holds .qp')
+    # The copy is left as it was: still compressed, not prepared.
+    assert host.run('find /var/lib/legacy -type f | sort; '
+                    'cat /var/lib/legacy/xtrabackup_checkpoints').stdout == before

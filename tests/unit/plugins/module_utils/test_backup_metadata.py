@@ -90,3 +90,12 @@ def test_completeness(tmp_path):
     (tmp_path / 'xtrabackup_info').write_text('tool_name = mariadb-backup\n')
     (tmp_path / bm.RECEIVED_MARKER).write_text('')
     assert bm.completeness_problems(str(tmp_path)) == []
+
+
+def test_a_legacy_compressed_copy_counts_as_whole(tmp_path):
+    # mariadb-backup --compress writes xtrabackup_info.qp; the checkpoints stay plain.
+    for name in ('xtrabackup_checkpoints', 'xtrabackup_info.qp', bm.RECEIVED_MARKER):
+        (tmp_path / name).write_text('x')
+    assert bm.completeness_problems(str(tmp_path)) == []
+    (tmp_path / 'xtrabackup_info.qp').unlink()
+    assert any('no xtrabackup_info' in p for p in bm.completeness_problems(str(tmp_path)))
