@@ -279,12 +279,13 @@ import re
 import shlex
 import shutil
 import socket
-import subprocess
 import tempfile
 import hashlib
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
+    choose_zstd, compression_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
@@ -296,7 +297,6 @@ SOCAT_BUFFER = 1 << 20
 ACCEPT_TIMEOUT = 60
 SPACE_FACTOR = 1.1
 SPACE_MARGIN = 256 * 1000000
-SAMPLE_BYTES = 64 << 20
 NOT_COUNTED = re.compile(r'(-bin\.\d+|-bin\.index|relay-bin.*|\.pid|\.sock)$')
 
 # The receiving side, run by bash on the destination over ssh (the only remote command, so
@@ -374,53 +374,6 @@ def receive_command(staging, compression, parallel, listen=None, mode='receive')
                              receiving=RECEIVING_MARKER, extracted=EXTRACTED_MARKER,
                              listen=tcp, extract=extract)
     return 'bash -c %s reseed-receive %s' % (shlex.quote(script), mode)
-
-
-def compression_sample(module, datadir, limit=SAMPLE_BYTES):
-    """Compress up to limit bytes of the largest data files with zstd -1 -T0; returns
-    dict(sample_bytes, ratio, zstd_mb_s) or None when there is nothing to sample."""
-    files = []
-    for top, dirs, names in os.walk(datadir):
-        for name in names:
-            if name.endswith('.ibd') or name.startswith('ibdata'):
-                path = os.path.join(top, name)
-                try:
-                    files.append((os.path.getsize(path), path))
-                except OSError:
-                    pass
-    data = b''
-    for size, path in sorted(files, reverse=True):
-        try:
-            with open(path, 'rb') as f:
-                data += f.read(limit - len(data))
-        except (IOError, OSError):
-            continue
-        if len(data) >= limit:
-            break
-    if len(data) < 1 << 20:
-        return None
-    # Not module.run_command: it writes all of stdin before it reads stdout, and zstd stops
-    # reading once its output pipe is full (a deadlock past 64 KiB of output).
-    start = time.time()
-    try:
-        proc = subprocess.Popen([module.get_bin_path('zstd', required=True), '-q', '-c',
-                                 '-T0', '-1'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
-        out = proc.communicate(data)[0]
-    except OSError:
-        return None
-    seconds = max(time.time() - start, 1e-3)
-    if proc.returncode != 0 or not out:
-        return None
-    return {'sample_bytes': len(data), 'ratio': round(len(data) / float(len(out)), 2),
-            'zstd_mb_s': round(len(data) / seconds / 1e6, 1)}
-
-
-def choose_zstd(sample, link_mb_s):
-    """Compress when min(compression rate, link rate x ratio) beats the link by 15%."""
-    if not sample:
-        return False
-    return min(sample['zstd_mb_s'], link_mb_s * sample['ratio']) > 1.15 * link_mb_s
 
 
 def preflight_problems(facts, needed_bytes, compression, transport):

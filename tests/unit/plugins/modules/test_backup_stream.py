@@ -151,43 +151,6 @@ def test_seal_only_an_extracted_copy(tmp_path):
     assert (staging / 'reseed_received').read_text() == 'mariadb-backup completed OK!\n'
 
 
-@pytest.mark.parametrize('sample,link,chosen', [
-    ({'zstd_mb_s': 600.0, 'ratio': 2.6}, 125.0, True),     # 1 Gbit: compress
-    ({'zstd_mb_s': 600.0, 'ratio': 1.05}, 125.0, False),   # incompressible
-    ({'zstd_mb_s': 600.0, 'ratio': 2.6}, 1250.0, False),   # 10 Gbit: zstd is the bottleneck
-    ({'zstd_mb_s': 1600.0, 'ratio': 2.6}, 1250.0, True),
-    (None, 125.0, False),
-])
-def test_auto_compression_choice(sample, link, chosen):
-    assert bs.choose_zstd(sample, link) is chosen
-
-
 def test_auto_receiver_takes_both_raw_and_zstd():
     command = bs.receive_command('/var/lib/s', 'auto', 2)
     assert 'zstd -d -q -c --pass-through | mbstream' in command
-
-
-class BinPaths(object):
-    """What compression_sample asks of the module: where a program is."""
-
-    @staticmethod
-    def get_bin_path(name, required=False):
-        return shutil.which(name)
-
-
-@pytest.mark.skipif(not shutil.which('zstd'), reason='zstd is not installed')
-def test_compression_sample_of_real_files(tmp_path):
-    # 12 MiB of text-like pages (compressible), more than any pipe holds: the sample must
-    # not deadlock between writing zstd's input and reading its output.
-    datadir = tmp_path / 'mysql'
-    (datadir / 'db').mkdir(parents=True)
-    page = b''.join(b'row %08d padding padding padding\n' % i for i in range(400))
-    with open(str(datadir / 'db' / 't.ibd'), 'wb') as f:
-        for i in range(12 * 2 ** 20 // len(page) + 1):
-            f.write(page)
-    (datadir / 'ibdata1').write_bytes(os.urandom(2 ** 20))
-    (datadir / 'mysql-bin.000001').write_bytes(b'not data')
-    sample = bs.compression_sample(BinPaths(), str(datadir), limit=8 * 2 ** 20)
-    assert sample['sample_bytes'] == 8 * 2 ** 20  # the largest data files first, capped
-    assert sample['ratio'] > 5 and sample['zstd_mb_s'] > 0
-    assert bs.compression_sample(BinPaths(), str(tmp_path / 'empty')) is None
