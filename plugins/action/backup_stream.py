@@ -33,6 +33,7 @@ MODULE = 'reseed.mariadb.backup_stream'
 POLL_EVERY = 3.0  # seconds between two looks at the job
 PRINT_EVERY = 10.0  # seconds between two progress lines (issue: at least every 30 s)
 ASYNC_LIMIT = 7 * 24 * 3600  # async_wrapper's own time limit; the heartbeat ends orphans
+SEPARATOR = '--reseed-job-file--'
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 JOB_KEYS = ('ansible_job_id', 'finished', 'started', 'results_file', 'stdout', 'stderr',
             'stdout_lines', 'stderr_lines')
@@ -55,6 +56,15 @@ def progress_line(host, destination, data):
 
 def size(count):
     return '%.2f GB' % (count / 1e9) if count >= 1e9 else '%.0f MB' % (count / 1e6)
+
+
+def still_running(job_file_text):
+    """Whether Ansible's async job file says the job runs on (anything unreadable: ask)."""
+    try:
+        data = json.loads(job_file_text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool(data.get('started')) and not data.get('finished')
 
 
 class Interrupted(Exception):
@@ -131,7 +141,8 @@ class ActionModule(ActionBase):
         previous = dict((sig, signal.getsignal(sig)) for sig in SIGNALS)
         try:
             set_handlers(dict((sig, on_signal) for sig in SIGNALS))
-            status = self._wait(args, heartbeat, poll, host, status_args, task_vars)
+            status = self._wait(args, heartbeat, poll, host, status_args, task_vars,
+                                job['results_file'])
         except BaseException as e:
             # Ctrl-C (Ansible forwards it to its workers), a lost connection, an error:
             # without its heartbeat file the module stops the stream within a second.
@@ -154,8 +165,10 @@ class ActionModule(ActionBase):
         result.update(status)
         return result
 
-    def _wait(self, args, heartbeat, poll, host, status_args, task_vars):
-        """Poll until the job ends, refreshing the heartbeat, printing progress."""
+    def _wait(self, args, heartbeat, poll, host, status_args, task_vars, results_file):
+        """Poll until the job ends, refreshing the heartbeat, printing progress. One shell
+        command a poll: no Python starts on the source until the job file says it ended
+        (async_wrapper writes {"started": true, "finished": false, ...} there until then)."""
         printed = 0.0
         while True:
             time.sleep(poll)
@@ -163,15 +176,19 @@ class ActionModule(ActionBase):
                 # ansible-playbook was killed (kill -9, the OOM killer): this worker lives on
                 # in its own session, but nobody waits for the result any more.
                 raise AnsibleError('backup_stream: ansible-playbook is gone: stopping the stream')
-            out = self._remote('touch %s && cat %s 2>/dev/null || true' % (
-                shlex.quote(heartbeat), shlex.quote(args['progress_file'])))
-            status = self._execute_module(module_name='ansible.legacy.async_status',
-                                          module_args=dict(status_args), task_vars=task_vars)
-            if status.get('finished'):
-                return status
+            out = self._remote('touch %s && cat %s 2>/dev/null; echo; echo %s; cat %s 2>/dev/null'
+                               % (shlex.quote(heartbeat), shlex.quote(args['progress_file']),
+                                  SEPARATOR, shlex.quote(results_file)))
+            progress, sep, job = out.partition(SEPARATOR)
+            if not still_running(job.strip()):
+                status = self._execute_module(module_name='ansible.legacy.async_status',
+                                              module_args=dict(status_args),
+                                              task_vars=task_vars)
+                if status.get('finished'):
+                    return status
             if time.time() - printed >= PRINT_EVERY:
                 try:
-                    data = json.loads(out)
+                    data = json.loads(progress.strip())
                 except ValueError:
                     data = None
                 if data and not data.get('done'):

@@ -42,3 +42,10 @@ def test_heartbeat_watchdog(tmp_path):
     assert 'no heartbeat for 121 s' in check()
     beat.unlink()
     assert 'was removed' in check()
+
+
+def test_the_job_file_says_whether_the_job_runs_on():
+    assert action.still_running('{"started": true, "finished": false, "ansible_job_id": "j1"}')
+    assert not action.still_running('{"changed": true, "bytes_read": 5}')  # the module's result
+    assert not action.still_running('')  # gone or being written: ask async_status
+    assert not action.still_running('{"started": true, "finished": true}')
