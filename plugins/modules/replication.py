@@ -348,7 +348,8 @@ def main():
         mode=dict(type='str', default='gtid', choices=['gtid', 'file_pos']),
         gtid_slave_pos=dict(type='str'),
         force_position=dict(type='bool', default=False),
-        update_password=dict(type='str', default='on_change', choices=['on_change', 'always']),
+        update_password=dict(type='str', default='on_change', choices=['on_change', 'always'],
+                             no_log=False),  # a choice, not a secret
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
         max_lag=dict(type='int', default=0),
