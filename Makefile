@@ -10,7 +10,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export NO_COLOR := 1
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: demo test deps deps-test unit sanity lint integration molecule bench lab-down build clean
+.PHONY: demo test deps deps-test unit sanity lint integration reliability molecule bench lab-down build clean
 
 ## make demo: install what is needed, build a lab (1 primary, 2 replicas), break the replicas, heal them.
 demo: deps
@@ -37,6 +37,10 @@ lint: deps-test
 
 integration: deps-test
 	scripts/test.sh integration
+
+## make reliability: the reliability suite with its slow cases too (docs/RELIABILITY.md).
+reliability: deps-test
+	RESEED_RELIABILITY_SLOW=1 python -m pytest tests/integration/test_reliability.py -q -p no:cacheprovider -rfE -s
 
 molecule: deps-test
 	scripts/test.sh molecule

@@ -1,0 +1,296 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Faults injected into a running rebuild, and what the reliability tests compare.
+
+- ``start_playbook(...)``: ansible-playbook in the background (its own session), so that a
+  test can act while it runs; ``.wait()`` gives (returncode, output).
+- ``wait_staging_bytes(host, path, n)``: until the copy on the replica holds n bytes.
+- ``snapshot(host)``: what must not change on a host that a failed run left alone.
+- ``LoadGenerator``: numbered inserts and updates on the primary, bounded in count and time.
+- ``OptionFileWatch``: every ``--defaults-extra-file`` any process names, with its mode.
+- ``fatal_lines(output)``: the lines of a playbook's output that report a failure.
+
+Every loop here is bounded in count and time; processes are only ever stopped by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+import ansible_run
+from lab import LabError, sh
+
+
+class Background(object):
+    """An ansible-playbook run in the background; its output goes to a file."""
+
+    def __init__(self, argv, env, tmp):
+        self.tmp = tmp
+        self.out_path = os.path.join(tmp.name, 'output')
+        self._out = open(self.out_path, 'w')
+        self.started = time.time()
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT,
+                                     text=True, env=env, cwd=ansible_run.REPO,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+
+    def output(self):
+        with open(self.out_path) as f:
+            return f.read()
+
+    def interrupt(self):
+        """SIGINT to ansible-playbook itself, by its pid (as a user's Ctrl-C reaches it)."""
+        os.kill(self.pid, signal.SIGINT)
+
+    def wait(self, timeout=900):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)  # our own session, by its id
+            self.proc.wait(30)
+        self.seconds = time.time() - self.started
+        self._out.close()
+        out = self.output()
+        self.tmp.cleanup()
+        return self.proc.returncode, out
+
+
+def start_playbook(inventory, playbook, extra_vars=None, verbosity=0, env=None):
+    tmp = tempfile.TemporaryDirectory(prefix='reseed-bg-')
+    argv = [ansible_run.bin_path('ansible-playbook'), '-i', inventory, playbook]
+    if extra_vars:
+        varsfile = os.path.join(tmp.name, 'extra_vars.json')
+        with os.fdopen(os.open(varsfile, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+            json.dump(extra_vars, f)
+        argv += ['-e', '@' + varsfile]
+    if verbosity:
+        argv.append('-' + 'v' * verbosity)
+    return Background(argv, ansible_run.ansible_env(env), tmp)
+
+
+def wait_until(predicate, timeout, interval=0.1, what='condition', abort=None):
+    """predicate() until true, at most timeout seconds; abort() true stops early (e.g. the
+    playbook ended). Returns the predicate's value."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        if abort is not None and abort():
+            raise LabError('gave up waiting for %s: the run ended first' % what)
+        time.sleep(interval)
+    raise LabError('timed out after %ss waiting for %s (last: %r)' % (timeout, what, last))
+
+
+def staging_bytes(host, path):
+    out = host.run(['du', '-sb', path], check=False).stdout.split()
+    return int(out[0]) if out else 0
+
+
+def wait_staging_bytes(host, path, at_least, run=None, timeout=120):
+    """Until the copy at path on host holds at_least bytes (mid-stream)."""
+    return wait_until(lambda: staging_bytes(host, path) >= at_least and staging_bytes(host, path),
+                      timeout, 0.1, '%d bytes in %s on %s' % (at_least, path, host.name),
+                      abort=(lambda: run.proc.poll() is not None) if run else None)
+
+
+def pids(host, program):
+    """Pids of program inside host, as the host sees them (for kill inside the host)."""
+    return host.run(['pidof', program], check=False).stdout.split()
+
+
+def kill_in_host(host, pid_list, sig='KILL'):
+    if pid_list:
+        host.run(['kill', '-' + sig] + list(pid_list))
+
+
+def link(host, up):
+    """Take the host's link on the lab bridge down (a cut cable) or up again."""
+    sh(['ip', 'link', 'set', host.veth, 'up' if up else 'down'])
+
+
+SLAVE_FIELDS = ('Master_Host', 'Slave_IO_Running', 'Slave_SQL_Running', 'Last_IO_Errno',
+                'Last_SQL_Errno', 'Using_Gtid', 'Gtid_IO_Pos', 'Exec_Master_Log_Pos')
+
+
+def mariadbd_pid(host):
+    return host.run('pidof mariadbd', check=False).stdout.strip()
+
+
+def snapshot(host):
+    """What a run that failed must leave as it was on a host."""
+    status = host.slave_status()
+    return {
+        'pid': mariadbd_pid(host),
+        # ddl.log: the server's own, written at a backup's BACKUP STAGE START.
+        'datadir': sorted(n for n in host.run('ls -A /var/lib/mysql').stdout.split()
+                          if n != 'ddl.log'),
+        'var_lib': sorted(n for n in host.run('ls -A /var/lib').stdout.split()
+                          if not n.startswith('mysql.reseed-staging')),
+        'slave': dict((k, status.get(k)) for k in SLAVE_FIELDS),
+        'gtid_binlog_pos': host.sql_value('SELECT @@GLOBAL.gtid_binlog_pos') or '',
+        'users': host.sql("SELECT CONCAT(user, '@', host) FROM mysql.user ORDER BY 1"),
+        'authorized_keys': host.run('cat /root/.ssh/authorized_keys').stdout,
+        'tmp': sorted(n for n in host.run('ls -A /tmp').stdout.split()
+                      if not n.startswith('reseed-stream-')),  # the progress file stays
+        'conf': sorted(host.run('ls -A /etc/mysql/mariadb.conf.d').stdout.split()),
+        'root': sorted(host.run('ls -A /root').stdout.split()),
+    }
+
+
+def diff(before, after):
+    return dict((k, (before[k], after.get(k))) for k in before if before[k] != after.get(k))
+
+
+def ssh_logins(host):
+    """How many ssh logins the host's sshd accepted (its log is the host's init.log)."""
+    with open(os.path.join(host.dir, 'init.log')) as f:
+        return f.read().count('Accepted publickey')
+
+
+FATAL = re.compile(r'^(fatal|failed): \[[^\n]*\]: (FAILED|UNREACHABLE)! => ', re.M)
+
+
+def fatal_records(output):
+    """[(header, result)] of every failure a playbook's output reports, at any verbosity
+    (from -vvv on, Ansible prints the result as indented JSON over several lines)."""
+    records = []
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        m = FATAL.match(line)
+        if not m:
+            continue
+        header, text = line[:m.end()], line[m.end():]
+        if text.strip() == '{':
+            end = next((j for j in range(i + 1, len(lines)) if lines[j] == '}'), i)
+            text = '\n'.join([text] + lines[i + 1:end + 1])
+        try:
+            result = json.loads(text)
+        except ValueError:
+            result = {'msg': text}
+        records.append((header, result))
+    return records
+
+
+def fatal_lines(output):
+    """Each failure as one line: the header naming the host(s), then the result's msg."""
+    return ['%s%s' % (h, r.get('msg', '')) for h, r in fatal_records(output)]
+
+
+def fatal_msg(line):
+    return line.split('! => ', 1)[-1]
+
+
+class LoadGenerator(object):
+    """Writes on the primary while a rebuild runs: rows numbered 1, 2, ... inserted into
+    labdb.load and, every time, one row of labdb.t updated; at most max_rows rows and
+    max_seconds, at about rate rows a second. PyMySQL from the controller, lab_admin."""
+
+    def __init__(self, primary, rate=20, max_rows=5000, max_seconds=600):
+        self.primary = primary
+        self.interval = 1.0 / rate
+        self.max_rows = max_rows
+        self.max_seconds = max_seconds
+        self.inserted = 0
+        self.updated = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        conn = self.primary.connect()
+        with conn.cursor() as c:
+            c.execute('CREATE TABLE IF NOT EXISTS labdb.load (id INT PRIMARY KEY, '
+                      'at DOUBLE NOT NULL, pad VARCHAR(100)) ENGINE=InnoDB')
+        conn.close()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self):
+        deadline = time.time() + self.max_seconds
+        conn = self.primary.connect()
+        try:
+            with conn.cursor() as c:
+                rows = int(self.primary.sql_value('SELECT COUNT(*) FROM labdb.t'))
+                while (not self._stop.is_set() and time.time() < deadline and
+                       self.inserted < self.max_rows):
+                    n = self.inserted + 1
+                    try:
+                        c.execute('INSERT INTO labdb.load VALUES (%s, %s, REPEAT(%s, 100))',
+                                  (n, time.time(), chr(65 + n % 26)))
+                        c.execute('UPDATE labdb.t SET n = n + 1 WHERE id = %s',
+                                  (1 + n % rows,))
+                        self.inserted = n
+                        self.updated += 1
+                    except Exception as e:  # noqa: BLE001 - recorded, the test asserts none
+                        self.errors.append(str(e))
+                        if len(self.errors) > 20:
+                            break
+                    self._stop.wait(self.interval)
+        finally:
+            conn.close()
+
+
+class OptionFileWatch(object):
+    """Samples every process's argv for --defaults-extra-file=PATH / --defaults-file=PATH and
+    records PATH's mode and owner as that process sees it (/proc/PID/root/PATH), so that a
+    test can say every option file given to a program was 0600 (or 0400) and root's."""
+
+    OPTION = re.compile(rb'--defaults(?:-extra)?-file=([^\0]+)')
+
+    def __init__(self, interval=0.02):
+        self.interval = interval
+        self.seen = {}  # (path) -> set of (mode, uid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+        return False
+
+    def _run(self):
+        while not self._stop.is_set():
+            for entry in os.listdir('/proc'):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                        argv = f.read()
+                except OSError:
+                    continue
+                for m in self.OPTION.finditer(argv):
+                    path = m.group(1).decode(errors='replace')
+                    try:
+                        st = os.stat('/proc/%s/root%s' % (entry, path))
+                    except OSError:
+                        continue
+                    self.seen.setdefault(path, set()).add(
+                        (stat.S_IMODE(st.st_mode), st.st_uid))
+            self._stop.wait(self.interval)
+
+    def loose(self):
+        """Option files readable or writable by anyone but their owner, or not root's."""
+        return dict((p, modes) for p, modes in self.seen.items()
+                    if any(mode & 0o077 or uid != 0 for mode, uid in modes))
