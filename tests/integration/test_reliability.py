@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 import pytest
@@ -559,3 +560,32 @@ def test_copy_from_a_replica_killed_midway_leaves_its_sql_thread_running(
     assert_rebuilt(again.returncode, again.stdout, primary, replica)
     scenarios.wait_caught_up(primary, donor)
     print(dict(line=line))
+
+
+def test_tcp_listener_takes_one_connection_from_the_source_only(make_hosts, inventory,
+                                                                  run_module):
+    """The tcp transport's listener on the replica: while the copy streams, another lab host
+    that connects to its port is refused, and the copy arrives whole and sealed."""
+    hosts = make_hosts('src', 'dst', 'other')
+    src, dst, other = hosts['src'], hosts['dst'], hosts['other']
+    scenarios.load_data(src, rows=20000)
+    dst.run('cat >> /root/.ssh/authorized_keys',
+            input=src.run('cat /root/.ssh/id_ed25519.pub').stdout)
+    inv = inventory(src, [dst], [other])
+    result = {}
+    stream = threading.Thread(target=lambda: result.update(res=run_module(
+        inv, src.name, 'backup_stream', {'destination': dst.ip, 'staging_dir': STAGING,
+                                         'transport': 'tcp', 'throttle_mbps': THROTTLE})))
+    stream.start()
+    try:
+        faults.wait_staging_bytes(dst, STAGING, MID_STREAM, timeout=120)
+        intruder = other.run(['socat', '-u', 'OPEN:/etc/hostname',
+                              'TCP4:%s:4444,connect-timeout=5' % dst.ip], check=False)
+    finally:
+        stream.join(300)
+    res = result['res']
+    assert not res.failed, res.result
+    assert intruder.returncode != 0 and 'Connection refused' in intruder.stderr, intruder
+    assert 'reseed_received' in dst.run(['ls', STAGING]).stdout.split()
+    assert dst.run(['grep', '-r', '-l', other.name, STAGING], check=False).stdout == ''
+    assert 'socat' not in dst.run('ps -eo comm').stdout
