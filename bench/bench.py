@@ -13,7 +13,7 @@ What is measured, page cache warm (a warm-up read of the datadir comes first):
   (ssh, and socat over tcp) with the stream's byte count; `mbstream -x` from a file on the
   destination (-p 1 and -p 2); raw `tar | ssh | tar` of the datadir;
 - the seed's hand pipeline: `mariadb-backup | ssh | mbstream -x`;
-- ours: reseed.mariadb.backup_stream per transport and compression (when the module exists).
+- ours: reseed.mariadb.backup_stream per transport (ssh, tcp), compression and parallelism.
 """
 
 from __future__ import annotations
@@ -135,16 +135,17 @@ def measure(src, dst, parallel):
         stream, 'naive')
     dst.run('rm -rf /var/lib/bench-x /tmp/bench-bk; rm -f /tmp/stream.xb')
     src.run('rm -rf /tmp/bench-bk /tmp/stream.xb')
-    for compression in ('none', 'zstd', 'auto'):
-        for p in (1, 2):
-            seconds, sent = ours(src, dst, compression, p)
-            add('backup_stream ssh, %s, parallel %d (%.2f GB sent)' % (
-                compression, p, sent / 1e9), seconds, stream, 'ours')
+    for transport in ('ssh', 'tcp'):
+        for compression in ('none', 'zstd', 'auto'):
+            for p in (1, 2):
+                seconds, sent = ours(src, dst, transport, compression, p)
+                add('backup_stream %s, %s, parallel %d (%.2f GB sent)' % (
+                    transport, compression, p, sent / 1e9), seconds, stream, 'ours')
     dst.run('rm -rf /var/lib/bench-x')
     return rows, raw, stream
 
 
-def ours(src, dst, compression, parallel):
+def ours(src, dst, transport, compression, parallel):
     """reseed.mariadb.backup_stream through Ansible; the module's own wall time (median)."""
     with tempfile.TemporaryDirectory() as tmp:
         inv = ansible_run.write_inventory(src.lab, os.path.join(tmp, 'inv.json'), src.name,
@@ -153,7 +154,7 @@ def ours(src, dst, compression, parallel):
         for run in range(REPEAT):
             res = ansible_run.run_module(inv, src.name, 'backup_stream', {
                 'destination': dst.ip, 'staging_dir': '/var/lib/bench-x',
-                'compression': compression, 'parallel': parallel})
+                'transport': transport, 'compression': compression, 'parallel': parallel})
             if res.failed:
                 raise SystemExit('backup_stream failed: %s' % res.get('msg'))
             runs.append((res['seconds'], res['bytes_sent']))
