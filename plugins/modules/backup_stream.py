@@ -26,7 +26,9 @@ description:
     extraction, and the receiver cannot see how mariadb-backup ended).
     M(reseed.mariadb.backup_prepare) refuses a copy without that record. A staging directory left by an earlier run is removed first, never reused; a
     directory that is not a reseed staging directory, or that holds a running server's
-    datadir, is refused.
+    datadir, is refused. One stream at a time into a staging directory; the receiving side
+    holds a lock in C(/run/lock) until every program it started has ended, and a second
+    stream (say, one left running by a controller that vanished) is refused by the preflight.
   - The backup account's credentials reach mariadb-backup through a temporary option file
     (mode 0600, removed on every exit path), never through its command line.
   - Run from a playbook, the collection's action plugin of the same name runs the module in
@@ -321,13 +323,27 @@ elif [ -e "$d/{received}" ] || [ -e "$d/{receiving}" ] || [ -e "$d/{extracted}" 
 elif [ -d "$d" ] && [ -z "$(ls -A -- "$d")" ]; then state=empty
 elif [ -e "$d" ]; then state=foreign
 fi
+# Never beside or in the datadir (on a mount point the staging is inside it): in /run/lock.
+lock="/run/lock/reseed${{real//\//_}}.lock"
 if [ "$mode" = preflight ]; then
   a=$d; while [ ! -e "$a" ]; do a=$(dirname -- "$a"); done
   echo "staging=$state"
+  echo "lock=$lock"
+  [ -e "$lock" ] && ! flock -n "$lock" true 2>/dev/null && echo "busy=1"
   echo "avail=$(df -P -B1 -- "$a" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
   [ "$state" = reseed ] && echo "reclaim=$(du -sb -- "$d" | cut -f 1)"
   for t in mbstream zstd socat; do command -v "$t" >/dev/null && echo "have_$t=1"; done
   exit 0
+fi
+# One stream at a time into a staging directory: the receiver holds the lock until every
+# program it started has ended (they inherit fd 9), and the seal takes it too, so a stream
+# left running by a vanished controller never mixes with a new run's.
+if [ "$mode" != preflight ]; then
+  mkdir -p /run/lock && exec 9>>"$lock" || exit 24
+  if ! flock -n 9; then
+    echo "reseed $mode: another stream into $d is still running (it holds $lock): let it end, or stop it, then run again" >&2
+    exit 23
+  fi
 fi
 if [ "$mode" = seal ]; then
   if [ "$state" != reseed ] || [ ! -e "$d/{extracted}" ]; then
@@ -388,6 +404,10 @@ def preflight_problems(facts, needed_bytes, compression, transport):
     elif state not in ('absent', 'empty', 'reseed'):
         problems.append('the destination\'s preflight gave no answer (%r)' % (facts,))
         return problems
+    if facts.get('busy'):
+        problems.append('another stream into the staging directory is still running on the '
+                        'destination (it holds %s): let it end, or stop it, then run again'
+                        % facts.get('lock'))
     tools = ['mbstream'] + (['zstd'] if compression != 'none' else []) + \
         (['socat'] if transport == 'tcp' else [])
     missing = [t for t in tools if not facts.get('have_' + t)]

@@ -329,3 +329,25 @@ def test_a_legacy_compressed_copy_is_refused_without_qpress(make_hosts, run_modu
     # The copy is left as it was: still compressed, not prepared.
     assert host.run('find /var/lib/legacy -type f | sort; '
                     'cat /var/lib/legacy/xtrabackup_checkpoints').stdout == before
+
+
+def test_a_second_stream_into_a_busy_staging_directory_is_refused(pair, run_module, tmp_path):
+    """A stream still running (e.g. left by a controller that vanished) holds the staging
+    directory's lock on the destination: a new stream is refused by its preflight, touches
+    nothing, and the first one ends whole and sealed."""
+    src, dst = pair['src'], pair['dst']
+    first = start_module(str(tmp_path), pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, compression='none', throttle_mbps=2))
+    try:
+        scenarios.wait_for(lambda: dst.run('pidof mbstream', check=False).returncode == 0,
+                           120, 0.2, 'mbstream to start')
+        second = run_module(pair['inventory'], src.name, 'backup_stream', stream_args(pair))
+        assert second.failed and 'another stream into the staging directory is still running' \
+            in second['msg'], second.result
+        assert second['destination_facts']['lock'].startswith('/run/lock/reseed')
+        assert first.wait(300) == 0, open(str(tmp_path / 'stdout')).read()[-3000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)  # our own process group only
+            first.wait()
+    assert 'reseed_received' in dst.run('ls %s' % STAGING).stdout.split()

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -154,3 +155,37 @@ def test_seal_only_an_extracted_copy(tmp_path):
 def test_auto_receiver_takes_both_raw_and_zstd():
     command = bs.receive_command('/var/lib/s', 'auto', 2)
     assert 'zstd -d -q -c --pass-through | mbstream' in command
+
+
+@pytest.mark.skipif(not shutil.which('flock'), reason='flock (util-linux) not installed')
+def test_one_stream_at_a_time_into_a_staging_directory(tmp_path):
+    """A stream still running (a vanished controller's) holds the staging's lock: the preflight
+    says so, a second receiver and a seal are refused and touch nothing."""
+    staging = tmp_path / 'staging'
+    staging.mkdir()
+    (staging / 'reseed_extracted').write_text('')
+    lock = facts_of(staging)['lock']  # in /run/lock, never beside or in a datadir
+    assert lock.startswith('/run/lock/reseed') and lock.endswith('_staging.lock')
+    holder = subprocess.Popen(['flock', '-o', lock, 'sleep', '30'])  # -o: flock alone holds it
+    try:
+        wait_for_lock(lock)
+        facts = facts_of(staging)
+        assert facts.get('busy') == '1'
+        assert any('still running' in p for p in bs.preflight_problems(facts, 0, 'none', 'ssh'))
+        for mode in ('receive', 'seal'):
+            proc = run_receiver(bs.receive_command(str(staging), 'none', 1, mode=mode))
+            assert proc.returncode == 23 and b'still running' in proc.stderr, proc.stderr
+        assert sorted(os.listdir(str(staging))) == ['reseed_extracted']
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 'busy' not in facts_of(staging)
+    proc = run_receiver(bs.receive_command(str(staging), 'none', 1, mode='seal'))
+    assert proc.returncode == 0 and (staging / 'reseed_received').exists()
+
+
+def wait_for_lock(lock, timeout=10.0):
+    deadline = time.time() + timeout
+    while subprocess.run(['flock', '-n', lock, 'true'], check=False).returncode == 0:
+        assert time.time() < deadline, 'the lock holder did not start'
+        time.sleep(0.05)
