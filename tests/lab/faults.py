@@ -26,7 +26,9 @@ import threading
 import time
 
 import ansible_run
+import scenarios
 from lab import LabError, sh
+from secrets_watch import ProcWatch
 
 
 class Background(object):
@@ -77,18 +79,8 @@ def start_playbook(inventory, playbook, extra_vars=None, verbosity=0, env=None):
 
 
 def wait_until(predicate, timeout, interval=0.1, what='condition', abort=None):
-    """predicate() until true, at most timeout seconds; abort() true stops early (e.g. the
-    playbook ended). Returns the predicate's value."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        if abort is not None and abort():
-            raise LabError('gave up waiting for %s: the run ended first' % what)
-        time.sleep(interval)
-    raise LabError('timed out after %ss waiting for %s (last: %r)' % (timeout, what, last))
+    """scenarios.wait_for, giving up early when abort() is true (e.g. the playbook ended)."""
+    return scenarios.wait_for(predicate, timeout, interval, what, abort=abort)
 
 
 def staging_bytes(host, path):
@@ -248,7 +240,7 @@ class LoadGenerator(object):
             conn.close()
 
 
-class OptionFileWatch(object):
+class OptionFileWatch(ProcWatch):
     """Samples every process's argv for --defaults-extra-file=PATH / --defaults-file=PATH and
     records PATH's mode and owner as that process sees it (/proc/PID/root/PATH), so that a
     test can say every option file given to a program was 0600 (or 0400) and root's."""
@@ -256,39 +248,17 @@ class OptionFileWatch(object):
     OPTION = re.compile(rb'--defaults(?:-extra)?-file=([^\0]+)')
 
     def __init__(self, interval=0.02):
-        self.interval = interval
+        super(OptionFileWatch, self).__init__(interval)
         self.seen = {}  # (path) -> set of (mode, uid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
-        return False
-
-    def _run(self):
-        while not self._stop.is_set():
-            for entry in os.listdir('/proc'):
-                if not entry.isdigit():
-                    continue
-                try:
-                    with open('/proc/%s/cmdline' % entry, 'rb') as f:
-                        argv = f.read()
-                except OSError:
-                    continue
-                for m in self.OPTION.finditer(argv):
-                    path = m.group(1).decode(errors='replace')
-                    try:
-                        st = os.stat('/proc/%s/root%s' % (entry, path))
-                    except OSError:
-                        continue
-                    self.seen.setdefault(path, set()).add(
-                        (stat.S_IMODE(st.st_mode), st.st_uid))
-            self._stop.wait(self.interval)
+    def sample(self, pid, argv):
+        for m in self.OPTION.finditer(argv):
+            path = m.group(1).decode(errors='replace')
+            try:
+                st = os.stat('/proc/%s/root%s' % (pid, path))
+            except OSError:
+                continue
+            self.seen.setdefault(path, set()).add((stat.S_IMODE(st.st_mode), st.st_uid))
 
     def loose(self):
         """Option files readable or writable by anyone but their owner, or not root's."""

@@ -22,13 +22,16 @@ def q(value):
     return "'" + str(value).replace('\\', '\\\\').replace("'", "\\'") + "'"
 
 
-def wait_for(predicate, timeout=60, interval=0.2, what='condition'):
+def wait_for(predicate, timeout=60, interval=0.2, what='condition', abort=None):
+    """predicate() until true, at most timeout seconds; abort() true stops early."""
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
         last = predicate()
         if last:
             return last
+        if abort is not None and abort():
+            raise LabError('gave up waiting for %s: the run ended first' % what)
         time.sleep(interval)
     raise LabError('timed out after %ss waiting for %s (last: %r)' % (timeout, what, last))
 

@@ -12,17 +12,13 @@ import os
 import threading
 
 
-class SecretsWatch(object):
-    """with SecretsWatch(['pw1', 'pw2']) as watch: ...; then watch.leaks is a list of
-    (pid, 'argv'|'environ', command) where a secret was seen; watch.samples counts passes."""
+class ProcWatch(object):
+    """A background thread that looks at every process's argv every `interval` seconds while
+    the with-block runs; subclasses say what to look for in sample(pid, argv)."""
 
-    def __init__(self, secrets, interval=0.01, environ=True):
-        self.secrets = [s.encode() for s in secrets if s]
+    def __init__(self, interval):
         self.interval = interval
-        self.environ = environ
-        self.leaks = []
         self.samples = 0
-        self.processes_seen = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._me = os.getpid()
@@ -36,27 +32,45 @@ class SecretsWatch(object):
         self._thread.join(10)
         return False
 
-    def _read(self, path):
+    @staticmethod
+    def read(path):
         try:
             with open(path, 'rb') as f:
                 return f.read()
         except OSError:
             return b''
 
+    def sample(self, pid, argv):
+        raise NotImplementedError
+
     def _run(self):
         while not self._stop.is_set():
             for entry in os.listdir('/proc'):
                 if not entry.isdigit() or int(entry) == self._me:
                     continue
-                argv = self._read('/proc/%s/cmdline' % entry)
-                if not argv:
-                    continue
-                self.processes_seen.add((entry, argv[:60]))
-                where = [('argv', argv)]
-                if self.environ:
-                    where.append(('environ', self._read('/proc/%s/environ' % entry)))
-                for kind, blob in where:
-                    if any(s in blob for s in self.secrets):
-                        self.leaks.append((int(entry), kind, argv.replace(b'\0', b' ')[:200]))
+                argv = self.read('/proc/%s/cmdline' % entry)
+                if argv:
+                    self.sample(entry, argv)
             self.samples += 1
             self._stop.wait(self.interval)
+
+
+class SecretsWatch(ProcWatch):
+    """with SecretsWatch(['pw1', 'pw2']) as watch: ...; then watch.leaks is a list of
+    (pid, 'argv'|'environ', command) where a secret was seen; watch.samples counts passes."""
+
+    def __init__(self, secrets, interval=0.01, environ=True):
+        super(SecretsWatch, self).__init__(interval)
+        self.secrets = [s.encode() for s in secrets if s]
+        self.environ = environ
+        self.leaks = []
+        self.processes_seen = set()
+
+    def sample(self, pid, argv):
+        self.processes_seen.add((pid, argv[:60]))
+        where = [('argv', argv)]
+        if self.environ:
+            where.append(('environ', self.read('/proc/%s/environ' % pid)))
+        for kind, blob in where:
+            if any(s in blob for s in self.secrets):
+                self.leaks.append((int(pid), kind, argv.replace(b'\0', b' ')[:200]))
