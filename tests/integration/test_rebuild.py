@@ -60,3 +60,37 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
     recap = again.stdout.split('PLAY RECAP')[-1]
     assert 'changed=0' in recap and 'changed=1' not in recap, recap
     assert mariadbd_pid(broken) == pid and mariadbd_pid(healthy) == healthy_pid
+
+
+def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_password, tmp_path):
+    """The copy carries no replication settings: TLS comes from the role's variables. The
+    replication account requires SSL, so the preflight's login check and the replication
+    itself must both use it."""
+    hosts = make_hosts('primary', 'replica')
+    primary, replica = hosts['primary'], hosts['replica']
+    scenarios.enable_tls(primary, [replica], str(tmp_path))
+    scenarios.create_replication_user(primary, repl_password)
+    primary.sql("ALTER USER 'repl'@'%' REQUIRE SSL")
+    scenarios.load_data(primary, rows=300)
+    inv = inventory(primary, [replica])
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password,
+             'replica_rebuild_primary_ssl': True,
+             'replica_rebuild_primary_ssl_ca': '/etc/mysql/ssl/ca.pem',
+             'replica_rebuild_primary_ssl_verify_server_cert': True}
+    proc = run_playbook(inv, PLAYBOOK, extra)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    s = replica.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), s
+    assert s['Master_SSL_Allowed'] == 'Yes' and s['Master_SSL_Verify_Server_Cert'] == 'Yes'
+    assert s['Master_SSL_CA_File'] == '/etc/mysql/ssl/ca.pem'
+    primary.sql('INSERT INTO labdb.t (id) VALUES (900001)')
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t WHERE id = 900001') == '1'
+    # Without TLS, the same account is refused at the preflight, before anything changes.
+    pid = mariadbd_pid(replica)
+    plain = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_primary_ssl=False,
+                                             replica_rebuild_force=True))
+    assert plain.returncode != 0 and 'cannot log in to the primary' in plain.stdout, \
+        plain.stdout[-5000:]
+    assert mariadbd_pid(replica) == pid

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 import scenarios
@@ -175,36 +173,10 @@ def test_multi_source_connections_are_separate(make_hosts, inventory, run_module
         'one': hosts['p1'].ip, 'two': hosts['p2'].ip}
 
 
-def make_certificates(tmp_path, primary_ip):
-    """A CA and a server certificate naming the primary's address, made with openssl."""
-    def openssl(*argv):
-        subprocess.run(['openssl'] + list(argv), cwd=tmp_path, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
-            '-subj', '/CN=reseed lab CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem')
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % primary_ip,
-            '-keyout', 'server-key.pem', '-out', 'server.csr')
-    (tmp_path / 'san.ext').write_text('subjectAltName = IP:%s\n' % primary_ip)
-    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem',
-            '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem')
-    return dict((name, (tmp_path / name).read_text())
-                for name in ('ca.pem', 'server.pem', 'server-key.pem'))
-
-
 def test_tls_replication(make_hosts, inventory, run_module, repl_password, tmp_path):
     hosts = make_hosts('primary', 'replica')
     primary, replica = hosts['primary'], hosts['replica']
-    files = make_certificates(tmp_path, primary.ip)
-    for host, names in ((primary, files), (replica, {'ca.pem': files['ca.pem']})):
-        host.run('mkdir -p /etc/mysql/ssl')
-        for name, text in names.items():
-            host.run(['sh', '-c', 'cat > /etc/mysql/ssl/%s' % name], input=text)
-        host.run('chown -R mysql:mysql /etc/mysql/ssl && chmod 0600 /etc/mysql/ssl/*')
-    primary.run(['sh', '-c', 'cat > /etc/mysql/mariadb.conf.d/70-tls.cnf'], input=(
-        '[mariadb]\nssl_ca = /etc/mysql/ssl/ca.pem\nssl_cert = /etc/mysql/ssl/server.pem\n'
-        'ssl_key = /etc/mysql/ssl/server-key.pem\n'))
-    primary.service('restart')
-    assert primary.sql_value("SELECT @@have_ssl") == 'YES'
+    scenarios.enable_tls(primary, [replica], str(tmp_path))
     scenarios.create_replication_user(primary, repl_password)
     primary.sql("ALTER USER 'repl'@'%' REQUIRE SSL")  # plain text would be refused
     scenarios.load_data(primary, rows=50)

@@ -27,7 +27,7 @@ import time
 
 import ansible_run
 import scenarios
-from lab import LabError, sh
+from lab import sh
 from secrets_watch import ProcWatch
 
 

@@ -9,6 +9,8 @@ that calls it starts from a verified broken replica.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 from lab import LabError
@@ -168,3 +170,40 @@ BREAKAGES = {
     '1236': break_1236,
     'errant': break_errant,
 }
+
+
+def make_certificates(workdir, primary_ip):
+    """A CA and a server certificate naming the primary's address, made with openssl."""
+    def openssl(*argv):
+        subprocess.run(['openssl'] + list(argv), cwd=workdir, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+            '-subj', '/CN=reseed lab CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem')
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % primary_ip,
+            '-keyout', 'server-key.pem', '-out', 'server.csr')
+    with open(os.path.join(workdir, 'san.ext'), 'w') as f:
+        f.write('subjectAltName = IP:%s\n' % primary_ip)
+    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem',
+            '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem')
+    out = {}
+    for name in ('ca.pem', 'server.pem', 'server-key.pem'):
+        with open(os.path.join(workdir, name)) as f:
+            out[name] = f.read()
+    return out
+
+
+def enable_tls(primary, clients, workdir):
+    """TLS on the primary (restarted) with a certificate for its address; its CA in
+    /etc/mysql/ssl/ca.pem on the primary and every client host."""
+    files = make_certificates(workdir, primary.ip)
+    for host, names in [(primary, files)] + [(c, {'ca.pem': files['ca.pem']}) for c in clients]:
+        host.run('mkdir -p /etc/mysql/ssl')
+        for name, text in names.items():
+            host.run(['sh', '-c', 'cat > /etc/mysql/ssl/%s' % name], input=text)
+        host.run('chown -R mysql:mysql /etc/mysql/ssl && chmod 0600 /etc/mysql/ssl/*')
+    primary.run(['sh', '-c', 'cat > /etc/mysql/mariadb.conf.d/70-tls.cnf'], input=(
+        '[mariadb]\nssl_ca = /etc/mysql/ssl/ca.pem\nssl_cert = /etc/mysql/ssl/server.pem\n'
+        'ssl_key = /etc/mysql/ssl/server-key.pem\n'))
+    primary.service('restart')
+    if primary.sql_value('SELECT @@have_ssl') != 'YES':
+        raise LabError('TLS did not come up on %s' % primary.name)
