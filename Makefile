@@ -45,8 +45,10 @@ reliability: deps-test
 molecule: deps-test
 	scripts/test.sh molecule
 
-## make bench: measure the data path on the lab (BENCH_ARGS='--size-gb 8'); not part of make test.
-bench: deps
+## make bench: measure the data path and the rebuild on the lab (BENCH_ARGS='--size-gb 8 --only stages,ours');
+## not part of make test. Installs what it needs first (mydumper, matplotlib).
+bench:
+	scripts/install-deps.sh bench
 	python bench/bench.py $(BENCH_ARGS)
 
 build: deps

@@ -1,19 +1,23 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The data path, measured on the lab: the limits, the hand pipeline, and ours, in one run.
+"""The data path and the whole rebuild, measured on the lab: limits, baselines and ours.
 
-    make bench                       # 1 GB of InnoDB data
-    .venv/bin/python bench/bench.py --size-gb 8 --keep
+    make bench                                      # 1 GB of InnoDB data, every section
+    make bench BENCH_ARGS='--size-gb 8 --only stages,ours'
+    .venv/bin/python bench/bench.py --hosts bh --size-gb 0.05 --repeat 1 --keep
 
-Every figure of a run is taken in that run, so ratios hold on a noisy machine. Prints a
-markdown table and writes it to bench/results/<time>.md (and .json). Never run by the tests.
+Every figure of a run is taken in that run, so ratios hold on a noisy machine. Prints one
+markdown table (with the machine-wide CPU of each step) and the issue-7 targets, and writes
+bench/results/<time>.md, .json and .png (a bar chart). Never run by the tests.
 
-What is measured, page cache warm (a warm-up read of the datadir comes first):
-- limits, each stage alone: mariadb-backup to /dev/null on the source; the transport alone
-  (ssh, and socat over tcp) with the stream's byte count; `mbstream -x` from a file on the
-  destination (-p 1 and -p 2); raw `tar | ssh | tar` of the datadir;
-- the seed's hand pipeline: `mariadb-backup | ssh | mbstream -x`;
-- ours: reseed.mariadb.backup_stream per transport (ssh, tcp), compression and parallelism.
+Sections (--only, comma-separated; all by default), in this order:
+- stages: each stage alone, raw `tar | ssh | tar`, the hand pipeline (datapath.py);
+- ours: reseed.mariadb.backup_stream per transport x compression x parallel (datapath.py);
+- shaped: our stream over ssh on a link shaped to 1gbit and 100mbit (datapath.py);
+- logical: mariadb-dump | mariadb, mydumper + myloader (logical.py);
+- playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py).
+The page cache is warm (a read of the datadir comes first) and dirty pages are flushed
+(sync) before each step.
 """
 
 from __future__ import annotations
@@ -22,186 +26,111 @@ import argparse
 import datetime
 import json
 import os
-import sys
-import tempfile
+import shutil
 import time
+import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
+import core  # first: it puts tests/lab on the path
+import datapath
+import logical
+import rebuild
+import report
+from lab import Lab
 
-import ansible_run  # noqa: E402
-from lab import Lab  # noqa: E402
-
-SRC, DST = 'bench-src', 'bench-dst'
-ROWS_PER_GB = 4200000  # sysbench rows (about 250 bytes with the secondary index)
-BACKUP = ('mariadb-backup --backup --stream=xbstream --parallel={p} '
-          '--target-dir=/tmp/bench-bk 2>/tmp/bench-bk.log')
-SSH = 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
+SECTIONS = ('stages', 'ours', 'shaped', 'logical', 'playbook')
 
 
-REPEAT = 1
-
-
-def timed(host, cmd, timeout=7200, before=None):
-    """Median wall time of REPEAT runs of cmd; `before` (a command) runs untimed each time.
-
-    Dirty pages of the previous step are flushed first (sync), so that no step pays for the
-    writeback of another.
-    """
-    times = []
-    for run in range(REPEAT):
-        if before:
-            host.run(before, timeout=timeout)
-        host.run('sync', timeout=timeout)
-        start = time.monotonic()
-        host.run(cmd, timeout=timeout)
-        times.append(time.monotonic() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def prepare(lab, size_gb, keep):
-    hosts = []
-    for name in (SRC, DST):
-        if not keep:
-            lab.destroy(name)
-        hosts.append(lab.create(name))
-    src, dst = hosts
-    # The source may ssh to the destination (as the hand pipeline does).
-    pub = src.run('cat /root/.ssh/id_ed25519.pub').stdout
-    dst.run('grep -qF "%s" /root/.ssh/authorized_keys || cat >> /root/.ssh/authorized_keys'
-            % pub.strip().split()[1], input=pub)
-    tables = 8
-    rows = max(1000, int(size_gb * ROWS_PER_GB / tables))
-    have = src.sql_value("SELECT COALESCE(SUM(TABLE_ROWS), 0) FROM information_schema.TABLES "
-                         "WHERE TABLE_SCHEMA = 'sbtest'") or '0'
-    if int(have) < rows * tables * 0.8:
-        src.sql('DROP DATABASE IF EXISTS sbtest; CREATE DATABASE sbtest;')
-        print('loading %d tables x %d rows with sysbench ...' % (tables, rows), flush=True)
-        timed(src, 'sysbench oltp_read_write --mysql-user=root '
-                   '--mysql-socket=/run/mysqld/mysqld.sock --mysql-db=sbtest --tables=%d '
-                   '--table-size=%d --threads=2 prepare >/dev/null' % (tables, rows))
-    return src, dst
-
-
-def datadir_bytes(host):
-    return int(host.run('du -sb /var/lib/mysql').stdout.split()[0])
-
-
-def measure(src, dst, parallel):
-    rows = []
-
-    def add(name, seconds, nbytes, kind):
-        rows.append({'name': name, 'seconds': round(seconds, 2), 'bytes': nbytes,
-                     'mb_s': round(nbytes / seconds / 1e6, 1) if seconds else None,
-                     'kind': kind})
-        print('  %-58s %7.2f s' % (name, seconds), flush=True)
-
-    clean_dst = 'rm -rf /var/lib/bench-x && mkdir -p /var/lib/bench-x'
-    src.run('tar -C /var/lib/mysql -cf - . > /dev/null')  # warm the page cache
-    src.run('rm -rf /tmp/bench-bk /tmp/stream.xb')
-    t = timed(src, BACKUP.format(p=parallel) + ' > /tmp/stream.xb')
-    stream = int(src.run('stat -c %s /tmp/stream.xb').stdout)
-    raw = datadir_bytes(src)
-    print('datadir %.2f GB, stream %.2f GB' % (raw / 1e9, stream / 1e9), flush=True)
-    add('mariadb-backup to a file (source)', t, stream, 'info')
-    add('mariadb-backup to /dev/null (source read)', timed(
-        src, BACKUP.format(p=parallel) + ' > /dev/null', before='rm -rf /tmp/bench-bk'),
-        stream, 'limit')
-    add('ssh alone, stream bytes', timed(
-        src, "%s %s 'cat > /dev/null' < /tmp/stream.xb" % (SSH, dst.ip)), stream, 'limit')
-    times = []
-    for run in range(REPEAT):
-        # One connection per listener: socat exits after it, nothing is left to stop.
-        listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
-                             'OPEN:/dev/null' % dst.ip)
-        time.sleep(0.5)
-        start = time.monotonic()
-        src.run('socat -u -b 1048576 OPEN:/tmp/stream.xb TCP:%s:4455,sndbuf=4194304' % dst.ip)
-        times.append(time.monotonic() - start)
-        listener.wait(30)
-    add('socat tcp alone, stream bytes', sorted(times)[len(times) // 2], stream, 'limit')
-    src.run('%s %s "cat > /tmp/stream.xb" < /tmp/stream.xb' % (SSH, dst.ip))
-    for p in (1, 2):
-        add('mbstream -x -p %d from a file (destination)' % p, timed(
-            dst, 'mbstream -x -p %d -C /var/lib/bench-x < /tmp/stream.xb' % p,
-            before=clean_dst), stream, 'limit')
-    dst.run('rm -f /tmp/stream.xb; ' + clean_dst)
-    add('raw tar | ssh | tar of the datadir', timed(
-        src, "%s %s '%s' && tar -C /var/lib/mysql -cf - . | %s %s 'tar -C /var/lib/bench-x "
-        "-xf -'" % (SSH, dst.ip, clean_dst, SSH, dst.ip)), raw, 'raw')
-    add('hand pipeline: mariadb-backup | ssh | mbstream -x', timed(
-        src, BACKUP.format(p=parallel) + " | %s %s 'mbstream -x -C /var/lib/bench-x'"
-        % (SSH, dst.ip), before="rm -rf /tmp/bench-bk && %s %s '%s'" % (SSH, dst.ip, clean_dst)),
-        stream, 'naive')
-    dst.run('rm -rf /var/lib/bench-x /tmp/bench-bk; rm -f /tmp/stream.xb')
-    src.run('rm -rf /tmp/bench-bk /tmp/stream.xb')
-    for transport in ('ssh', 'tcp'):
-        for compression in ('none', 'zstd', 'auto'):
-            for p in (1, 2):
-                seconds, sent = ours(src, dst, transport, compression, p)
-                add('backup_stream %s, %s, parallel %d (%.2f GB sent)' % (
-                    transport, compression, p, sent / 1e9), seconds, stream, 'ours')
-    dst.run('rm -rf /var/lib/bench-x')
-    return rows, raw, stream
-
-
-def ours(src, dst, transport, compression, parallel):
-    """reseed.mariadb.backup_stream through Ansible; the module's own wall time (median)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        inv = ansible_run.write_inventory(src.lab, os.path.join(tmp, 'inv.json'), src.name,
-                                          [dst.name])
-        runs = []
-        for run in range(REPEAT):
-            res = ansible_run.run_module(inv, src.name, 'backup_stream', {
-                'destination': dst.ip, 'staging_dir': '/var/lib/bench-x',
-                'transport': transport, 'compression': compression, 'parallel': parallel})
-            if res.failed:
-                raise SystemExit('backup_stream failed: %s' % res.get('msg'))
-            runs.append((res['seconds'], res['bytes_sent']))
-    return sorted(runs)[len(runs) // 2]
-
-
-def table(rows):
-    """Markdown: each step with its rate and how many times faster than the hand pipeline."""
-    naive = next((r['seconds'] for r in rows if r['kind'] == 'naive'), None)
-    lines = ['| step | seconds | MB/s | x hand pipeline |', '|---|---:|---:|---:|']
-    for r in rows:
-        lines.append('| %s | %.2f | %s | %s |' % (
-            r['name'].replace('|', '\\|'), r['seconds'], r['mb_s'],
-            '%.2f' % (naive / r['seconds']) if naive and r['seconds'] else ''))
-    return '\n'.join(lines)
-
-
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--size-gb', type=float, default=1.0)
-    parser.add_argument('--parallel', type=int, default=2)
+    parser.add_argument('--size-gb', type=float, default=1.0,
+                        help='sysbench data on the source (default 1)')
+    parser.add_argument('--parallel', type=int, default=2,
+                        help='mariadb-backup --parallel of the stages, and the parallel of '
+                             'the shaped runs (default 2)')
+    parser.add_argument('--hosts', default='bench', metavar='PREFIX',
+                        help='lab hosts PREFIX-src and PREFIX-dst (default bench)')
+    parser.add_argument('--only', default=','.join(SECTIONS),
+                        help='sections, comma-separated: %s (default all)' % ','.join(SECTIONS))
+    parser.add_argument('--rates', default='1gbit,100mbit',
+                        help='link rates of the shaped section (tc syntax, comma-separated)')
+    parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
+                        help='break the replica before the playbook (error 1236), or leave '
+                             'it healthy and force the rebuild')
     parser.add_argument('--keep', action='store_true', help='reuse and keep the bench hosts')
     parser.add_argument('--repeat', type=int, default=3, help='runs per step (median)')
-    parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'results'))
-    args = parser.parse_args()
-    global REPEAT
-    REPEAT = max(1, args.repeat)
+    parser.add_argument('--out', default=os.path.join(core.ROOT, 'bench', 'results'))
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(',') if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown or not args.sections:
+        parser.error('--only: sections are %s (not %s)'
+                     % (', '.join(SECTIONS), ', '.join(sorted(unknown))))
+    return args
+
+
+def run_sections(bench, args):
+    """Each chosen section in order; one that fails is reported and the others still run."""
+    actions = {
+        'stages': lambda: datapath.stages(bench),
+        'ours': lambda: datapath.ours(bench),
+        'shaped': lambda: datapath.shaped(bench, args.rates.split(',')),
+        'logical': lambda: logical.logical(bench),
+        'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
+    }
+    errors = []
+    for name in SECTIONS:
+        if name in args.sections:
+            print('== %s' % name, flush=True)
+            start = time.monotonic()
+            try:
+                actions[name]()
+            except Exception as e:  # a long run keeps what the other sections measured
+                traceback.print_exc()
+                errors.append((name, str(e).strip().splitlines()[0] if str(e) else repr(e)))
+            print('== %s: %.0f s' % (name, time.monotonic() - start), flush=True)
+    return errors
+
+
+def main(argv=None):
+    args = parse_args(argv)
     lab = Lab()
-    src, dst = prepare(lab, args.size_gb, args.keep)
+    names = ('%s-src' % args.hosts, '%s-dst' % args.hosts)
+    src, dst = core.prepare_hosts(lab, names, args.size_gb, args.keep)
+    cpu = core.CpuClock()
+    cpu.start()
+    bench = core.Bench(src, dst, args.repeat, cpu, args.parallel)
     try:
-        rows, raw, stream = measure(src, dst, args.parallel)
+        errors = run_sections(bench, args)
+        facts = bench.facts
+        facts.setdefault('datadir_bytes', core.datadir_bytes(src))
     finally:
+        cpu.stop()
+        shutil.rmtree(bench.tmp, ignore_errors=True)
         if not args.keep:
-            lab.destroy(SRC)
-            lab.destroy(DST)
-    text = table(rows)
+            for name in names:
+                lab.destroy(name)
     stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
-    head = ('Run %s: %d CPUs, datadir %.2f GB, stream %.2f GB, parallel %d\n\n'
-            % (stamp, os.cpu_count(), raw / 1e9, stream / 1e9, args.parallel))
+    size = '%g GB of sysbench data (datadir %.2f GB%s)' % (
+        args.size_gb, facts['datadir_bytes'] / 1e9,
+        ', stream %.2f GB' % (facts['stream_bytes'] / 1e9) if 'stream_bytes' in facts else '')
+    head = 'Run %s on %s/%s: %d CPUs, %s, parallel %d, sections %s' % (
+        stamp, names[0], names[1], os.cpu_count(), size, args.parallel, ','.join(args.sections))
+    text = report.markdown(head, bench.rows, bench.notes, errors, bench.repeat)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, stamp + '.md'), 'w') as f:
-        f.write(head + text + '\n')
-    with open(os.path.join(args.out, stamp + '.json'), 'w') as f:
-        json.dump({'rows': rows, 'datadir_bytes': raw, 'stream_bytes': stream,
-                   'parallel': args.parallel}, f, indent=2)
-    print('\n' + head + text)
+    base = os.path.join(args.out, stamp)
+    with open(base + '.md', 'w') as f:
+        f.write(text)
+    with open(base + '.json', 'w') as f:
+        json.dump({'stamp': stamp, 'args': vars(args), 'cpus': os.cpu_count(),
+                   'rows': bench.rows, 'facts': facts, 'notes': bench.notes,
+                   'errors': errors, 'targets': report.targets(bench.rows)}, f, indent=2)
+    if bench.rows:
+        report.chart(bench.rows, base + '.png', 'reseed.mariadb bench %s: %s, %d CPUs' % (
+            stamp, size, os.cpu_count()))
+    print('\n' + text)
+    print('written: %s.{md,json%s}' % (base, ',png' if bench.rows else ''))
+    return 1 if errors else 0
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -2,6 +2,7 @@
 # Install what the demo and the tests need, idempotently, on Debian 12 as root:
 #   scripts/install-deps.sh        Debian packages (bindep.txt) and .venv with requirements.txt
 #   scripts/install-deps.sh test   ... plus requirements-test.txt
+#   scripts/install-deps.sh bench  ... plus what bench/ needs (mydumper, bench/requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ fi
 
 # Every Debian line of bindep.txt (platform:dpkg, or no platform at all).
 packages=$(sed -e 's/#.*//' -e '/^\s*$/d' bindep.txt | grep -E 'platform:dpkg|^[^[]*$' | awk '{print $1}')
+# The benchmark's logical baseline (mydumper/myloader) is no dependency of the collection.
+[ "${1:-}" = bench ] && packages="$packages mydumper"
 missing=()
 for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -37,6 +40,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 reqs=(requirements.txt)
 [ "${1:-}" = test ] && reqs+=(requirements-test.txt)
+[ "${1:-}" = bench ] && reqs+=(bench/requirements.txt)
 stamp=".venv/.installed-$(cat "${reqs[@]}" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   args=()

@@ -1,0 +1,106 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Sections `stages`, `ours` and `shaped`: the stream alone, its stages alone, and by hand.
+
+- stages: mariadb-backup to a file and to /dev/null on the source; the transport alone (ssh,
+  and socat over tcp) with the stream's bytes; `mbstream -x -p N` from a file on the
+  destination; raw `tar | ssh | tar` of the datadir; the hand pipeline
+  `mariadb-backup | ssh | mbstream -x`.
+- ours: reseed.mariadb.backup_stream per transport x compression x parallel.
+- shaped: backup_stream over ssh on a shaped link (tc on the destination) with compression
+  none, zstd and auto.
+"""
+
+from __future__ import annotations
+
+import time
+
+from core import BACKUP, SSH, datadir_bytes
+
+STREAM_FILE = '/tmp/stream.xb'
+EXTRACT_DIR = '/var/lib/bench-x'
+CLEAN_DST = 'rm -rf %s && mkdir -p %s' % (EXTRACT_DIR, EXTRACT_DIR)
+
+
+def stages(bench):
+    """Each stage alone, the raw limit and the hand pipeline."""
+    src, dst, p = bench.src, bench.dst, bench.parallel
+    src.run('tar -C /var/lib/mysql -cf - . > /dev/null')  # warm the page cache
+    src.run('rm -rf /tmp/bench-bk %s' % STREAM_FILE)
+    to_file = bench.timed(src, BACKUP.format(p=p) + ' > ' + STREAM_FILE,
+                          before='rm -rf /tmp/bench-bk ' + STREAM_FILE)
+    stream = int(src.run('stat -c %s ' + STREAM_FILE).stdout)
+    raw = datadir_bytes(src)
+    bench.facts.update(stream_bytes=stream, datadir_bytes=raw)
+    print('datadir %.2f GB, stream %.2f GB' % (raw / 1e9, stream / 1e9), flush=True)
+    bench.add('mariadb-backup to a file (source)', 'info', to_file, stream)
+    bench.add('mariadb-backup to /dev/null (source read)', 'limit', bench.timed(
+        src, BACKUP.format(p=p) + ' > /dev/null', before='rm -rf /tmp/bench-bk'),
+        stream, stage='backup')
+    bench.add('ssh alone, stream bytes', 'limit', bench.timed(
+        src, "%s %s 'cat > /dev/null' < %s" % (SSH, dst.ip, STREAM_FILE)), stream, stage='ssh')
+    bench.add('socat tcp alone, stream bytes', 'limit', bench.repeated(lambda: socat(bench)),
+              stream, stage='tcp')
+    src.run('%s %s "cat > %s" < %s' % (SSH, dst.ip, STREAM_FILE, STREAM_FILE))
+    for n in sorted({1, 2, p}):
+        bench.add('mbstream -x -p %d from a file (destination)' % n, 'limit', bench.timed(
+            dst, 'mbstream -x -p %d -C %s < %s' % (n, EXTRACT_DIR, STREAM_FILE),
+            before=CLEAN_DST), stream, stage='mbstream-%d' % n)
+    dst.run('rm -f %s; %s' % (STREAM_FILE, CLEAN_DST))
+    bench.add('raw tar | ssh | tar of the datadir', 'raw', bench.timed(
+        src, "%s %s '%s' && tar -C /var/lib/mysql -cf - . | %s %s 'tar -C %s -xf -'"
+        % (SSH, dst.ip, CLEAN_DST, SSH, dst.ip, EXTRACT_DIR)), raw)
+    bench.add('hand pipeline: mariadb-backup | ssh | mbstream -x', 'naive', bench.timed(
+        src, BACKUP.format(p=p) + " | %s %s 'mbstream -x -C %s'" % (SSH, dst.ip, EXTRACT_DIR),
+        before="rm -rf /tmp/bench-bk && %s %s '%s'" % (SSH, dst.ip, CLEAN_DST)),
+        stream, transport='ssh', extract_p=1)
+    dst.run('rm -rf %s /tmp/bench-bk' % EXTRACT_DIR)
+    src.run('rm -rf /tmp/bench-bk %s' % STREAM_FILE)
+
+
+def socat(bench):
+    """The tcp transport alone: one connection per listener, which exits after it."""
+    src, dst = bench.src, bench.dst
+    listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
+                         'OPEN:/dev/null' % dst.ip)
+    try:
+        time.sleep(0.5)
+        return bench.shell(src, 'socat -u -b 1048576 OPEN:%s TCP:%s:4455,sndbuf=4194304'
+                           % (STREAM_FILE, dst.ip))
+    finally:
+        listener.wait(30)
+
+
+def stream_row(bench, label, transport, compression, parallel, **attrs):
+    """The median run of our stream as a row; names what `auto` chose."""
+    m = bench.repeated(lambda: bench.stream(transport, compression, parallel))
+    chosen = m.extra['auto'].get('chosen')
+    name = '%sbackup_stream %s, %s%s, parallel %d (%.2f GB sent)' % (
+        label, transport, compression, ' -> %s' % chosen if chosen else '', parallel,
+        m.extra['bytes_sent'] / 1e9)
+    row = bench.add(name, 'ours', m, m.extra['bytes_read'], transport=transport,
+                    extract_p=parallel, compression=compression,
+                    bytes_sent=m.extra['bytes_sent'], auto=m.extra['auto'] or None, **attrs)
+    bench.facts.setdefault('stream_bytes', m.extra['bytes_read'])
+    return row
+
+
+def ours(bench):
+    for transport in ('ssh', 'tcp'):
+        for compression in ('none', 'zstd', 'auto'):
+            for p in (1, 2):
+                stream_row(bench, '', transport, compression, p)
+    bench.dst.run('rm -rf %s' % EXTRACT_DIR)
+
+
+def shaped(bench, rates):
+    """Our stream over ssh on the destination's link shaped to each rate (both ways)."""
+    for rate in rates:
+        bench.dst.shape(rate)
+        try:
+            for compression in ('none', 'zstd', 'auto'):
+                stream_row(bench, 'shaped %s: ' % rate, 'ssh', compression, bench.parallel,
+                           link=rate)
+        finally:
+            bench.dst.shape(None)
+    bench.dst.run('rm -rf %s' % EXTRACT_DIR)

@@ -1,0 +1,221 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run's markdown table, its targets (issue 7) and its chart."""
+
+from __future__ import annotations
+
+import os
+
+KINDS = {  # kind: (legend, colour), in the legend's order
+    'info': ('information', '#9e9e9e'),
+    'limit': ('limit: a stage alone', '#1f77b4'),
+    'raw': ('raw: tar | ssh | tar', '#8c564b'),
+    'naive': ('naive: the hand pipeline', '#ff7f0e'),
+    'ours': ('ours: backup_stream', '#2ca02c'),
+    'logical': ('logical copy', '#d62728'),
+    'playbook': ('playbook: the whole rebuild', '#9467bd'),
+}
+
+HEADER = """\
+Both ends of the lab run on the same {cpus} cores, so the **CPU floor** (the step's busy CPU
+seconds, machine-wide from /proc/stat, divided by {cpus}) is the honest limit of a step: it
+cannot end sooner than that unless it uses less CPU. The CPU is the whole machine's: anything
+else running at the time counts too. Columns: *x hand pipeline* = the hand pipeline's seconds
+/ this step's (higher is better); *x slowest stage* = this step's seconds / the slowest of its
+stages alone (mariadb-backup to /dev/null; ssh alone or socat alone; mbstream -p N), and *x
+CPU floor* = seconds / CPU floor (1.00 is the limit, lower is better). Shaped-link rows are
+compared with nothing measured on an open link. Seconds are the median of {repeat} run(s);
+`backup_stream` rows are the module's own wall time (its CPU: the same window).
+"""
+
+
+def fmt(value, spec='%.2f'):
+    return '' if value is None else spec % value
+
+
+def find(rows, **match):
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def slowest_stage(rows, row):
+    """The slowest stage alone that bounds `row` (a stream with a transport), or None."""
+    if not row.get('transport') or row.get('link'):
+        return None
+    names = ('backup', row['transport'], 'mbstream-%d' % row.get('extract_p', 1))
+    found = [find(rows, stage=n) for n in names]
+    return max((f[0] for f in found), key=lambda r: r['seconds']) if all(found) else None
+
+
+def ratios(rows, row):
+    """(x hand pipeline, x slowest stage, x CPU floor) of a row; None where meaningless."""
+    naive = find(rows, kind='naive')
+    compare = not row.get('link') and row.get('part') in (None, 'stream')  # moves the data
+    x_hand = (naive[0]['seconds'] / row['seconds']
+              if naive and compare and row['seconds'] else None)
+    stage = slowest_stage(rows, row)
+    x_stage = row['seconds'] / stage['seconds'] if stage and stage['seconds'] else None
+    x_floor = (row['seconds'] / row['cpu_floor_s']
+               if row.get('cpu_floor_s') and row['seconds'] else None)
+    return x_hand, x_stage, x_floor
+
+
+def table(rows):
+    lines = ['| step | kind | seconds | MB/s | CPU s | CPU floor s | x hand pipeline | '
+             'x slowest stage | x CPU floor |', '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    for r in rows:
+        x_hand, x_stage, x_floor = ratios(rows, r)
+        lines.append('| %s | %s | %.2f | %s | %s | %s | %s | %s | %s |' % (
+            r['name'].replace('|', '\\|'), r['kind'], r['seconds'], fmt(r['mb_s'], '%.1f'),
+            fmt(r['cpu_s']), fmt(r['cpu_floor_s']), fmt(x_hand), fmt(x_stage),
+            fmt(x_floor)))
+    return '\n'.join(lines)
+
+
+def fastest(rows, **match):
+    found = [r for r in find(rows, kind='ours', **match) if not r.get('link')]
+    return min(found, key=lambda r: r['seconds']) if found else None
+
+
+def target(text, figures=None, ok=None):
+    """One line of the targets: figures None when the run did not measure it."""
+    return (text, figures or 'not measured in this run',
+            'not measured' if figures is None else ('met' if ok else 'NOT MET'))
+
+
+def stream_targets(rows):
+    out = []
+    for transport in ('ssh', 'tcp'):
+        best = fastest(rows, transport=transport)
+        stage = best and slowest_stage(rows, best)
+        text = '%s stream <= 1.3x its slowest stage alone' % transport
+        if not stage:
+            out.append(target(text))
+            continue
+        x = best['seconds'] / stage['seconds']
+        out.append(target(text, '%s: %.2f s; slowest stage: %s, %.2f s; %.2fx' % (
+            best['name'], best['seconds'], stage['name'], stage['seconds'], x), x <= 1.3))
+    best, naive = fastest(rows), find(rows, kind='naive')
+    text = 'ours >= 1.5x faster than the hand pipeline'
+    if best and naive:
+        x = naive[0]['seconds'] / best['seconds']
+        out.append(target(text, '%.2f s vs %.2f s: %.2fx' % (
+            best['seconds'], naive[0]['seconds'], x), x >= 1.5))
+    else:
+        out.append(target(text))
+    return out
+
+
+def logical_target(rows):
+    best = fastest(rows)
+    dump = find(rows, kind='logical', name='mariadb-dump --single-transaction --quick | mariadb')
+    wall = [r for r in find(rows, kind='playbook') if not r.get('part')]
+    text = 'ours >= 10x faster than mariadb-dump | mariadb'
+    if not (best and dump):
+        return [target(text)]
+    x = dump[0]['seconds'] / best['seconds']
+    figures = 'fastest stream %.2f s vs %.2f s: %.1fx' % (best['seconds'], dump[0]['seconds'], x)
+    if wall:
+        figures += '; the whole playbook %.2f s: %.1fx' % (
+            wall[0]['seconds'], dump[0]['seconds'] / wall[0]['seconds'])
+    return [target(text, figures, x >= 10)]
+
+
+def playbook_targets(rows):
+    wall = [r for r in find(rows, kind='playbook') if not r.get('part')]
+    part = dict((r['part'], r['seconds']) for r in find(rows, kind='playbook') if r.get('part'))
+    out = []
+    text = 'playbook <= stream + prepare + 30 s'
+    if wall and 'stream' in part and 'prepare' in part:
+        limit = part['stream'] + part['prepare'] + 30
+        out.append(target(text, '%.2f s vs %.2f + %.2f + 30 = %.2f s' % (
+            wall[0]['seconds'], part['stream'], part['prepare'], limit),
+            wall[0]['seconds'] <= limit))
+    else:
+        out.append(target(text))
+    text = 'replica downtime <= 15 s'
+    probe, swap = part.get('downtime_probe'), part.get('downtime_swap')
+    if probe is None:
+        out.append(target(text))
+    else:
+        out.append(target(text, 'probed from the controller %.2f s; datadir_swap says %s s' % (
+            probe, fmt(swap)), probe <= 15 and (swap or 0) <= 15))
+    return out
+
+
+def shaped_targets(rows):
+    out = []
+    for rate in dict.fromkeys(r['link'] for r in rows if r.get('link')):  # in run order
+        by = dict((r['compression'], r) for r in find(rows, link=rate))
+        if not all(c in by for c in ('none', 'zstd', 'auto')):
+            continue
+        auto, none = by['auto'], by['none']
+        better = min(none, by['zstd'], key=lambda r: r['seconds'])
+        out.append(target('%s: auto within 10%% of the better of none and zstd' % rate,
+                          'auto (chose %s) %.2f s; %s %.2f s' % (
+                              (auto.get('auto') or {}).get('chosen'), auto['seconds'],
+                              better['compression'], better['seconds']),
+                          auto['seconds'] <= 1.1 * better['seconds']))
+        if rate == '1gbit':
+            x = auto['mb_s'] / none['mb_s']
+            out.append(target('1gbit: auto >= 2x the effective rate of none',
+                              'auto %.1f MB/s, none %.1f MB/s: %.2fx' % (
+                                  auto['mb_s'], none['mb_s'], x), x >= 2))
+    return out or [target('shaped links: auto within 10% of the better of none and zstd; '
+                          '>= 2x none at 1gbit')]
+
+
+def targets(rows):
+    """[(target, figures, verdict)] for each issue-7 target."""
+    return (stream_targets(rows) + logical_target(rows) + playbook_targets(rows) +
+            shaped_targets(rows))
+
+
+def markdown(head, rows, notes, errors, repeat):
+    lines = [head, '', HEADER.format(cpus=os.cpu_count(), repeat=repeat), table(rows), '']
+    lines += ['- ' + n for n in notes]
+    lines += ['- **section %s failed**: %s' % e for e in errors]
+    lines += ['', '### Targets', '']
+    lines += ['- %s: %s -- **%s**' % t for t in targets(rows)]
+    return '\n'.join(lines) + '\n'
+
+
+def chart(rows, path, title):
+    """One horizontal bar per step, coloured by kind; shaped-link rows hatched."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(13, 1.6 + 0.3 * len(rows)))
+    seconds = [r['seconds'] for r in rows]
+    positive = [s for s in seconds if s > 0] or [1.0]
+    log = max(positive) / min(positive) > 20
+    floor = min(positive) / 2 if log else 0
+    y = range(len(rows))
+    ax.barh(y, [max(s, floor) for s in seconds], color=[KINDS[r['kind']][1] for r in rows],
+            hatch=None, edgecolor='white')
+    for i, r in enumerate(rows):
+        if r.get('link'):
+            ax.barh(i, max(r['seconds'], floor), color='none', hatch='//', edgecolor='black',
+                    linewidth=0)
+        ax.text(max(r['seconds'], floor), i, ' %.2f s' % r['seconds'], va='center',
+                fontsize=8)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels([r['name'] if len(r['name']) <= 75 else r['name'][:72] + '...'
+                        for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale('log')
+    ax.set_xlabel('seconds (median)%s' % (', log scale' if log else ''))
+    ax.margins(x=0.12)
+    kinds = [k for k in KINDS if any(r['kind'] == k for r in rows)]
+    handles = [Patch(color=KINDS[k][1], label=KINDS[k][0]) for k in kinds]
+    if any(r.get('link') for r in rows):
+        handles.append(Patch(facecolor='white', edgecolor='black', hatch='//',
+                             label='on a shaped link'))
+    ax.legend(handles=handles, loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis='x', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
