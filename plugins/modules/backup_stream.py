@@ -74,21 +74,26 @@ options:
     description:
       - C(zstd) compresses at level I(compression_level) with all cores; C(none) sends the
         stream as it is.
-      - C(auto) measures first, on a sample of the largest data files (up to 64 MiB), how
-        fast C(zstd -1) compresses with all cores and how much; it compresses when that
-        beats sending the bytes as they are over a link of I(link_mbps), i.e. when
-        min(compression rate, link rate x ratio) exceeds the link rate by 15%, and sends
-        them as they are otherwise. The receiving side decompresses with
-        C(zstd -d --pass-through) either way, so that its command does not depend on the
-        choice. (C(zstd --adapt) was measured to raise its level on a busy 2-core source,
-        taking CPU from ssh and mariadb-backup, 30 s instead of 11 s.)
+      - C(auto) measures first how fast and how much C(zstd -1) with all cores compresses a
+        sample of the largest data files (up to 64 MiB), and how fast the transport carries
+        bytes to the destination (32 MiB of the sample sent through it, the last 24 MiB
+        timed on the destination, written nowhere), unless I(link_mbps) gives the link's speed. It
+        compresses when min(0.7 x compression rate, link rate x ratio) beats the link rate
+        by 10% (in the stream, zstd shares the source's cores with mariadb-backup and the
+        transport, it ran at 0.6 to 0.7 x its rate alone on a 2-core host), and sends the bytes as they are
+        otherwise. The receiving side decompresses with C(zstd -d --pass-through) either
+        way, so that its command does not depend on the choice. (C(zstd --adapt) was
+        measured to raise its level on a busy 2-core source, taking CPU from ssh and
+        mariadb-backup, 30 s instead of 11 s.)
     type: str
     choices: [auto, zstd, none]
     default: auto
   link_mbps:
-    description: The link's speed to the destination in Mbit/s, for C(compression=auto).
+    description:
+      - The link's speed to the destination in Mbit/s, for C(compression=auto); C(0)
+        measures it before the stream (not in check mode, where the choice is left open).
     type: int
-    default: 1000
+    default: 0
   compression_level:
     description: zstd level for C(compression=zstd).
     type: int
@@ -257,10 +262,14 @@ expected_bytes:
   sample: 1200000000
 auto_compression:
   description:
-    - With C(compression=auto), the sample measured and the choice made (C(zstd) or C(none)).
+    - With C(compression=auto), what was measured and the choice made (C(zstd) or C(none);
+      C(null) in check mode unless I(link_mbps) is given).
+    - C(link) says where C(link_mb_s) came from, C(measured), C(given (link_mbps)) or why it
+      could not be measured (the stream is then sent uncompressed).
   returned: with compression=auto
   type: dict
-  sample: {sample_bytes: 67108864, ratio: 2.7, zstd_mb_s: 610.2, link_mb_s: 125.0, chosen: zstd}
+  sample: {sample_bytes: 67108864, ratio: 2.7, zstd_mb_s: 610.2, link_mb_s: 117.3, link: measured,
+           probe_seconds: 0.6, chosen: zstd}
 commands:
   description: The programs of the pipeline, in order.
   returned: always
@@ -287,7 +296,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
-    choose_zstd, compression_sample)
+    PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
@@ -310,7 +319,16 @@ mode=${{1:-receive}}
 case "${{SSH_ORIGINAL_COMMAND:-}}" in
   *" reseed-receive preflight") mode=preflight;;
   *" reseed-receive seal") mode=seal;;
+  *" reseed-receive probe") mode=probe;;
 esac
+if [ "$mode" = probe ]; then
+  # compression=auto: how fast the transport carries bytes, timed here from the first byte
+  # to the end (no clock is shared with the source); nothing is written.
+  # The first quarter warms the connection up (TCP slow start) and is not counted.
+  {listen}{{ head -c {warmup} >/dev/null; s=$(date +%s%N); n=$(wc -c); e=$(date +%s%N)
+    echo "probe_bytes=$n"; echo "probe_ns=$((e - s))"; }}
+  exit $?
+fi
 real=$(readlink -m -- "$d")
 state=absent
 for p in $(pidof mariadbd mysqld 2>/dev/null); do
@@ -388,7 +406,7 @@ def receive_command(staging, compression, parallel, listen=None, mode='receive')
                'STDOUT | ' % (SOCAT_BUFFER, port, bind, source, ACCEPT_TIMEOUT))
     script = RECEIVER.format(staging=shlex.quote(staging), received=RECEIVED_MARKER,
                              receiving=RECEIVING_MARKER, extracted=EXTRACTED_MARKER,
-                             listen=tcp, extract=extract)
+                             listen=tcp, extract=extract, warmup=PROBE_BYTES // 4)
     return 'bash -c %s reseed-receive %s' % (shlex.quote(script), mode)
 
 
@@ -509,6 +527,30 @@ def heartbeat_watchdog(path, timeout, now=time.time):
     return check
 
 
+def choose_compression(module, datadir, link_mbps, probe):
+    """compression=auto: zstd or none, from a sample of the data compressed with zstd -1 and
+    the link's rate (link_mbps when given, else measured by sending part of the sample
+    through the transport; probe: (probe argv, tcp sender argv), None in check mode)."""
+    data = read_sample(datadir)
+    sample = measure_zstd(module, data)
+    auto = dict(sample or {})
+    if not sample:
+        auto.update(chosen='none', link='not measured: no data files to sample')
+        return auto
+    if link_mbps:
+        auto.update(link_mb_s=round(link_mbps / 8.0, 1), link='given (link_mbps)')
+    elif probe is None:
+        auto.update(chosen=None, link='measured when the stream runs (not in check mode)')
+        return auto
+    else:
+        started = time.time()
+        rate, problem = probe_link(probe[0], probe[1], data[:PROBE_BYTES])
+        auto.update(link_mb_s=rate, link='measured' if rate else 'not measured: %s' % problem,
+                    probe_seconds=round(time.time() - started, 2))
+    auto['chosen'] = 'zstd' if choose_zstd(sample, auto['link_mb_s']) else 'none'
+    return auto
+
+
 def staging_problem(staging):
     parts = [p for p in staging.split('/') if p]
     if not staging.startswith('/') or len(parts) < 2 or '..' in parts:
@@ -526,7 +568,7 @@ def main():
         tcp_source_address=dict(type='str'),
         compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
         compression_level=dict(type='int', default=1),
-        link_mbps=dict(type='int', default=1000),
+        link_mbps=dict(type='int', default=0),
         parallel=dict(type='int', default=2),
         throttle_mbps=dict(type='int', default=0),
         slave_info=dict(type='bool', default=False),
@@ -585,17 +627,6 @@ def main():
         if p['safe_slave_backup']:
             backup_argv.append('--safe-slave-backup')
     backup_argv += p['extra_args']
-    compress_argv = None
-    if p['compression'] == 'zstd':
-        compress_argv = ['zstd', '-q', '-c', '-T0', '-%d' % p['compression_level']]
-    elif p['compression'] == 'auto':
-        sample = compression_sample(module, p['source_datadir'])
-        common_auto = dict(sample or {}, link_mb_s=round(p['link_mbps'] / 8.0, 1))
-        if choose_zstd(sample, p['link_mbps'] / 8.0):
-            compress_argv = ['zstd', '-q', '-c', '-T0', '-1']
-            common_auto['chosen'] = 'zstd'
-        else:
-            common_auto['chosen'] = 'none'
     ssh_argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new',
                 '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3',
                 '-p', str(p['ssh_port'])]
@@ -609,18 +640,11 @@ def main():
         send_argv = ['socat', '-u', '-b', str(SOCAT_BUFFER), 'STDIN',
                      'TCP4:%s:%d,retry=%d,interval=0.2' % (listen[0], listen[1],
                                                            ACCEPT_TIMEOUT * 5)]
-    commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
-                ' '.join(send_argv or ssh_argv[:-1] + ['<receive_command>'])]
-    if listen:
-        commands.append(' '.join(ssh_argv[:-1]) + ' <receive_command> (beside the stream)')
-    commands = [c for c in commands if c]
     digest = hashlib.sha1(('%s:%s' % (p['destination'], p['staging_dir'])).encode()).hexdigest()
     progress_file = p['progress_file'] or os.path.join(
         tempfile.gettempdir(), 'reseed-stream-%s.json' % digest[:12])
     common = dict(mariabackup_version=backup_version, server_version=server_version,
-                  receive_command=receive, commands=commands, progress_file=progress_file)
-    if p['compression'] == 'auto':
-        common['auto_compression'] = common_auto
+                  receive_command=receive, progress_file=progress_file)
 
     # Preflight, in check mode and before every stream: a full disk found after an hour of
     # streaming is an hour lost.
@@ -638,6 +662,23 @@ def main():
     problems = preflight_problems(facts, expected, p['compression'], p['transport'])
     if problems:
         module.fail_json(msg=fail + '; '.join(problems), **common)
+
+    compress_argv = None
+    if p['compression'] == 'zstd':
+        compress_argv = ['zstd', '-q', '-c', '-T0', '-%d' % p['compression_level']]
+    elif p['compression'] == 'auto':
+        probe = None if module.check_mode else (
+            ssh_argv[:-1] + [receive_command(p['staging_dir'], p['compression'], p['parallel'],
+                                             listen, mode='probe')], send_argv)
+        common['auto_compression'] = auto = choose_compression(
+            module, p['source_datadir'], p['link_mbps'], probe)
+        if auto['chosen'] == 'zstd':
+            compress_argv = ['zstd', '-q', '-c', '-T0', '-1']
+    commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
+                ' '.join(send_argv or ssh_argv[:-1] + ['<receive_command>'])]
+    if listen:
+        commands.append(' '.join(ssh_argv[:-1]) + ' <receive_command> (beside the stream)')
+    common['commands'] = [c for c in commands if c]
     if module.check_mode:
         module.exit_json(changed=True, msg='would stream a backup (about %.2f GB) to %s:%s'
                          % ((expected or 0) / 1e9, p['destination'], p['staging_dir']),

@@ -95,7 +95,12 @@ def test_stream_prepare_and_the_copy_equals_the_source(pair, run_module, compres
     assert not res.failed, res.result
     assert watch.leaks == [] and watch.samples > 5
     assert res['bytes_read'] > 20000 * 200 and res['bytes_sent'] > 0
-    if compression == 'none':
+    chosen = compression
+    if compression == 'auto':
+        auto = res['auto_compression']  # the link measured through the transport itself
+        assert auto['link'] == 'measured' and auto['link_mb_s'] > 20, auto
+        chosen = auto['chosen']
+    if chosen == 'none':
         assert res['bytes_sent'] == res['bytes_read']
     else:
         assert res['ratio'] > 1.5
@@ -172,6 +177,28 @@ def test_wrong_backup_password_is_clear_and_never_shown(pair, run_module):
     assert src.run("find /tmp -name backup.cnf").stdout == ''
 
 
+@pytest.mark.parametrize('transport', ['ssh', 'tcp'])
+def test_auto_measures_a_slow_link_and_compresses(pair, run_module, transport):
+    src, dst = pair['src'], pair['dst']
+    dst.shape('100mbit')
+    try:
+        res = run_module(pair['inventory'], src.name, 'backup_stream',
+                         stream_args(pair, transport=transport))
+    finally:
+        dst.shape(None)
+    assert not res.failed, res.result
+    auto = res['auto_compression']
+    assert auto['link'] == 'measured' and 6 < auto['link_mb_s'] < 13.5, auto
+    assert auto['chosen'] == 'zstd' and res['bytes_sent'] * 1.5 < res['bytes_read'], auto
+    assert dst.run('ls %s' % STAGING).stdout.split().count('reseed_received') == 1
+    # Told the link is fast, it trusts that and measures nothing.
+    res = run_module(pair['inventory'], src.name, 'backup_stream',
+                     stream_args(pair, transport=transport, link_mbps=100000))
+    assert not res.failed, res.result
+    assert res['auto_compression']['link'] == 'given (link_mbps)'
+    assert 'probe_seconds' not in res['auto_compression']
+
+
 def test_check_mode_and_refusals(pair, run_module):
     src, dst = pair['src'], pair['dst']
     for transport in ('ssh', 'tcp'):
@@ -181,6 +208,8 @@ def test_check_mode_and_refusals(pair, run_module):
         assert res['changed'] and 'would stream' in res['msg']
         assert res['mariabackup_version'] == res['server_version'] == '10.11.19-MariaDB'
         assert res['destination_facts']['staging'] == 'absent' and res['expected_bytes'] > 0
+        # compression=auto measures the link only when it streams.
+        assert res['auto_compression']['chosen'] is None, res['auto_compression']
         assert dst.run('test -e %s' % STAGING, check=False).returncode == 1
         assert 'socat' not in dst.run('ps -eo comm').stdout
     # Not enough room on the destination for the source's data (a sparse 8 TB file).

@@ -17,15 +17,19 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import compression
     ({'zstd_mb_s': 600.0, 'ratio': 2.6}, 125.0, True),     # 1 Gbit: compress
     ({'zstd_mb_s': 600.0, 'ratio': 1.05}, 125.0, False),   # incompressible
     ({'zstd_mb_s': 600.0, 'ratio': 2.6}, 1250.0, False),   # 10 Gbit: zstd is the bottleneck
-    ({'zstd_mb_s': 1600.0, 'ratio': 2.6}, 1250.0, True),
+    ({'zstd_mb_s': 1600.0, 'ratio': 2.6}, 1250.0, False),  # 0.7 x 1600 in the stream: slower
+    ({'zstd_mb_s': 3200.0, 'ratio': 2.6}, 1250.0, True),   # many cores
+    ({'zstd_mb_s': 250.0, 'ratio': 2.6}, 360.0, False),    # ssh on the 2-core lab: CPU-bound
+    ({'zstd_mb_s': 250.0, 'ratio': 2.6}, 12.5, True),      # 100 Mbit
     (None, 125.0, False),
+    ({'zstd_mb_s': 600.0, 'ratio': 2.6}, None, False),     # the link could not be measured
 ])
 def test_auto_compression_choice(sample, link, chosen):
     assert compression.choose_zstd(sample, link) is chosen
 
 
 class BinPaths(object):
-    """What compression_sample asks of the module: where a program is."""
+    """What measure_zstd asks of the module: where a program is."""
 
     @staticmethod
     def get_bin_path(name, required=False):
@@ -44,7 +48,9 @@ def test_compression_sample_of_real_files(tmp_path):
             f.write(page)
     (datadir / 'ibdata1').write_bytes(os.urandom(2 ** 20))
     (datadir / 'mysql-bin.000001').write_bytes(b'not data')
-    sample = compression.compression_sample(BinPaths(), str(datadir), limit=8 * 2 ** 20)
+    sample = compression.measure_zstd(BinPaths(), compression.read_sample(str(datadir),
+                                                                          limit=8 * 2 ** 20))
     assert sample['sample_bytes'] == 8 * 2 ** 20  # the largest data files first, capped
     assert sample['ratio'] > 5 and sample['zstd_mb_s'] > 0
-    assert compression.compression_sample(BinPaths(), str(tmp_path / 'empty')) is None
+    assert compression.read_sample(str(tmp_path / 'empty')) == b''
+    assert compression.measure_zstd(BinPaths(), b'small') is None

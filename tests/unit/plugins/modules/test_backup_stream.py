@@ -189,3 +189,20 @@ def wait_for_lock(lock, timeout=10.0):
     while subprocess.run(['flock', '-n', lock, 'true'], check=False).returncode == 0:
         assert time.time() < deadline, 'the lock holder did not start'
         time.sleep(0.05)
+
+
+def test_the_link_probe_times_what_arrives_and_writes_nothing(tmp_path):
+    """compression=auto's probe, with the real receiver script read by a local bash (as a
+    forced command would run it): it counts the bytes after the warm-up quarter and times
+    them, and leaves the staging directory alone."""
+    staging = tmp_path / 'staging'
+    staging.mkdir()
+    (staging / 'reseed_received').write_text('')
+    receive = bs.receive_command(str(staging), 'auto', 2)
+    asked = bs.receive_command(str(staging), 'auto', 2, mode='probe')
+    rate, problem = bs.probe_link(['env', 'SSH_ORIGINAL_COMMAND=' + asked, 'bash', '-c', receive],
+                                  None, os.urandom(bs.PROBE_BYTES))
+    assert problem is None and rate > 1, problem
+    assert sorted(p.name for p in staging.iterdir()) == ['reseed_received']
+    rate, problem = bs.probe_link(['bash', '-c', 'cat >/dev/null; exit 3'], None, b'x' * 1000)
+    assert rate is None and problem.startswith('exit code 3')
