@@ -426,6 +426,9 @@ class Swap(object):
             else:
                 os.rename(dst, src)
         self.moves = []
+        # The swap made the old datadir private (0700) to keep it aside: back in place, it
+        # has its own mode again.
+        os.chmod(self.datadir, self.datadir_stat.st_mode & 0o7777)
         if os.path.exists(os.path.join(self.staging, dd.SWAP_RECORD)):
             os.remove(os.path.join(self.staging, dd.SWAP_RECORD))
         elif os.path.exists(record):

@@ -135,6 +135,7 @@ def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup):
         external_logs(host)
     make_copy(host, staging)
     datadir_before = host.run('ls -a /var/lib/mysql').stdout
+    host.run(['chmod', '0750', '/var/lib/mysql'])  # not the 0700 the swap gives the old one
     logs_before = host.run('ls /var/log/mysql').stdout
     host.run(['truncate', '-s', '0', staging + '/ibdata1'])
     res = run_module(inv, host.name, 'datadir_swap', {'staging': staging, 'start_timeout': 60})
@@ -150,6 +151,7 @@ def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup):
     assert host.run(['test', '-f', staging + '/reseed_swapped'], check=False).returncode != 0
     assert host.run('ls -d /var/lib/mysql.reseed-old-* /var/lib/mysql/#sql-reseed-old-*',
                     check=False).stdout == ''
+    assert host.run(['stat', '-c', '%a', '/var/lib/mysql']).stdout.strip() == '750'
     # The datadir holds what it held (the server may add its own runtime files back).
     after = set(host.run('ls -a /var/lib/mysql').stdout.split())
     assert set(datadir_before.split()) - after == set()
