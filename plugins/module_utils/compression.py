@@ -17,6 +17,8 @@ import os
 import subprocess
 import time
 
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import parse_facts
+
 SAMPLE_BYTES = 64 << 20
 PROBE_BYTES = 32 << 20  # sent through the transport to measure it
 PROBE_TIMEOUT = 120
@@ -83,8 +85,9 @@ def choose_zstd(sample, link_mb_s):
 
 
 def probe_link(probe_argv, send_argv, data, timeout=PROBE_TIMEOUT):
-    """Send data through the transport into the destination's probe (which times it from
-    its first byte to its end and writes nothing). Returns (MB/s, None) or (None, why not).
+    """Send data through the transport into the destination's probe (which lets the first
+    quarter warm the connection up, times the rest from its first byte to its end, and
+    writes nothing). Returns (MB/s, None) or (None, why not).
     send_argv: the tcp sender (the probe then listens), None over ssh."""
     procs = []
     try:
@@ -109,8 +112,7 @@ def probe_link(probe_argv, send_argv, data, timeout=PROBE_TIMEOUT):
             if proc.poll() is None:
                 proc.kill()  # our own child, by its pid
                 proc.wait()
-    facts = dict(line.split('=', 1) for line in out.decode('utf-8', 'replace').splitlines()
-                 if '=' in line)
+    facts = parse_facts(out.decode('utf-8', 'replace'))
     try:
         nbytes, ns = int(facts['probe_bytes']), int(facts['probe_ns'])
     except (KeyError, ValueError):

@@ -255,3 +255,9 @@ class Pipeline(object):
         # victims, the first failure.
         causes = [s for s in failed if not s.victim()]
         return causes[0] if causes else failed[0]
+
+
+def parse_facts(text):
+    """The key=value lines a remote script printed (the receiver's preflight, its probe), as
+    a dict; other lines are ignored."""
+    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line)

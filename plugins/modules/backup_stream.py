@@ -298,7 +298,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
-from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import (
+    Pipeline, Stage, parse_facts)
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
     RECEIVED_MARKER)
 
@@ -322,9 +323,9 @@ case "${{SSH_ORIGINAL_COMMAND:-}}" in
   *" reseed-receive probe") mode=probe;;
 esac
 if [ "$mode" = probe ]; then
-  # compression=auto: how fast the transport carries bytes, timed here from the first byte
-  # to the end (no clock is shared with the source); nothing is written.
-  # The first quarter warms the connection up (TCP slow start) and is not counted.
+  # compression=auto: how fast the transport carries bytes, timed here (no clock is shared
+  # with the source); nothing is written. The first quarter warms the connection up (TCP
+  # slow start) and is not counted: the rest is timed from its first byte to the end.
   {listen}{{ head -c {warmup} >/dev/null; s=$(date +%s%N); n=$(wc -c); e=$(date +%s%N)
     echo "probe_bytes=$n"; echo "probe_ns=$((e - s))"; }}
   exit $?
@@ -440,10 +441,6 @@ def preflight_problems(facts, needed_bytes, compression, transport):
                         '%d MB)' % (free / 1e9, (needed_bytes * SPACE_FACTOR + SPACE_MARGIN) / 1e9,
                                     round(SPACE_FACTOR * 100 - 100), SPACE_MARGIN // 1000000))
     return problems
-
-
-def parse_facts(text):
-    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line)
 
 
 def route_source_address(destination):
