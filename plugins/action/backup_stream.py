@@ -30,7 +30,8 @@ from ansible.utils.display import Display
 
 display = Display()
 MODULE = 'reseed.mariadb.backup_stream'
-POLL_EVERY = 3.0  # seconds between two looks at the job
+POLL_EVERY = 3.0  # seconds between two looks at the job, at most
+POLL_FIRST = 0.5  # the first look; the gap grows to POLL_EVERY over the first minute
 PRINT_EVERY = 10.0  # seconds between two progress lines (issue: at least every 30 s)
 ASYNC_LIMIT = 7 * 24 * 3600  # async_wrapper's own time limit; the heartbeat ends orphans
 SEPARATOR = '--reseed-job-file--'
@@ -133,7 +134,7 @@ class ActionModule(ActionBase):
         finally:
             self._task.async_val = saved
         if job.get('failed') or 'ansible_job_id' not in job:
-            self._remote('rm -f %s' % shlex.quote(heartbeat))
+            self._remove([heartbeat])
             result.update(job)
             return result
 
@@ -148,7 +149,7 @@ class ActionModule(ActionBase):
             # without its heartbeat file the module stops the stream within a second.
             # Best effort: the stale heartbeat stops it in heartbeat_timeout seconds anyway.
             try:
-                self._remote('rm -f %s' % shlex.quote(heartbeat))
+                self._remove([heartbeat])
             except Exception:
                 pass
             if isinstance(e, Interrupted):
@@ -157,9 +158,8 @@ class ActionModule(ActionBase):
             raise
         finally:
             set_handlers(previous)
-        self._execute_module(module_name='ansible.legacy.async_status',
-                             module_args=dict(status_args, mode='cleanup'), task_vars=task_vars)
-        self._remote('rm -f ' + ' '.join(shlex.quote(path) for path in ours))
+        # The job file too: what async_status's cleanup mode does, without a Python start.
+        self._remove(ours + [job['results_file']])
         for key in JOB_KEYS:
             status.pop(key, None)
         result.update(status)
@@ -170,8 +170,11 @@ class ActionModule(ActionBase):
         command a poll: no Python starts on the source until the job file says it ended
         (async_wrapper writes {"started": true, "finished": false, ...} there until then)."""
         printed = 0.0
+        started = time.time()
         while True:
-            time.sleep(poll)
+            # A short stream ends soon after its first looks; a long one is not polled
+            # more than every `poll` seconds.
+            time.sleep(min(poll, POLL_FIRST + (time.time() - started) / 20.0))
             if os.getppid() != self.__ppid:
                 # ansible-playbook was killed (kill -9, the OOM killer): this worker lives on
                 # in its own session, but nobody waits for the result any more.
@@ -194,6 +197,9 @@ class ActionModule(ActionBase):
                 if data and not data.get('done'):
                     display.display(progress_line(host, args.get('destination'), data))
                     printed = time.time()
+
+    def _remove(self, paths):
+        self._remote('rm -f ' + ' '.join(shlex.quote(path) for path in paths))
 
     def _remote(self, command):
         res = self._low_level_execute_command(command, sudoable=True)

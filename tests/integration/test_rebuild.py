@@ -18,6 +18,17 @@ def mariadbd_pid(host):
     return host.run('pidof mariadbd').stdout.strip()
 
 
+def task_lines(stdout, name):
+    """The host lines ('ok: [h]', 'skipping: [h]', ...) the default callback printed under
+    every task whose name ends with `name`."""
+    lines = []
+    for block in stdout.split('\nTASK [')[1:]:
+        head, body = block.partition('\n')[::2]
+        if head.split(']')[0].endswith(name):
+            lines += [line for line in body.splitlines() if ': [' in line]
+    return lines
+
+
 def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
         make_hosts, inventory, repl_password):
     hosts = make_hosts('primary', 'broken', 'healthy')
@@ -50,6 +61,10 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
     assert broken.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
                       check=False).returncode == 1
     assert 'reseed-transfer' not in broken.run('cat /root/.ssh/authorized_keys').stdout
+    # The lab hosts have every package: dpkg said so, the package manager was not called.
+    for side in ('replica', 'source'):
+        lines = task_lines(proc.stdout, 'Install mariadb-backup, zstd and PyMySQL on the ' + side)
+        assert lines and all(line.startswith('skipping: [') for line in lines), (side, lines)
     # The healthy replica was left alone: same server process.
     assert mariadbd_pid(healthy) == healthy_pid
 
@@ -93,4 +108,15 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
                                              replica_rebuild_force=True))
     assert plain.returncode != 0 and 'cannot log in to the primary' in plain.stdout, \
         plain.stdout[-5000:]
+    assert mariadbd_pid(replica) == pid
+    # A wrong password: refused at the preflight too, the reason given, no password shown.
+    wrong = 'Wrong' + repl_password[::-1]
+    with SecretsWatch([wrong]) as watch:
+        bad = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_force=True,
+                                               replica_rebuild_replication_password=wrong),
+                           verbosity=3)
+    assert bad.returncode != 0 and 'cannot log in to the primary' in bad.stdout, \
+        bad.stdout[-5000:]
+    assert 'Access denied' in bad.stdout, bad.stdout[-5000:]
+    assert watch.leaks == [] and wrong not in bad.stdout + bad.stderr
     assert mariadbd_pid(replica) == pid

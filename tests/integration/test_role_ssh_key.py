@@ -52,11 +52,19 @@ def test_transfer_key_is_restricted_and_removed(make_hosts, inventory, tmp_path)
     elsewhere = other.run(SSH + ['-i', '/tmp/k/id', target, 'true'], input='', check=False)
     assert elsewhere.returncode == 255 and 'Permission denied' in elsewhere.stderr
 
+    # An interrupted run's key of this replica, and another replica's key (in use).
+    parent, prefix = os.path.split(keydir[:-8])  # reseed-key-<replica>-
+    stale = os.path.join(parent, prefix + 'Ab3_x9Zq')
+    others = os.path.join(parent, prefix[:-1] + '2-Ab3_x9Zq')
+    source.run(['mkdir', '-m', '700', stale, others])
+    source.run(['touch', stale + '/id_ed25519', others + '/id_ed25519'])
     proc = run_playbook(inv, PLAYBOOK, dict(common, key_action='remove',
                                             __replica_rebuild_keydir={'path': keydir}))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert 'reseed-transfer' not in replica.run('cat /root/.ssh/authorized_keys').stdout
     assert source.run(['test', '-e', keydir], check=False).returncode == 1
+    assert source.run(['test', '-e', stale], check=False).returncode == 1
+    assert source.run(['test', '-f', others + '/id_ed25519']).returncode == 0
     # A copy of the key kept on the source no longer opens anything.
     source.run('mkdir -p /tmp/k && cat > /tmp/k/id && chmod 600 /tmp/k/id',
                input=other.run(['cat', '/tmp/k/id']).stdout)

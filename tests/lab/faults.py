@@ -246,6 +246,7 @@ class OptionFileWatch(ProcWatch):
     test can say every option file given to a program was 0600 (or 0400) and root's."""
 
     OPTION = re.compile(rb'--defaults(?:-extra)?-file=([^\0]+)')
+    DESCRIPTOR = re.compile(r'^/(?:dev/stdin|dev/fd/(\d+)|proc/self/fd/(\d+))$')
 
     def __init__(self, interval=0.02):
         super(OptionFileWatch, self).__init__(interval)
@@ -254,8 +255,13 @@ class OptionFileWatch(ProcWatch):
     def sample(self, pid, argv):
         for m in self.OPTION.finditer(argv):
             path = m.group(1).decode(errors='replace')
+            # /dev/stdin and the like name the process's own descriptors (a pipe): looked
+            # up through /proc/PID/root they would be this process's.
+            fd = self.DESCRIPTOR.match(path)
+            where = '/proc/%s/fd/%s' % (pid, fd.group(1) or fd.group(2) or '0') if fd else \
+                '/proc/%s/root%s' % (pid, path)
             try:
-                st = os.stat('/proc/%s/root%s' % (pid, path))
+                st = os.stat(where)
             except OSError:
                 continue
             self.seen.setdefault(path, set()).add((stat.S_IMODE(st.st_mode), st.st_uid))
