@@ -30,8 +30,9 @@ from ansible.utils.display import Display
 
 display = Display()
 MODULE = 'reseed.mariadb.backup_stream'
-POLL_EVERY = 3.0  # seconds between two looks at the job, at most
-POLL_FIRST = 0.5  # the first look; the gap grows to POLL_EVERY over the first minute
+POLL_EVERY = 3.0  # seconds between two looks at the job
+WAIT_TICK = 0.2  # within a look, the source checks the job this often: its end is seen at once
+RUNNING = '"started": true, "finished": false'  # async_wrapper's job file until the job ends
 PRINT_EVERY = 10.0  # seconds between two progress lines (issue: at least every 30 s)
 ASYNC_LIMIT = 7 * 24 * 3600  # async_wrapper's own time limit; the heartbeat ends orphans
 SEPARATOR = '--reseed-job-file--'
@@ -66,6 +67,18 @@ def still_running(job_file_text):
     except ValueError:
         return False
     return isinstance(data, dict) and bool(data.get('started')) and not data.get('finished')
+
+
+def wait_command(heartbeat, progress_file, job_file, poll):
+    """The shell command of one look at the job: refresh the heartbeat, wait up to `poll`
+    seconds while the job file says the job runs, then print the progress file, SEPARATOR
+    and the job file."""
+    return ('touch {hb} && n=0; while [ "$n" -lt {ticks} ] && grep -qF {running} {job} '
+            '2>/dev/null && sleep {tick}; do n=$((n + 1)); done; cat {progress} 2>/dev/null; '
+            'echo; echo {sep}; cat {job} 2>/dev/null').format(
+                hb=shlex.quote(heartbeat), ticks=int(poll / WAIT_TICK),
+                running=shlex.quote(RUNNING), job=shlex.quote(job_file), tick=WAIT_TICK,
+                progress=shlex.quote(progress_file), sep=SEPARATOR)
 
 
 class Interrupted(Exception):
@@ -167,23 +180,25 @@ class ActionModule(ActionBase):
 
     def _wait(self, args, heartbeat, poll, host, status_args, task_vars, results_file):
         """Poll until the job ends, refreshing the heartbeat, printing progress. One shell
-        command a poll: no Python starts on the source until the job file says it ended
-        (async_wrapper writes {"started": true, "finished": false, ...} there until then)."""
+        command a poll, which waits on the source up to `poll` seconds for the job to end
+        (async_wrapper writes {"started": true, "finished": false, ...} in its job file until
+        then): the end is seen within WAIT_TICK, and no Python starts on the source before."""
         printed = 0.0
-        started = time.time()
+        command = wait_command(heartbeat, args['progress_file'], results_file, poll)
         while True:
-            # A short stream ends soon after its first looks; a long one is not polled
-            # more than every `poll` seconds.
-            time.sleep(min(poll, POLL_FIRST + (time.time() - started) / 20.0))
             if os.getppid() != self.__ppid:
                 # ansible-playbook was killed (kill -9, the OOM killer): this worker lives on
                 # in its own session, but nobody waits for the result any more.
                 raise AnsibleError('backup_stream: ansible-playbook is gone: stopping the stream')
-            out = self._remote('touch %s && cat %s 2>/dev/null; echo; echo %s; cat %s 2>/dev/null'
-                               % (shlex.quote(heartbeat), shlex.quote(args['progress_file']),
-                                  SEPARATOR, shlex.quote(results_file)))
+            asked = time.time()
+            out = self._remote(command)
             progress, sep, job = out.partition(SEPARATOR)
-            if not still_running(job.strip()):
+            running = still_running(job.strip())
+            if running and time.time() - asked < poll / 2:
+                # The source did not wait (a sleep without fractions, a job file of another
+                # form): wait here instead.
+                time.sleep(poll - (time.time() - asked))
+            if not running:
                 status = self._execute_module(module_name='ansible.legacy.async_status',
                                               module_args=dict(status_args),
                                               task_vars=task_vars)

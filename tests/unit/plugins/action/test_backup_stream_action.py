@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import threading
+import time
 
 from ansible_collections.reseed.mariadb.plugins.action import backup_stream as action
 from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as module
@@ -49,3 +53,43 @@ def test_the_job_file_says_whether_the_job_runs_on():
     assert not action.still_running('{"changed": true, "bytes_read": 5}')  # the module's result
     assert not action.still_running('')  # gone or being written: ask async_status
     assert not action.still_running('{"started": true, "finished": true}')
+
+
+def test_running_is_what_async_wrapper_writes_until_the_job_ends():
+    # async_wrapper: jwrite({"started": True, "finished": False, "ansible_job_id": jid})
+    assert action.RUNNING in json.dumps({"started": True, "finished": False,
+                                         "ansible_job_id": "j1"})
+
+
+def look(tmp_path, poll, change_after=None):
+    """Run one look at the job (the real shell command, in sh) and return (seconds, out)."""
+    beat, progress, job = (str(tmp_path / n) for n in ('beat', 'progress', 'job'))
+    with open(progress, 'w') as f:
+        f.write('{"read": 5}')
+    with open(job, 'w') as f:
+        f.write(json.dumps({"started": True, "finished": False, "ansible_job_id": "j1"}))
+    if change_after is not None:
+        def finish():
+            time.sleep(change_after)
+            with open(job + '.tmp', 'w') as f:
+                f.write('{"changed": true, "bytes_read": 5}')
+            os.rename(job + '.tmp', job)  # as async_wrapper's jwrite does
+        threading.Thread(target=finish, daemon=True).start()
+    started = time.time()
+    out = subprocess.run(['sh', '-c', action.wait_command(beat, progress, job, poll)],
+                         stdout=subprocess.PIPE, check=True).stdout.decode()
+    assert os.path.exists(beat)  # the heartbeat was refreshed
+    return time.time() - started, out
+
+
+def test_a_look_waits_on_the_source_while_the_job_runs(tmp_path):
+    seconds, out = look(tmp_path, poll=1.0)
+    assert seconds >= 0.8
+    progress, job = out.split(action.SEPARATOR)
+    assert json.loads(progress) == {'read': 5} and action.still_running(job.strip())
+
+
+def test_a_look_ends_when_the_job_ends(tmp_path):
+    seconds, out = look(tmp_path, poll=30.0, change_after=0.3)
+    assert seconds < 20  # not the whole poll
+    assert out.split(action.SEPARATOR)[1].strip() == '{"changed": true, "bytes_read": 5}'
