@@ -128,6 +128,23 @@ def break_1062(primary, replica, row_id=100001):
     return wait_error(replica, 'Last_SQL_Errno', 1062)
 
 
+def purge_to_current(primary, replica, timeout=30):
+    """Purge every binlog but the current one. The primary keeps a binlog that a dump thread
+    still reads, and the dump thread of a replica just stopped may linger: that one is
+    ended (the stopped replica's only), and the purge tried again until it took."""
+    def purged():
+        current = primary.sql('SHOW MASTER STATUS')[0][0]
+        primary.sql('PURGE BINARY LOGS TO %s;' % q(current))
+        if [r[0] for r in primary.sql('SHOW BINARY LOGS')] == [current]:
+            return current
+        for row in primary.sql("SELECT ID FROM information_schema.PROCESSLIST WHERE "
+                               "COMMAND = 'Binlog Dump' AND (HOST LIKE %s OR HOST LIKE %s)"
+                               % (q(replica.name + ':%'), q(replica.ip + ':%'))):
+            primary.sql('KILL %s' % row[0], check=False)  # gone already: fine
+        return None
+    return wait_for(purged, timeout, interval=0.5, what='binlogs purged on %s' % primary.name)
+
+
 def break_1236(primary, replica, how='purge'):
     """The primary no longer has the binlog the replica needs.
 
@@ -140,8 +157,7 @@ def break_1236(primary, replica, how='purge'):
         primary.sql("INSERT INTO %s.log (msg) VALUES ('after replica stopped');"
                     "FLUSH BINARY LOGS;"
                     "INSERT INTO %s.log (msg) VALUES ('in the new binlog');" % (DB, DB))
-        current = primary.sql('SHOW MASTER STATUS')[0][0]
-        primary.sql('PURGE BINARY LOGS TO %s;' % q(current))
+        purge_to_current(primary, replica)
     elif how == 'reset':
         primary.sql("RESET MASTER; INSERT INTO %s.log (msg) VALUES ('after reset');" % DB)
     else:
