@@ -122,8 +122,15 @@ def rebuild_once(bench, breakage, password):
     with open(timings_file) as f:
         timings = json.load(f)
     dst.run('rm -rf /var/lib/mysql.reseed-old-*')  # the kept old datadir: disk, not time
+    # Healthy: the replication task returned (both threads running, caught up with the
+    # primary). The checks of the data that follow are timed on their own.
+    healthy = [t['end'] for t in timings['tasks']
+               if t['action'] == 'reseed.mariadb.replication' and t['end']]
+    verify = [t['end'] - t['start'] for t in timings['tasks']
+              if t['action'] == 'reseed.mariadb.checksum' and t['end']]
     return Measure(end - start, (start, end), timings=timings, outages=probe.outages(),
-                   tries=len(probe.tries))
+                   tries=len(probe.tries), healthy=healthy[-1] - start if healthy else None,
+                   verify=verify[-1] if verify else None)
 
 
 def playbook(bench, breakage):
@@ -133,6 +140,12 @@ def playbook(bench, breakage):
     timings, outages = m.extra['timings'], m.extra['outages']
     bench.add('playbook rebuild_replica.yml: %s replica to healthy'
               % ('broken (1236)' if breakage == '1236' else 'forced, healthy'), 'playbook', m)
+    if m.extra['healthy'] is not None:
+        bench.add('playbook: from its start to a healthy replica (replicating, caught up)',
+                  'playbook', Measure(m.extra['healthy']), part='healthy')
+    if m.extra['verify'] is not None:
+        bench.add('playbook: then every table checksummed on both (reseed.mariadb.checksum)',
+                  'playbook', Measure(m.extra['verify']), part='verify')
     stream = result_with(timings, 'backup_stream', 'bytes_read')
     if stream:
         bench.add('playbook: stream (backup_stream, compression %s, its own seconds)' % (
@@ -156,7 +169,8 @@ def playbook(bench, breakage):
         '%s %.1f s' % (t['name'].split(' : ')[-1], t['end'] - t['start']) for t in slow) +
         '. The probe saw %d outage(s) in %d tries.' % (len(outages), m.extra['tries']))
     bench.facts['playbook'] = {
-        'seconds': m.seconds, 'stream_seconds': stream.get('seconds'),
+        'seconds': m.seconds, 'healthy_seconds': m.extra['healthy'],
+        'verify_seconds': m.extra['verify'], 'stream_seconds': stream.get('seconds'),
         'prepare_seconds': prepare, 'swap_downtime_seconds': swap,
         'probe_outages': [round(b - a, 2) for a, b in outages],
         'tasks': [{'name': t['name'], 'action': t['action'],
