@@ -13,7 +13,7 @@ bench/results/<time>.md, .json and .png (a bar chart). Never run by the tests.
 Sections (--only, comma-separated; all by default), in this order:
 - stages: each stage alone, raw `tar | ssh | tar`, the hand pipeline (datapath.py);
 - ours: reseed.mariadb.backup_stream per transport x compression x parallel (datapath.py);
-- shaped: our stream over ssh on a link shaped to 1gbit and 100mbit (datapath.py);
+- shaped: our stream (ssh, tcp) on a link shaped to 1gbit and 100mbit (datapath.py);
 - logical: mariadb-dump | mariadb, mydumper + myloader (logical.py);
 - playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py).
 The page cache is warm (a read of the datadir comes first) and dirty pages are flushed
@@ -53,6 +53,8 @@ def parse_args(argv=None):
                         help='sections, comma-separated: %s (default all)' % ','.join(SECTIONS))
     parser.add_argument('--rates', default='1gbit,100mbit',
                         help='link rates of the shaped section (tc syntax, comma-separated)')
+    parser.add_argument('--shaped-transports', default='ssh,tcp',
+                        help='transports of the shaped section (comma-separated)')
     parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
                         help='break the replica before the playbook (error 1236), or leave '
                              'it healthy and force the rebuild')
@@ -73,7 +75,8 @@ def run_sections(bench, args):
     actions = {
         'stages': lambda: datapath.stages(bench),
         'ours': lambda: datapath.ours(bench),
-        'shaped': lambda: datapath.shaped(bench, args.rates.split(',')),
+        'shaped': lambda: datapath.shaped(bench, args.rates.split(','),
+                                          args.shaped_transports.split(',')),
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
     }

@@ -7,8 +7,8 @@
   destination; raw `tar | ssh | tar` of the datadir; the hand pipeline
   `mariadb-backup | ssh | mbstream -x`.
 - ours: reseed.mariadb.backup_stream per transport x compression x parallel.
-- shaped: backup_stream over ssh on a shaped link (tc on the destination) with compression
-  none, zstd and auto.
+- shaped: backup_stream on a shaped link (tc on the destination) with compression none, zstd
+  and auto, per transport (--shaped-transports).
 """
 
 from __future__ import annotations
@@ -93,14 +93,15 @@ def ours(bench):
     bench.dst.run('rm -rf %s' % EXTRACT_DIR)
 
 
-def shaped(bench, rates):
-    """Our stream over ssh on the destination's link shaped to each rate (both ways)."""
+def shaped(bench, rates, transports=('ssh',)):
+    """Our stream on the destination's link shaped to each rate (both ways), per transport."""
     for rate in rates:
         bench.dst.shape(rate)
         try:
-            for compression in ('none', 'zstd', 'auto'):
-                stream_row(bench, 'shaped %s: ' % rate, 'ssh', compression, bench.parallel,
-                           link=rate)
+            for transport in transports:
+                for compression in ('none', 'zstd', 'auto'):
+                    stream_row(bench, 'shaped %s: ' % rate, transport, compression,
+                               bench.parallel, link=rate)
         finally:
             bench.dst.shape(None)
     bench.dst.run('rm -rf %s' % EXTRACT_DIR)

@@ -146,20 +146,22 @@ def playbook_targets(rows):
 
 def shaped_targets(rows):
     out = []
-    for rate in dict.fromkeys(r['link'] for r in rows if r.get('link')):  # in run order
-        by = dict((r['compression'], r) for r in find(rows, link=rate))
+    shaped = [r for r in rows if r.get('link')]
+    for rate, transport in dict.fromkeys((r['link'], r['transport']) for r in shaped):
+        by = dict((r['compression'], r) for r in find(shaped, link=rate, transport=transport))
         if not all(c in by for c in ('none', 'zstd', 'auto')):
             continue
         auto, none = by['auto'], by['none']
         better = min(none, by['zstd'], key=lambda r: r['seconds'])
-        out.append(target('%s: auto within 10%% of the better of none and zstd' % rate,
+        out.append(target('%s, %s: auto within 10%% of the better of none and zstd'
+                          % (rate, transport),
                           'auto (chose %s) %.2f s; %s %.2f s' % (
                               (auto.get('auto') or {}).get('chosen'), auto['seconds'],
                               better['compression'], better['seconds']),
                           auto['seconds'] <= 1.1 * better['seconds']))
         if rate == '1gbit':
             x = auto['mb_s'] / none['mb_s']
-            out.append(target('1gbit: auto >= 2x the effective rate of none',
+            out.append(target('1gbit, %s: auto >= 2x the effective rate of none' % transport,
                               'auto %.1f MB/s, none %.1f MB/s: %.2fx' % (
                                   auto['mb_s'], none['mb_s'], x), x >= 2))
     return out or [target('shaped links: auto within 10% of the better of none and zstd; '
