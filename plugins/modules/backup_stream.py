@@ -660,9 +660,10 @@ def main():
     if problems:
         module.fail_json(msg=fail + '; '.join(problems), **common)
 
+    zstd_argv = ['zstd', '-q', '-c', '-T0']
     compress_argv = None
     if p['compression'] == 'zstd':
-        compress_argv = ['zstd', '-q', '-c', '-T0', '-%d' % p['compression_level']]
+        compress_argv = zstd_argv + ['-%d' % p['compression_level']]
     elif p['compression'] == 'auto':
         probe = None if module.check_mode else (
             ssh_argv[:-1] + [receive_command(p['staging_dir'], p['compression'], p['parallel'],
@@ -670,7 +671,7 @@ def main():
         common['auto_compression'] = auto = choose_compression(
             module, p['source_datadir'], p['link_mbps'], probe)
         if auto['chosen'] == 'zstd':
-            compress_argv = ['zstd', '-q', '-c', '-T0', '-1']
+            compress_argv = zstd_argv + ['-1']  # the level the sample was measured at
     commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
                 ' '.join(send_argv or ssh_argv[:-1] + ['<receive_command>'])]
     if listen:
