@@ -284,6 +284,30 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
         time.sleep(0.1)
 
 
+# CHANGE MASTER TO master_use_gtid = <the same value>: the one statement that clears an
+# UNTIL without starting the SQL thread.
+USE_GTID_VALUES = {'Slave_Pos': 'slave_pos', 'Current_Pos': 'current_pos'}
+
+
+def resume(replica, name, running, using_gtid):
+    """Start again the threads that ran before the check, and no UNTIL left behind.
+
+    Only a start of the SQL thread clears an UNTIL; a GTID one is also sent by the IO thread
+    to the primary when it connects (@slave_until_gtid), which then sends nothing past it: an
+    IO thread started alone stops at once. Both threads therefore start in one statement
+    (the UNTIL is cleared before either runs), and when the SQL thread stays stopped a
+    CHANGE MASTER that changes nothing clears it first."""
+    # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
+    replica.query('STOP SLAVE %s', [name])
+    if 'SQL_THREAD' not in running and using_gtid in USE_GTID_VALUES:
+        replica.query('CHANGE MASTER %%s TO master_use_gtid = %s'
+                      % USE_GTID_VALUES[using_gtid], [name])
+    if len(running) == 2:
+        replica.query('START SLAVE %s', [name])
+    elif running:
+        replica.query('START SLAVE %%s %s' % running[0], [name])
+
+
 def verify(module, primary, replica):
     p = module.params
     name = p['connection_name']
@@ -296,10 +320,11 @@ def verify(module, primary, replica):
         raise CheckFailed('replication is broken on the replica (SQL error %s: %s): heal it '
                           'before checking the data' % (status.get('Last_SQL_Errno'),
                                                         status.get('Last_SQL_Error')))
-    # Threads to start again afterwards, as they were found.
+    # Threads to start again afterwards, as they were found: an IO thread still connecting
+    # (Connecting, Preparing) runs too.
     running = [t for t, field in (('IO_THREAD', 'Slave_IO_Running'),
                                   ('SQL_THREAD', 'Slave_SQL_Running'))
-               if status.get(field) == 'Yes']
+               if status.get(field) not in (None, '', 'No')]
     use_gtid = (status.get('Using_Gtid') or 'No') != 'No'
     started = time.time()
     replica.query('STOP SLAVE %s', [name])
@@ -315,10 +340,7 @@ def verify(module, primary, replica):
     finally:
         if primary_side is not None:
             primary_side.join()
-        # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
-        replica.query('STOP SLAVE %s', [name])
-        for thread in running:
-            replica.query('START SLAVE %%s %s' % thread, [name])
+        resume(replica, name, running, status.get('Using_Gtid'))
     resumed = time.time()
     result = compare(snap['sums'], replica_sums)
     skipped = dict(snap['skipped'])

@@ -80,6 +80,40 @@ def test_equal_while_the_primary_takes_writes(checked, run_module):
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.numbers') == str(total)
 
 
+def test_threads_resume_as_found_with_no_until_left(checked, run_module):
+    """A GTID UNTIL is also sent to the primary by the IO thread when it connects: an IO
+    thread started alone after the check, with the UNTIL still set, stops at once. The SQL
+    thread paused by a DBA stays paused; the IO thread keeps fetching past the check."""
+    primary, replica = checked['primary'], checked['replica']
+    replica.sql('STOP SLAVE SQL_THREAD')
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('before the check')")
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    assert not res.failed, res.result
+    assert res['equal'] is True
+    status = replica.slave_status()
+    assert (status['Slave_SQL_Running'], status['Until_Condition']) == ('No', 'None'), status
+    assert status['Slave_IO_Running'] in ('Yes', 'Connecting', 'Preparing'), status
+    applied = replica.sql_value('SELECT @@gtid_slave_pos')
+    assert applied == res['gtid'], (applied, res['gtid'])
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after the check')")
+    after = primary.sql_value('SELECT @@gtid_binlog_pos')
+    scenarios.wait_for(lambda: replica.slave_status()['Gtid_IO_Pos'] == after, 30,
+                       what='the IO thread fetching past the check')
+    status = replica.slave_status()
+    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
+    assert replica.sql_value('SELECT @@gtid_slave_pos') == applied
+    # Both running: one START SLAVE, nothing left of the UNTIL.
+    replica.sql('START SLAVE SQL_THREAD')
+    scenarios.wait_caught_up(primary, replica)
+    res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
+    assert not res.failed, res.result
+    assert replica.slave_status()['Until_Condition'] == 'None'
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after the second check')")
+    scenarios.wait_caught_up(primary, replica)
+    status = replica.slave_status()
+    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'Yes'), status
+
+
 def test_a_changed_row_on_the_replica_is_found(checked, run_module):
     replica = checked['replica']
     replica.sql("SET SESSION sql_log_bin=0; UPDATE labdb.t SET v='tampered' WHERE id=42;")

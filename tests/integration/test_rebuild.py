@@ -51,7 +51,8 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
     assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
     # The broken replica runs on new data, caught up, verified; its old datadir is kept.
     s = broken.slave_status()
-    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', s
+    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
+        scenarios.threads(s)
     assert s['Using_Gtid'] == 'Slave_Pos' and s['Last_IO_Errno'] == '0'
     scenarios.wait_caught_up(primary, broken)
     assert broken.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(

@@ -68,7 +68,8 @@ def one_fatal(out, *needles, **kw):
 def assert_rebuilt(proc_rc, out, primary, replica):
     assert proc_rc == 0, out[-6000:]
     s = replica.slave_status()
-    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', s
+    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
+        scenarios.threads(s)
     scenarios.wait_caught_up(primary, replica)
     assert 'tables equal at' in out
     assert 'reseed-transfer' not in replica.run('cat /root/.ssh/authorized_keys').stdout

@@ -55,6 +55,14 @@ def start_replication(primary, replica, password, user=REPL_USER, wait=True):
         wait_running(replica)
 
 
+def threads(status):
+    """The fields of SHOW SLAVE STATUS that say why a thread is not running (assert messages:
+    pytest cuts a whole status short)."""
+    return dict((k, status.get(k)) for k in (
+        'Slave_IO_Running', 'Slave_SQL_Running', 'Last_IO_Error', 'Last_SQL_Error',
+        'Until_Condition', 'Using_Gtid'))
+
+
 def wait_running(replica, timeout=60):
     seen = {}
 
