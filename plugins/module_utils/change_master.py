@@ -55,12 +55,26 @@ def current_settings(status_row):
     return out
 
 
-def wanted_settings(params, mode):
+def use_gtid_for(mode, current_use_gtid, log_file=None, gtid_pos=None):
+    """MASTER_USE_GTID to ask for: the mode given; else file and position when a binlog file
+    is given, GTID when a GTID position is and the connection does not use GTID yet; else
+    what the connection uses already (current_pos included), and slave_pos for a new one.
+    A connection only started again is never switched to another mode."""
+    if mode:
+        return USE_GTID[mode]
+    if log_file:
+        return 'no'
+    if gtid_pos and current_use_gtid in (None, 'no'):
+        return 'slave_pos'
+    return current_use_gtid or 'slave_pos'
+
+
+def wanted_settings(params, use_gtid):
     """The settings asked for (options left unset are not managed)."""
     out = dict((option, round(float(params[option]), 3) if kind == 'float' else params[option])
                for option, keyword, field, kind in OPTIONS
                if params.get(option) is not None and kind != 'secret')
-    out['use_gtid'] = USE_GTID[mode]
+    out['use_gtid'] = use_gtid
     return out
 
 

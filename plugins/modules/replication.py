@@ -29,8 +29,9 @@ description:
 options:
   state:
     description:
-      - C(started) configures when needed and starts; C(present) configures only;
-        C(stopped) stops both threads; C(reset) removes the connection (C(RESET SLAVE ALL)).
+      - C(started) configures when needed and starts both threads (one stopped by hand is
+        started again); C(present) configures only; C(stopped) stops both threads;
+        C(reset) removes the connection (C(RESET SLAVE ALL)).
     type: str
     choices: [started, present, stopped, reset]
     default: started
@@ -39,10 +40,15 @@ options:
     type: str
     default: ''
   mode:
-    description: C(gtid) replicates from a GTID position (C(slave_pos)); C(file_pos) from a binlog file and position.
+    description:
+      - C(gtid) replicates from a GTID position (C(slave_pos)); C(file_pos) from a binlog
+        file and position.
+      - When not given, I(primary_log_file) means C(file_pos), and I(gtid_slave_pos) means
+        C(gtid) for a connection not yet using GTID; otherwise an existing connection keeps
+        the mode it has, C(current_pos) included (a connection only started again is never
+        switched), and a new one uses C(gtid).
     type: str
     choices: [gtid, file_pos]
-    default: gtid
   gtid_slave_pos:
     description:
       - With C(mode=gtid), the position to start from (C(SET GLOBAL gtid_slave_pos)), e.g.
@@ -233,9 +239,19 @@ def status_row(db, name):
     return None
 
 
+IO_RUNNING = ('Yes', 'Connecting', 'Preparing')
+
+
 def running(row):
-    return bool(row) and (row.get('Slave_IO_Running') in ('Yes', 'Connecting')
+    """Either thread runs (a stop is needed before a change)."""
+    return bool(row) and (row.get('Slave_IO_Running') in IO_RUNNING
                           or row.get('Slave_SQL_Running') == 'Yes')
+
+
+def both_running(row):
+    """Both threads run (started means that: one stopped by hand is started again)."""
+    return bool(row) and (row.get('Slave_IO_Running') in IO_RUNNING
+                          and row.get('Slave_SQL_Running') == 'Yes')
 
 
 def wait_healthy(db, p):
@@ -278,7 +294,9 @@ def configure(module, db, row):
     p = module.params
     name = p['connection_name']
     current = cm.current_settings(row) if row else {}
-    wanted = cm.wanted_settings(p, p['mode'])
+    use_gtid = cm.use_gtid_for(p['mode'], current.get('use_gtid'), p['primary_log_file'],
+                               p['gtid_slave_pos'])
+    wanted = cm.wanted_settings(p, use_gtid)
     anew = not row or any(current.get(k) != wanted.get(k) for k in
                           ('primary_host', 'primary_port') if k in wanted)
     if not row and not p['primary_host']:
@@ -288,8 +306,8 @@ def configure(module, db, row):
         anew or 'primary_user' in diffs or p['update_password'] == 'always')
     # Switching between gtid and file_pos starts from the coordinates given, if any.
     set_position = anew or p['force_position'] or 'use_gtid' in diffs
-    gtid_pos = p['gtid_slave_pos'] if p['mode'] == 'gtid' and set_position else None
-    log_file = p['primary_log_file'] if p['mode'] == 'file_pos' and set_position else None
+    gtid_pos = p['gtid_slave_pos'] if use_gtid != 'no' and set_position else None
+    log_file = p['primary_log_file'] if use_gtid == 'no' and set_position else None
     if gtid_pos is not None and db.variable('gtid_slave_pos') == gtid_pos:
         gtid_pos = None if not anew else gtid_pos
     change = bool(diffs or send_password or gtid_pos is not None or log_file is not None)
@@ -315,8 +333,13 @@ def configure(module, db, row):
             raise Failed('cannot set gtid_slave_pos while another replication connection '
                          'runs (error 1198): stop every connection (state=stopped per '
                          'connection_name), then run this task again')
-    settings = wanted if anew else dict((k, v[1]) for k, v in diffs.items())
+    settings = dict(wanted) if anew else dict((k, v[1]) for k, v in diffs.items())
     settings.setdefault('use_gtid', wanted['use_gtid'])
+    # A CHANGE MASTER that does not name the heartbeat period sets it back to the default
+    # (slave_net_timeout / 2): name it, as asked or as it is.
+    if current.get('primary_heartbeat_period') is not None:
+        settings.setdefault('primary_heartbeat_period', wanted.get(
+            'primary_heartbeat_period', current['primary_heartbeat_period']))
     sql, args, secret = cm.statement(name, settings,
                                      p['primary_password'] if send_password else None,
                                      log_file, p['primary_log_pos'])
@@ -345,7 +368,7 @@ def main():
     argument_spec.update(
         state=dict(type='str', default='started', choices=['started', 'present', 'stopped', 'reset']),
         connection_name=dict(type='str', default=''),
-        mode=dict(type='str', default='gtid', choices=['gtid', 'file_pos']),
+        mode=dict(type='str', choices=['gtid', 'file_pos']),
         gtid_slave_pos=dict(type='str'),
         force_position=dict(type='bool', default=False),
         update_password=dict(type='str', default='on_change', choices=['on_change', 'always'],
@@ -376,7 +399,7 @@ def main():
             diff = dict(before=before, after=after)
             result['settings'] = after
             row = status_row(db, name) if not module.check_mode else row
-            if p['state'] == 'started' and (changed or not running(row)):
+            if p['state'] == 'started' and (changed or not both_running(row)):
                 if not module.check_mode:
                     db.query('START SLAVE %s', [name])
                 changed = True

@@ -57,6 +57,23 @@ def test_gtid_mode_configures_waits_and_is_idempotent(fresh, run_module):
                          configure_args(fresh, primary_connect_retry=5), diff=True)
     assert delayed['changed'] and '-    "primary_connect_retry": 1,' in delayed.stdout
     assert replica.slave_status()['Connect_Retry'] == '5'
+    # That CHANGE MASTER named no heartbeat period, which the server would have set back to
+    # its default (slave_net_timeout / 2): the next run would have changed it again.
+    again = run_module(fresh['inventory'], replica.name, 'replication',
+                       configure_args(fresh, primary_connect_retry=5))
+    assert not again.failed and again['changed'] is False, again['queries']
+    assert again['settings']['primary_heartbeat_period'] == 2.5
+    # Started means both threads: one stopped by hand is started again, and that is a change.
+    for thread in ('SQL_THREAD', 'IO_THREAD'):
+        replica.sql('STOP SLAVE %s' % thread)
+        res = run_module(fresh['inventory'], replica.name, 'replication',
+                         configure_args(fresh, primary_connect_retry=5))
+        assert not res.failed and res['changed'], (thread, res.result)
+        assert [q for q in res['queries'] if q.startswith(('CHANGE', 'STOP', 'START'))] == [
+            "START SLAVE ''"], res['queries']
+        status = replica.slave_status()
+        assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'Yes'), \
+            scenarios.threads(status)
 
 
 def test_gtid_slave_pos_start_point_and_file_pos_mode(fresh, run_module):
@@ -83,6 +100,14 @@ def test_gtid_slave_pos_start_point_and_file_pos_mode(fresh, run_module):
     again = run_module(fresh['inventory'], replica.name, 'replication', configure_args(
         fresh, mode='file_pos', primary_log_file=file, primary_log_pos=int(position)))
     assert again['changed'] is False, again['queries']
+    # Only started again, no mode given: it stays on file and position (the default mode is
+    # for a new connection), and nothing is changed but the start.
+    replica.sql('STOP SLAVE')
+    res = run_module(fresh['inventory'], replica.name, 'replication', {'state': 'started'})
+    assert not res.failed and res['changed'], res.result
+    assert [q for q in res['queries'] if q.startswith(('CHANGE', 'SET', 'START'))] == [
+        "START SLAVE ''"], res['queries']
+    assert scenarios.wait_running(replica)['Using_Gtid'] == 'No'
 
 
 def test_wrong_password_returns_the_real_error(fresh, run_module):

@@ -41,10 +41,10 @@ def test_current_wanted_and_differences():
     assert current['use_gtid'] == 'slave_pos'
     wanted = cm.wanted_settings({'primary_host': 'db1', 'primary_port': 3306,
                                  'primary_user': 'repl', 'primary_password': 'x',
-                                 'primary_ssl': None}, 'gtid')
+                                 'primary_ssl': None}, 'slave_pos')
     assert 'primary_password' not in wanted and 'primary_ssl' not in wanted
     assert cm.differences(current, wanted) == {}
-    assert cm.differences(current, cm.wanted_settings({'primary_host': 'db2'}, 'file_pos')) == {
+    assert cm.differences(current, cm.wanted_settings({'primary_host': 'db2'}, 'no')) == {
         'primary_host': ('db1', 'db2'), 'use_gtid': ('slave_pos', 'no')}
     assert cm.shown({'a': 1}, password_changes=True) == {'a': 1, 'primary_password': cm.MASK}
 
@@ -52,7 +52,21 @@ def test_current_wanted_and_differences():
 def test_heartbeat_compares_to_the_millisecond():
     current = cm.current_settings({'Slave_heartbeat_period': '7.500', 'Using_Gtid': 'Slave_Pos'})
     assert current['primary_heartbeat_period'] == 7.5
-    same = cm.wanted_settings({'primary_heartbeat_period': 7.5000001}, 'gtid')
+    same = cm.wanted_settings({'primary_heartbeat_period': 7.5000001}, 'slave_pos')
     assert cm.differences(current, same) == {}
-    other = cm.wanted_settings({'primary_heartbeat_period': 10}, 'gtid')
+    other = cm.wanted_settings({'primary_heartbeat_period': 10}, 'slave_pos')
     assert cm.differences(current, other) == {'primary_heartbeat_period': (7.5, 10.0)}
+
+
+def test_the_mode_asked_for_or_kept():
+    # Given: as given, whatever the connection uses.
+    assert cm.use_gtid_for('gtid', 'current_pos') == 'slave_pos'
+    assert cm.use_gtid_for('file_pos', 'slave_pos') == 'no'
+    # Implied by the coordinates given.
+    assert cm.use_gtid_for(None, 'slave_pos', log_file='mysql-bin.000002') == 'no'
+    assert cm.use_gtid_for(None, 'no', gtid_pos='0-1-5') == 'slave_pos'
+    assert cm.use_gtid_for(None, 'current_pos', gtid_pos='0-1-5') == 'current_pos'
+    # Neither: kept; a new connection uses slave_pos.
+    for kept in ('no', 'current_pos', 'slave_pos'):
+        assert cm.use_gtid_for(None, kept) == kept
+    assert cm.use_gtid_for(None, None) == 'slave_pos'
