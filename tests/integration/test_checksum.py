@@ -127,6 +127,21 @@ def test_a_changed_row_on_the_replica_is_found(checked, run_module):
     assert not res.failed and res['equal'] is False
 
 
+def test_the_same_change_missing_on_two_rows_is_found(checked, run_module):
+    """Two rows that missed the same change: with a linear hash (CRC32, as in
+    pt-table-checksum's default) their differences cancel in the XOR fold
+    (CRC32('10#open...') ^ CRC32('11#open...') == CRC32('10#done...') ^ CRC32('11#done...'));
+    with MD5 they do not."""
+    primary, replica = checked['primary'], checked['replica']
+    primary.sql("UPDATE labdb.t SET v = 'open', n = 5 WHERE id IN (10, 11)")
+    scenarios.wait_caught_up(primary, replica)
+    replica.sql("SET SESSION sql_log_bin=0; UPDATE labdb.t SET v = 'done' WHERE id IN (10, 11);")
+    res = run_module(checked['inventory'], replica.name, 'checksum',
+                     dict(checked['args'], fail_on_mismatch=False, databases=['labdb']))
+    assert not res.failed and res['equal'] is False, res.result
+    assert [m['table'] for m in res['mismatches']] == ['labdb.t']
+
+
 def test_file_position_replica_and_non_transactional_tables(checked, run_module):
     primary, replica = checked['primary'], checked['replica']
     primary.sql('CREATE TABLE labdb.legacy (i INT) ENGINE=MyISAM; INSERT INTO labdb.legacy VALUES (1);')
