@@ -102,6 +102,8 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     by_host = dict((r['host'], r) for r in summaries)
     assert by_host[broken.name]['action'] == 'rebuilt' and by_host[healthy.name]['action'] == 'none'
     assert by_host[broken.name]['diagnosis_before'] == 'broken'
+    # A replica left alone names no source: nothing was copied from anywhere.
+    assert by_host[broken.name]['source'] == primary.name and 'source' not in by_host[healthy.name]
 
     # Nothing ansible-runner wrote holds the password (env/extravars is AWX's own input,
     # deleted by AWX with the private data dir).
