@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
+# One run at a time: a second one would empty .build/sanity under the first.
+mkdir -p .build
+exec 9>.build/sanity.lock
+flock 9
 core=$(grep -E '^ansible-core==' requirements.txt)
 venv=.build/venv-sanity
 if [ ! -x "$venv/bin/ansible-test" ] || ! "$venv/bin/pip" show -q ansible-core 2>/dev/null | grep -q .; then

@@ -2,7 +2,8 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A replica's status, normalised, and the diagnosis: healthy, lagging, stopped, broken,
-diverged or not configured, with whether it needs a rebuild and why. Pure functions.
+diverged or not configured, with whether it needs a rebuild and why. Pure functions, but
+status_row, which reads the status.
 
 THE REBUILD RULE (one table; users override it with the modules' parameters)
 ----------------------------------------------------------------------------
@@ -28,6 +29,18 @@ __metaclass__ = type
 REBUILD_IO_ERRORS = (1236, 1945, 1947, 1951, 1955)
 REBUILD_SQL_ERRORS = (1032, 1034, 1049, 1062, 1146, 1950)
 NEVER_REBUILD_ERRORS = (2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040)
+
+
+def status_row(db, name):
+    """The connection's status row, or None when it does not exist. SHOW ALL SLAVES STATUS
+    rather than SHOW SLAVE 'name' STATUS: only it shows the heartbeat period. Connection
+    names compare without case, as the server compares them."""
+    for row in db.query('SHOW ALL SLAVES STATUS'):
+        if (row.get('Connection_name') or '').lower() == name.lower():
+            return row
+    return None
+
+
 DEFAULT_LAG_SECONDS = 60
 
 FIELDS = {  # SHOW SLAVE STATUS field -> our key, converter

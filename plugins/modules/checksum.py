@@ -181,15 +181,11 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
     tables_sql)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import status_row
 
 
 class CheckFailed(Exception):
     pass
-
-
-def slave_status(replica, name):
-    rows = replica.query('SHOW SLAVE %s STATUS', [name])
-    return rows[0] if rows else None
 
 
 def checksums(conn, databases, exclude):
@@ -261,7 +257,7 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
                       [name, snap['binlog_file'], snap['binlog_pos']])
     deadline = time.time() + timeout
     while True:
-        status = slave_status(replica, name) or {}
+        status = status_row(replica, name) or {}
         if str(status.get('Last_SQL_Errno') or 0) != '0':
             raise CheckFailed('replication failed while catching up to the primary\'s '
                               'position: SQL error %s: %s' % (
@@ -289,19 +285,22 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
 USE_GTID_VALUES = {'Slave_Pos': 'slave_pos', 'Current_Pos': 'current_pos'}
 
 
-def resume(replica, name, running, using_gtid):
+def resume(replica, name, running, status):
     """Start again the threads that ran before the check, and no UNTIL left behind.
 
     Only a start of the SQL thread clears an UNTIL; a GTID one is also sent by the IO thread
     to the primary when it connects (@slave_until_gtid), which then sends nothing past it: an
     IO thread started alone stops at once. Both threads therefore start in one statement
     (the UNTIL is cleared before either runs), and when the SQL thread stays stopped a
-    CHANGE MASTER that changes nothing clears it first."""
+    CHANGE MASTER that changes nothing clears it first. status: the connection's row of
+    SHOW ALL SLAVES STATUS, read before the check."""
     # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
     replica.query('STOP SLAVE %s', [name])
-    if 'SQL_THREAD' not in running and using_gtid in USE_GTID_VALUES:
-        replica.query('CHANGE MASTER %%s TO master_use_gtid = %s'
-                      % USE_GTID_VALUES[using_gtid], [name])
+    if 'SQL_THREAD' not in running and status.get('Using_Gtid') in USE_GTID_VALUES:
+        # Named, or the server sets the heartbeat period back to its default.
+        replica.query('CHANGE MASTER %%s TO master_use_gtid = %s, MASTER_HEARTBEAT_PERIOD = %%s'
+                      % USE_GTID_VALUES[status['Using_Gtid']],
+                      [name, status['Slave_heartbeat_period']])
     if len(running) == 2:
         replica.query('START SLAVE %s', [name])
     elif running:
@@ -312,7 +311,7 @@ def verify(module, primary, replica):
     p = module.params
     name = p['connection_name']
     exclude = p['exclude_databases']
-    status = slave_status(replica, name)
+    status = status_row(replica, name)
     if not status:
         raise CheckFailed('the replica has no replication connection %r: configure '
                           'replication first' % name)
@@ -340,7 +339,7 @@ def verify(module, primary, replica):
     finally:
         if primary_side is not None:
             primary_side.join()
-        resume(replica, name, running, status.get('Using_Gtid'))
+        resume(replica, name, running, status)
     resumed = time.time()
     result = compare(snap['sums'], replica_sums)
     skipped = dict(snap['skipped'])

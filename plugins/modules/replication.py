@@ -219,7 +219,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import change_maste
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
-    diagnose, normalize)
+    diagnose, normalize, status_row)
 
 
 class Failed(Exception):
@@ -227,16 +227,6 @@ class Failed(Exception):
 
 
 SLAVE_RUNNING = 1198
-
-
-def status_row(db, name):
-    """The connection's status row, or None when it does not exist. SHOW ALL SLAVES STATUS
-    rather than SHOW SLAVE 'name' STATUS: only it shows the heartbeat period. Connection
-    names compare without case, as the server compares them."""
-    for row in db.query('SHOW ALL SLAVES STATUS'):
-        if (row.get('Connection_name') or '').lower() == name.lower():
-            return row
-    return None
 
 
 IO_RUNNING = ('Yes', 'Connecting', 'Preparing')

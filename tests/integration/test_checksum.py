@@ -85,7 +85,8 @@ def test_threads_resume_as_found_with_no_until_left(checked, run_module):
     thread started alone after the check, with the UNTIL still set, stops at once. The SQL
     thread paused by a DBA stays paused; the IO thread keeps fetching past the check."""
     primary, replica = checked['primary'], checked['replica']
-    replica.sql('STOP SLAVE SQL_THREAD')
+    # A heartbeat period of the DBA's own, which a CHANGE MASTER naming none would reset.
+    replica.sql('STOP SLAVE; CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD = 7.5; START SLAVE IO_THREAD')
     primary.sql("INSERT INTO labdb.log (msg) VALUES ('before the check')")
     res = run_module(checked['inventory'], replica.name, 'checksum', checked['args'])
     assert not res.failed, res.result
@@ -102,6 +103,9 @@ def test_threads_resume_as_found_with_no_until_left(checked, run_module):
     status = replica.slave_status()
     assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
     assert replica.sql_value('SELECT @@gtid_slave_pos') == applied
+    head, row = replica.run(['mariadb', '--batch', '-e', 'SHOW ALL SLAVES STATUS']).stdout.splitlines()
+    heartbeat = dict(zip(head.split('\t'), row.split('\t')))['Slave_heartbeat_period']
+    assert float(heartbeat) == 7.5, heartbeat
     # Both running: one START SLAVE, nothing left of the UNTIL.
     replica.sql('START SLAVE SQL_THREAD')
     scenarios.wait_caught_up(primary, replica)
