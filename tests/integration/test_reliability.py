@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -566,6 +567,37 @@ def test_copy_from_a_replica_killed_midway_leaves_its_sql_thread_running(
     assert_rebuilt(again.returncode, again.stdout, primary, replica)
     scenarios.wait_caught_up(primary, donor)
     print(dict(line=line))
+
+
+def test_tcp_listener_refuses_another_host_that_connects_before_the_source(make_hosts):
+    """The listener (backup_stream's receive command for tcp, run on the replica as the
+    module runs it): another lab host that connects first is turned away, and the listener
+    still takes the source's stream after it, whole."""
+    from ansible_collections.reseed.mariadb.plugins.modules.backup_stream import (
+        EXTRACTED_MARKER, receive_command)
+    hosts = make_hosts('src', 'dst', 'other')
+    src, dst, other = hosts['src'], hosts['dst'], hosts['other']
+    scenarios.load_data(src, rows=2000)
+    receiver = dst.popen(receive_command(STAGING, 'none', 2, (dst.ip, 4444, src.ip)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        faults.wait_until(lambda: ':4444 ' in dst.run(['ss', '-Hltn']).stdout, 30, 0.1,
+                          'the listener on %s' % dst.name)
+        other.run(['socat', '-u', 'OPEN:/etc/hostname',
+                   'TCP4:%s:4444,connect-timeout=5' % dst.ip], check=False)
+        time.sleep(0.5)
+        assert receiver.poll() is None, receiver.communicate()
+        src.run('mariadb-backup --backup --stream=xbstream --target-dir=/tmp/tcp-first '
+                '2>/dev/null | socat -u STDIN TCP4:%s:4444' % dst.ip)
+        out, err = receiver.communicate(timeout=120)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.communicate()
+    assert receiver.returncode == 0, err
+    listing = dst.run(['ls', '-A', STAGING]).stdout.split()
+    assert EXTRACTED_MARKER in listing and 'xtrabackup_info' in listing, ' '.join(listing)
+    assert dst.run(['grep', '-r', '-l', other.name, STAGING], check=False).stdout == ''
 
 
 def test_tcp_listener_takes_one_connection_from_the_source_only(make_hosts, inventory,
