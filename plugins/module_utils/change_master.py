@@ -83,6 +83,15 @@ def differences(current, wanted):
     return dict((k, (current.get(k), v)) for k, v in wanted.items() if current.get(k) != v)
 
 
+def naming_heartbeat(settings, current):
+    """settings, with the heartbeat period named (as it is, unless settings change it): a
+    CHANGE MASTER that names none sets it back to the default, slave_net_timeout / 2."""
+    out = dict(settings)
+    if current.get('primary_heartbeat_period') is not None:
+        out.setdefault('primary_heartbeat_period', current['primary_heartbeat_period'])
+    return out
+
+
 def statement(connection_name, settings, password=None, log_file=None, log_pos=None):
     """(sql, args, secret_arg_indexes) for CHANGE MASTER 'name' TO the given settings."""
     parts, args = [], [connection_name]

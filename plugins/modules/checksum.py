@@ -176,6 +176,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
 from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
     COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, compare, describe, position_reached, split_tables,
     tables_sql)
@@ -280,11 +281,6 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
         time.sleep(0.1)
 
 
-# CHANGE MASTER TO master_use_gtid = <the same value>: the one statement that clears an
-# UNTIL without starting the SQL thread.
-USE_GTID_VALUES = {'Slave_Pos': 'slave_pos', 'Current_Pos': 'current_pos'}
-
-
 def resume(replica, name, running, status):
     """Start again the threads that ran before the check, and no UNTIL left behind.
 
@@ -296,11 +292,11 @@ def resume(replica, name, running, status):
     SHOW ALL SLAVES STATUS, read before the check."""
     # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
     replica.query('STOP SLAVE %s', [name])
-    if 'SQL_THREAD' not in running and status.get('Using_Gtid') in USE_GTID_VALUES:
-        # Named, or the server sets the heartbeat period back to its default.
-        replica.query('CHANGE MASTER %%s TO master_use_gtid = %s, MASTER_HEARTBEAT_PERIOD = %%s'
-                      % USE_GTID_VALUES[status['Using_Gtid']],
-                      [name, status['Slave_heartbeat_period']])
+    current = cm.current_settings(status)
+    if 'SQL_THREAD' not in running and current['use_gtid'] != 'no':
+        sql, args, secret = cm.statement(name, cm.naming_heartbeat(
+            {'use_gtid': current['use_gtid']}, current))
+        replica.query(sql, args, secret_args=secret)
     if len(running) == 2:
         replica.query('START SLAVE %s', [name])
     elif running:

@@ -323,13 +323,9 @@ def configure(module, db, row):
             raise Failed('cannot set gtid_slave_pos while another replication connection '
                          'runs (error 1198): stop every connection (state=stopped per '
                          'connection_name), then run this task again')
-    settings = dict(wanted) if anew else dict((k, v[1]) for k, v in diffs.items())
+    settings = cm.naming_heartbeat(
+        wanted if anew else dict((k, v[1]) for k, v in diffs.items()), current)
     settings.setdefault('use_gtid', wanted['use_gtid'])
-    # A CHANGE MASTER that does not name the heartbeat period sets it back to the default
-    # (slave_net_timeout / 2): name it, as asked or as it is.
-    if current.get('primary_heartbeat_period') is not None:
-        settings.setdefault('primary_heartbeat_period', wanted.get(
-            'primary_heartbeat_period', current['primary_heartbeat_period']))
     sql, args, secret = cm.statement(name, settings,
                                      p['primary_password'] if send_password else None,
                                      log_file, p['primary_log_pos'])

@@ -70,3 +70,14 @@ def test_the_mode_asked_for_or_kept():
     for kept in ('no', 'current_pos', 'slave_pos'):
         assert cm.use_gtid_for(None, kept) == kept
     assert cm.use_gtid_for(None, None) == 'slave_pos'
+
+
+def test_the_heartbeat_period_is_always_named():
+    current = cm.current_settings({'Slave_heartbeat_period': '7.500', 'Using_Gtid': 'Slave_Pos'})
+    sql, args, secret = cm.statement('', cm.naming_heartbeat({'use_gtid': 'slave_pos'}, current))
+    assert sql == 'CHANGE MASTER %s TO MASTER_HEARTBEAT_PERIOD = %s, MASTER_USE_GTID = slave_pos'
+    assert args == ['', 7.5] and secret == ()
+    # A period asked for wins; a connection that shows none (new) gets none.
+    assert cm.naming_heartbeat({'primary_heartbeat_period': 2.0}, current) == {
+        'primary_heartbeat_period': 2.0}
+    assert cm.naming_heartbeat({'primary_port': 3307}, {}) == {'primary_port': 3307}
