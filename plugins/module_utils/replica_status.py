@@ -29,6 +29,8 @@ __metaclass__ = type
 REBUILD_IO_ERRORS = (1236, 1945, 1947, 1951, 1955)
 REBUILD_SQL_ERRORS = (1032, 1034, 1049, 1062, 1146, 1950)
 NEVER_REBUILD_ERRORS = (2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040)
+# Slave_IO_Running values of a thread that runs (still connecting included).
+IO_RUNNING = ('Yes', 'Connecting', 'Preparing')
 
 
 def status_row(db, name):

@@ -182,7 +182,8 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
     tables_sql)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
-from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import status_row
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
+    IO_RUNNING, status_row)
 
 
 class CheckFailed(Exception):
@@ -317,9 +318,9 @@ def verify(module, primary, replica):
                                                         status.get('Last_SQL_Error')))
     # Threads to start again afterwards, as they were found: an IO thread still connecting
     # (Connecting, Preparing) runs too.
-    running = [t for t, field in (('IO_THREAD', 'Slave_IO_Running'),
-                                  ('SQL_THREAD', 'Slave_SQL_Running'))
-               if status.get(field) not in (None, '', 'No')]
+    running = [t for t, field, values in (('IO_THREAD', 'Slave_IO_Running', IO_RUNNING),
+                                          ('SQL_THREAD', 'Slave_SQL_Running', ('Yes',)))
+               if status.get(field) in values]
     use_gtid = (status.get('Using_Gtid') or 'No') != 'No'
     started = time.time()
     replica.query('STOP SLAVE %s', [name])

@@ -219,7 +219,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import change_maste
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
-    diagnose, normalize, status_row)
+    IO_RUNNING, diagnose, normalize, status_row)
 
 
 class Failed(Exception):
@@ -227,9 +227,6 @@ class Failed(Exception):
 
 
 SLAVE_RUNNING = 1198
-
-
-IO_RUNNING = ('Yes', 'Connecting', 'Preparing')
 
 
 def running(row):
