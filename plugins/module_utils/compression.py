@@ -17,11 +17,10 @@ import os
 import subprocess
 import time
 
-from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import parse_facts
+from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
 
 SAMPLE_BYTES = 64 << 20
 PROBE_BYTES = 32 << 20  # sent through the transport to measure it
-PROBE_TIMEOUT = 120
 
 
 def read_sample(datadir, limit=SAMPLE_BYTES):
@@ -84,41 +83,23 @@ def choose_zstd(sample, link_mb_s):
     return rate > MARGIN * link_mb_s
 
 
-def probe_link(probe_argv, send_argv, data, timeout=PROBE_TIMEOUT):
-    """Send data through the transport into the destination's probe (which lets the first
-    quarter warm the connection up, times the rest from its first byte to its end, and
-    writes nothing). Returns (MB/s, None) or (None, why not).
-    send_argv: the tcp sender (the probe then listens), None over ssh."""
-    procs = []
+def probe_link(channel, data, chunk=1 << 20):
+    """Send data through the stream's connection as PROBE frames; the receiver lets the
+    first quarter warm the connection up (TCP slow start), times the rest from the marker
+    (an empty PROBE frame) to PROBE_END, writes nothing, and answers. Returns (MB/s, None)
+    or (None, why not)."""
+    warmup = len(data) // 4
     try:
-        receiver = subprocess.Popen(
-            probe_argv, stdin=subprocess.DEVNULL if send_argv else subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        procs.append(receiver)
-        if send_argv:
-            sender = subprocess.Popen(send_argv, stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            procs.append(sender)
-            sender.communicate(data, timeout=timeout)
-            out, err = receiver.communicate(timeout=timeout)
-        else:
-            out, err = receiver.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None, 'the transport carried no %d bytes within %d s' % (len(data), timeout)
-    except OSError as e:
+        for start in range(0, warmup, chunk):
+            channel.send(transfer.PROBE, data[start:min(start + chunk, warmup)])
+        channel.send(transfer.PROBE)
+        for start in range(warmup, len(data), chunk):
+            channel.send(transfer.PROBE, data[start:start + chunk])
+        channel.send(transfer.PROBE_END)
+        kind, answer = channel.recv_json(transfer.PROBE_RESULT)
+    except transfer.TransferError as e:
         return None, str(e)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()  # our own child, by its pid
-                proc.wait()
-    facts = parse_facts(out.decode('utf-8', 'replace'))
-    try:
-        nbytes, ns = int(facts['probe_bytes']), int(facts['probe_ns'])
-    except (KeyError, ValueError):
-        return None, 'exit code %s: %s' % (
-            ','.join(str(x.returncode) for x in procs),
-            ' | '.join(err.decode('utf-8', 'replace').strip().splitlines()[-2:]))
+    nbytes, ns = int(answer.get('bytes', 0)), int(answer.get('ns', 0))
     if nbytes < len(data) // 2:  # three quarters are timed
         return None, 'only %d of %d bytes arrived' % (nbytes, len(data))
     return round(nbytes / max(ns, 1000000) * 1000.0, 1), None

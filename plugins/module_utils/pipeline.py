@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run a chain of programs without a shell, count the bytes between them, know who failed.
 
-    stage 1 --pipe--> relay --pipe--> stage 2 --pipe--> relay --pipe--> stage 3
+    [channel -->] stage 1 --pipe--> relay --pipe--> stage 2 --pipe--> relay --pipe--> stage 3 [--> channel]
 
 Each stage is its own process (argv list, no shell). Between two stages a relay thread
 moves the bytes with os.splice (kernel to kernel, no copy into Python), counts them, can cap
@@ -11,6 +11,11 @@ the rate, and lets the progress file be written. Pipes are enlarged (F_SETPIPE_S
 programs do not ping-pong through 64 KiB buffers. When the chain fails, the stage blamed
 is the root cause: a stage that only died of a broken pipe because a later one had gone is
 a victim, not the cause.
+
+The chain may begin or end on the stream's connection (module_utils/transfer.py): a pump
+thread then moves the bytes between the connection's DATA frames and the first or last
+program, and a failed connection (cut link, the other end's abort) is blamed before the
+programs it took down with it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,11 +25,14 @@ import errno
 import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+
+from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
@@ -110,16 +118,82 @@ class Relay(threading.Thread):
                     raise
                 if n == 0:
                     break
-                self.bytes += n
-                if self.rate_limit:
-                    ahead = self.bytes / float(self.rate_limit) - (time.time() - self.started)
-                    if ahead > 0:
-                        time.sleep(ahead)
+                self.counted(n)
         except OSError as e:
             self.error = e  # EPIPE: the next stage went away; the stages say why
         finally:
             os.close(self.src)
             os.close(self.dst)
+
+    def counted(self, n):
+        self.bytes += n
+        if self.rate_limit:
+            ahead = self.bytes / float(self.rate_limit) - (time.time() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+class Pump(Relay):
+    """A relay with the connection at one end. src/dst: a pipe's fd, or the Channel."""
+
+    def __init__(self, src, dst, name, rate_limit=0):
+        super(Pump, self).__init__(src, dst, rate_limit)
+        self.name = name
+        self.end = None  # what the END frame said (receiving side)
+
+    def run(self):
+        try:
+            if isinstance(self.src, transfer.Channel):
+                self.receive()
+            else:
+                self.send()
+        except (OSError, transfer.TransferError) as e:
+            self.error = e
+        finally:
+            if not isinstance(self.src, transfer.Channel):
+                os.close(self.src)
+            if not isinstance(self.dst, transfer.Channel):
+                os.close(self.dst)
+
+    def send(self):
+        """The last program's output as DATA frames, a KEEPALIVE while it is quiet."""
+        while True:
+            if not select.select([self.src], [], [], transfer.KEEPALIVE_EVERY)[0]:
+                self.dst.keepalive()
+                continue
+            data = os.read(self.src, CHUNK)
+            if not data:
+                return
+            self.dst.send(transfer.DATA, data)
+            self.counted(len(data))
+
+    def receive(self):
+        """DATA frames into the first program, until END (or the sender's ABORT)."""
+        while True:
+            kind, payload = self.src.recv()
+            if kind == transfer.DATA:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(self.dst, view):]
+                self.counted(len(payload))
+            elif kind == transfer.END:
+                self.end = json.loads(bytes(payload).decode('utf-8') or '{}')
+                return
+            elif kind == transfer.ABORT:
+                raise transfer.PeerAbort(transfer.reason_of(self.src.name, payload))
+            else:
+                raise transfer.TransferError('%s sent an unexpected frame %r mid-stream'
+                                             % (self.src.name, kind))
+
+    def failed(self):
+        return self.error is not None
+
+    def victim(self):
+        # EPIPE writing into a program that had gone: that program says why.
+        return not isinstance(self.error, transfer.TransferError)
+
+    def describe(self, scrub):
+        return '%s failed: %s' % (self.name, scrub(str(self.error)))
 
 
 def write_json_atomic(path, data):
@@ -146,12 +220,18 @@ class Pipeline(object):
 
     watchdog: a function called about every progress_every seconds, returning None to go on or
     the reason to stop every stage (e.g. the controller that polls this run is gone); the reason is kept in
-    ``aborted``."""
+    ``aborted``.
+
+    source / sink: (Channel, name) the chain begins / ends on; its pump is a relay of its
+    own (counted like the others: with a source, relay 0 is the bytes received)."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
-                 progress_every=1.0, expected_bytes=None, side=(), watchdog=None):
-        if len(stages) < 2:
+                 progress_every=1.0, expected_bytes=None, side=(), watchdog=None,
+                 source=None, sink=None):
+        if len(stages) + bool(source) + bool(sink) < 2:
             raise ValueError('a pipeline has at least two stages')
+        self.source = source
+        self.sink = sink
         self.stages = stages
         self.side = list(side)
         self.counters = counters
@@ -186,6 +266,10 @@ class Pipeline(object):
         start = time.time()
         prev_read = None
         try:
+            if self.source:
+                prev_read, w = make_pipe()
+                self.relays.append(Pump(self.source[0], w, self.source[1]))
+                self.relays[-1].start()
             for stage in self.side:
                 stage.stderr_file = tempfile.TemporaryFile()
                 stage.proc = subprocess.Popen(
@@ -194,7 +278,8 @@ class Pipeline(object):
             for i, stage in enumerate(self.stages):
                 stage.stderr_file = tempfile.TemporaryFile()
                 out_r = out_w = None
-                if i < len(self.stages) - 1:
+                is_last = i == len(self.stages) - 1
+                if not is_last or self.sink:
                     out_r, out_w = make_pipe()
                 stage.proc = subprocess.Popen(
                     stage.argv, stdin=prev_read if prev_read is not None else subprocess.DEVNULL,
@@ -202,7 +287,12 @@ class Pipeline(object):
                     stderr=stage.stderr_file, env=stage.env, close_fds=True)
                 if prev_read is not None:
                     os.close(prev_read)
-                if out_w is not None:
+                if out_w is not None and is_last:
+                    os.close(out_w)
+                    self.relays.append(Pump(out_r, self.sink[0], self.sink[1],
+                                            self.rate_limits.get(len(self.relays), 0)))
+                    self.relays[-1].start()
+                elif out_w is not None:
                     os.close(out_w)
                     next_r, next_w = make_pipe()
                     relay = Relay(out_r, next_w, self.rate_limits.get(i, 0))
@@ -247,7 +337,9 @@ class Pipeline(object):
         return self.blame()
 
     def blame(self):
-        failed = [s for s in self.stages + self.side if s.failed()]
+        # The connection first: a cut link or the other end's abort takes the programs down.
+        pumps = [r for r in self.relays if isinstance(r, Pump)]
+        failed = [s for s in pumps + self.stages + self.side if s.failed()]
         if not failed:
             return None
         # The root cause: the first failed stage that did not merely die of a broken pipe
@@ -255,9 +347,3 @@ class Pipeline(object):
         # victims, the first failure.
         causes = [s for s in failed if not s.victim()]
         return causes[0] if causes else failed[0]
-
-
-def parse_facts(text):
-    """The key=value lines a remote script printed (the receiver's preflight, its probe), as
-    a dict; other lines are ignored."""
-    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line)

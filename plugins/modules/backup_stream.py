@@ -8,27 +8,30 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: backup_stream
-short_description: Stream a hot mariadb-backup of this host straight into another host's staging directory
+short_description: Stream a hot mariadb-backup of this host straight into the replica's receiver
 version_added: 0.1.0
 description:
   - Runs on the source (the primary, or a healthy replica). Takes a hot physical backup with
-    C(mariadb-backup --backup --stream=xbstream) and streams it, compressed in the pipe, over
-    ssh (or plain TCP) into C(mbstream -x) on the destination. Nothing is written on the source; every
-    byte crosses the wire once and is decompressed on arrival (no C(.qp) files).
-  - Each program runs as its own process without a shell; the bytes between them are moved
-    by the kernel (C(splice)) and counted. When a program fails, the module names it, with
-    its exit code and the last lines of its error output (passwords masked).
-  - The receiving side extracts only into a new or a reseed staging directory, which holds
-    C(reseed_receiving) while the stream runs and C(reseed_extracted) once mbstream has
-    extracted it up to C(xtrabackup_info) (streamed last). Only when every program of the
-    pipeline succeeded and mariadb-backup said C(completed OK!) does the source seal the
-    copy over ssh, writing C(reseed_received) (C(mbstream) can exit 0 on a broken
-    extraction, and the receiver cannot see how mariadb-backup ended).
-    M(reseed.mariadb.backup_prepare) refuses a copy without that record. A staging directory left by an earlier run is removed first, never reused; a
-    directory that is not a reseed staging directory, or that holds a running server's
-    datadir, is refused. One stream at a time into a staging directory; the receiving side
-    holds a lock in C(/run/lock) until every program it started has ended, and a second
-    stream (say, one left running by a controller that vanished) is refused by the preflight.
+    C(mariadb-backup --backup --stream=xbstream), compresses it in the pipe, and sends it to
+    M(reseed.mariadb.backup_receive), which Ansible has started on the replica and which
+    extracts it with C(mbstream -x). Nothing is written on the source; every byte crosses
+    the wire once and is decompressed on arrival (no C(.qp) files).
+  - The stream's own connection is the only thing that passes between the two hosts.
+    C(transport=tls) (the default) connects over TLS, presenting this run's certificate
+    I(tls_cert) and accepting only the replica's, I(peer_cert). C(tcp) sends in the clear,
+    for trusted networks. C(ssh) goes through an ssh tunnel (C(ssh -W)) to the receiver
+    listening on the replica's loopback: the account I(ssh_user) needs no privilege and no
+    shell, only a login that may open that one tunnel.
+  - Nothing changes on the replica until the source has connected and proved who it is
+    (certificate, address, this run's I(token)) and the replica said the copy fits (free
+    space). Only when every program here succeeded and mariadb-backup said C(completed
+    OK!) does the source tell the receiver so (the receiver cannot see it), and only then
+    does the receiver seal the copy; M(reseed.mariadb.backup_prepare) refuses a copy
+    without that seal. When a program fails, the module names it, with its exit code and
+    the last lines of its error output (passwords masked), and tells the receiver to stop.
+  - A link that takes no bytes for I(stall_timeout) seconds fails the stream and names the
+    hop; a keepalive goes every 10 seconds while mariadb-backup is quiet, so that a waiting
+    backup is not taken for a cut link.
   - The backup account's credentials reach mariadb-backup through a temporary option file
     (mode 0600, removed on every exit path), never through its command line.
   - Run from a playbook, the collection's action plugin of the same name runs the module in
@@ -38,53 +41,56 @@ description:
     with its own C(async), run the module as usual.
 options:
   destination:
-    description: The destination host, as this host reaches it over ssh.
+    description: The replica's address (or name), where its receiver listens.
     type: str
     required: true
-  staging_dir:
-    description:
-      - Directory on the destination that receives the copy. Must not exist, be empty, or
-        be a staging directory of an earlier run. Beside the datadir, on its filesystem, so
-        that the swap is a rename.
-    type: path
-    required: true
-  transport:
-    description:
-      - How the bytes travel. C(ssh) pipes them through ssh into the receiving side
-        (encrypted; ssh's cipher is often the bottleneck on fast links).
-      - C(tcp) sends them in the clear over a plain TCP connection, for fast trusted networks;
-        the receiving side, still started over ssh, runs C(socat) listening on
-        I(tcp_listen_address):I(tcp_port) that accepts one connection from
-        I(tcp_source_address) only and gives up when nothing connects within 60 seconds;
-        the source connects to it with C(socat). Needs socat on both hosts.
-    type: str
-    choices: [ssh, tcp]
-    default: ssh
-  tcp_port:
-    description: With C(transport=tcp), the port the destination listens on.
+  port:
+    description: The port the receiver listens on (with C(transport=ssh), on the replica's loopback).
     type: int
     default: 4444
-  tcp_listen_address:
-    description: With C(transport=tcp), the destination's address to listen on and connect to; I(destination) resolved when omitted.
+    aliases: [tcp_port]
+  transport:
+    description:
+      - C(tls) connects over TLS with I(tls_cert), I(tls_key) and I(peer_cert); C(tcp) in
+        the clear; C(ssh) through an ssh tunnel to the replica (I(ssh_user), I(ssh_key)).
     type: str
-  tcp_source_address:
-    description: With C(transport=tcp), the only address the listener accepts; the address this host uses to reach the destination when omitted.
+    choices: [tls, tcp, ssh]
+    default: tls
+  token:
+    description: This run's token, the receiver's I(token).
     type: str
+    required: true
+  tls_cert:
+    description: This end's certificate (PEM file), with C(transport=tls).
+    type: path
+  tls_key:
+    description: This end's private key (PEM file), with C(transport=tls).
+    type: path
+  peer_cert:
+    description: The replica's certificate for this run (PEM text), the only one accepted, with C(transport=tls).
+    type: str
+  connect_timeout:
+    description: Seconds to keep trying to reach the receiver (it may not listen yet).
+    type: int
+    default: 30
+  stall_timeout:
+    description: Seconds without a byte taken by the link after which the stream is taken for cut.
+    type: int
+    default: 60
   compression:
     description:
       - C(zstd) compresses at level I(compression_level) with all cores; C(none) sends the
         stream as it is.
       - C(auto) measures first how fast and how much C(zstd -1) with all cores compresses a
-        sample of the largest data files (up to 64 MiB), and how fast the transport carries
-        bytes to the destination (32 MiB of the sample sent through it, the last 24 MiB
-        timed on the destination, written nowhere), unless I(link_mbps) gives the link's speed. It
+        sample of the largest data files (up to 64 MiB), and how fast the connection to the
+        receiver carries bytes (32 MiB of the sample sent through it, the last 24 MiB timed
+        on the replica, written nowhere), unless I(link_mbps) gives the link's speed. It
         compresses when min(0.7 x compression rate, link rate x ratio) beats the link rate
         by 10% (in the stream, zstd shares the source's cores with mariadb-backup and the
-        transport, it ran at 0.6 to 0.7 x its rate alone on a 2-core host), and sends the bytes as they are
-        otherwise. The receiving side decompresses with C(zstd -d --pass-through) either
-        way, so that its command does not depend on the choice. (C(zstd --adapt) was
-        measured to raise its level on a busy 2-core source, taking CPU from ssh and
-        mariadb-backup, 30 s instead of 11 s.)
+        transport, it ran at 0.6 to 0.7 x its rate alone on a 2-core host), and sends the
+        bytes as they are otherwise. (C(zstd --adapt) was measured to raise its level on a
+        busy 2-core source, taking CPU from the transport and mariadb-backup, 30 s instead
+        of 11 s.)
     type: str
     choices: [auto, zstd, none]
     default: auto
@@ -99,7 +105,7 @@ options:
     type: int
     default: 1
   parallel:
-    description: Copy threads of mariadb-backup and extract threads of mbstream.
+    description: Copy threads of mariadb-backup.
     type: int
     default: 2
   throttle_mbps:
@@ -122,18 +128,18 @@ options:
     elements: str
     default: []
   ssh_user:
-    description: The account on the destination.
+    description: With C(transport=ssh), the account on the replica (no privilege needed).
     type: str
     default: root
   ssh_port:
-    description: The destination's sshd port.
+    description: With C(transport=ssh), the replica's sshd port.
     type: int
     default: 22
   ssh_key:
-    description: Private key on this host for the destination; the ssh client's default when omitted.
+    description: With C(transport=ssh), the private key on this host; the ssh client's default when omitted.
     type: path
   ssh_options:
-    description: More ssh client options, each C(-o) value as C(Name=value).
+    description: With C(transport=ssh), more ssh client options, each C(-o) value as C(Name=value).
     type: list
     elements: str
     default: []
@@ -156,7 +162,7 @@ options:
     description: Where to write the progress (JSON, rewritten every second). A file in the temporary directory when omitted.
     type: path
   source_datadir:
-    description: The source's datadir, to estimate the stream's size (percent and ETA in the progress).
+    description: The source's datadir, to estimate the stream's size (percent and ETA in the progress, the replica's free space check).
     type: path
     default: /var/lib/mysql
   heartbeat_file:
@@ -176,34 +182,35 @@ options:
 notes:
   - Every run starts with a preflight; check mode runs only the preflight and reports what
     would run. It checks that mariadb-backup is installed and of the server's series and at
-    least as new, that the destination answers over ssh, that the staging directory is
-    absent, empty or an earlier reseed staging directory (and no running server's datadir),
-    that the destination has mbstream (and zstd, socat when needed), and that its free space
-    (plus what an old staging directory frees) is at least the source's data size plus 10%
-    and 256 MB.
-  - The preflight is the receiving command itself in a read-only mode, so an ssh key limited
-    to I(receive_command) (C(command=...) in C(authorized_keys)) serves both.
-  - The receiving side needs C(mbstream) (package mariadb-backup), C(zstd) unless
-    I(compression=none), C(socat) with I(transport=tcp), and bash.
+    least as new, and that the programs the transport needs are here. The receiver's
+    checks (staging directory, free space, lock) happen on the replica, before anything
+    there changes.
 seealso:
+  - module: reseed.mariadb.backup_receive
+  - module: reseed.mariadb.transfer_cert
   - module: reseed.mariadb.backup_prepare
 author:
   - reseed.mariadb developers (@reseed)
 '''
 
 EXAMPLES = r'''
-- name: Stream the primary's backup into the replica's staging directory
+- name: Stream the primary's backup to the replica's receiver (started before, with async)
   reseed.mariadb.backup_stream:
     destination: 10.0.0.12
-    staging_dir: /var/lib/mysql.reseed-staging
-    ssh_key: /root/.ssh/reseed_transfer
+    token: "{{ stream_token }}"
+    tls_cert: "{{ source_cert.cert_file }}"
+    tls_key: "{{ source_cert.key_file }}"
+    peer_cert: "{{ replica_cert.cert }}"
   delegate_to: db1.example.com
   register: stream
 
-- name: From a replica, at most 200 MB/s, without compression
+- name: From a replica, at most 200 MB/s, without compression, through an ssh tunnel
   reseed.mariadb.backup_stream:
     destination: db3.example.com
-    staging_dir: /var/lib/mysql.reseed-staging
+    transport: ssh
+    ssh_user: ops
+    ssh_key: /tmp/reseed-key/id_ed25519
+    token: "{{ stream_token }}"
     slave_info: true
     safe_slave_backup: true
     compression: none
@@ -246,18 +253,19 @@ server_version:
   returned: always
   type: str
   sample: 10.11.19-MariaDB
-receive_command:
-  description: The command the destination runs to receive (for a forced-command ssh key).
-  returned: always
-  type: str
 destination_facts:
-  description: What the destination's preflight found (staging state, free bytes, programs present).
-  returned: when the destination answered
+  description: What the receiver found before it accepted the stream (staging state, free bytes, lock).
+  returned: when the receiver answered
   type: dict
-  sample: {staging: absent, avail: '52000000000', have_mbstream: '1', have_zstd: '1'}
+  sample: {staging: absent, free_bytes: 52000000000}
+receiver:
+  description: What the receiver said at the end (C(ok), C(sealed), C(bytes)), or why it stopped.
+  returned: when the receiver answered
+  type: dict
+  sample: {ok: true, sealed: true, bytes: 410000000}
 expected_bytes:
   description: The estimated size of the stream (the source's data files), for the free space check and the progress.
-  returned: when the destination answered
+  returned: always
   type: int
   sample: 1200000000
 auto_compression:
@@ -285,172 +293,24 @@ msg:
   type: str
 '''
 
+import hashlib
 import os
 import re
-import shlex
 import shutil
-import socket
 import tempfile
-import hashlib
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
-from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import (
-    Pipeline, Stage, parse_facts)
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
     RECEIVED_MARKER)
 
-RECEIVING_MARKER = 'reseed_receiving'
-EXTRACTED_MARKER = 'reseed_extracted'
-SOCAT_BUFFER = 1 << 20
-ACCEPT_TIMEOUT = 60
-SPACE_FACTOR = 1.1
-SPACE_MARGIN = 256 * 1000000
 NOT_COUNTED = re.compile(r'(-bin\.\d+|-bin\.index|relay-bin.*|\.pid|\.sock)$')
-
-# The receiving side, run by bash on the destination over ssh (the only remote command, so
-# that a key restricted to it with command="..." serves both the preflight and the
-# stream). Mode: $1 when run directly; under a forced command, what the client asked for.
-RECEIVER = r'''set -o pipefail
-d={staging}
-mode=${{1:-receive}}
-case "${{SSH_ORIGINAL_COMMAND:-}}" in
-  *" reseed-receive preflight") mode=preflight;;
-  *" reseed-receive seal") mode=seal;;
-  *" reseed-receive probe") mode=probe;;
-esac
-if [ "$mode" = probe ]; then
-  # compression=auto: how fast the transport carries bytes, timed here (no clock is shared
-  # with the source); nothing is written. The first quarter warms the connection up (TCP
-  # slow start) and is not counted: the rest is timed from its first byte to the end.
-  {listen}{{ head -c {warmup} >/dev/null; s=$(date +%s%N); n=$(wc -c); e=$(date +%s%N)
-    echo "probe_bytes=$n"; echo "probe_ns=$((e - s))"; }}
-  exit $?
-fi
-real=$(readlink -m -- "$d")
-state=absent
-for p in $(pidof mariadbd mysqld 2>/dev/null); do
-  case "$(readlink -f /proc/$p/cwd)/" in "$real/"*) state=datadir;; esac
-done
-if [ "$state" = datadir ]; then :
-elif [ -e "$d" ] && [ ! -d "$d" ]; then state=foreign
-elif [ -e "$d/{received}" ] || [ -e "$d/{receiving}" ] || [ -e "$d/{extracted}" ]; then
-  state=reseed
-elif [ -d "$d" ] && [ -z "$(ls -A -- "$d")" ]; then state=empty
-elif [ -e "$d" ]; then state=foreign
-fi
-# Never beside or in the datadir (on a mount point the staging is inside it): in /run/lock.
-lock="/run/lock/reseed${{real//\//_}}.lock"
-if [ "$mode" = preflight ]; then
-  a=$d; while [ ! -e "$a" ]; do a=$(dirname -- "$a"); done
-  echo "staging=$state"
-  echo "lock=$lock"
-  [ -e "$lock" ] && ! flock -n "$lock" true 2>/dev/null && echo "busy=1"
-  echo "avail=$(df -P -B1 -- "$a" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
-  [ "$state" = reseed ] && echo "reclaim=$(du -sb -- "$d" | cut -f 1)"
-  for t in mbstream zstd socat; do command -v "$t" >/dev/null && echo "have_$t=1"; done
-  exit 0
-fi
-# One stream at a time into a staging directory: the receiver holds the lock until every
-# program it started has ended (they inherit fd 9), and the seal takes it too, so a stream
-# left running by a vanished controller never mixes with a new run's.
-if [ "$mode" != preflight ]; then
-  mkdir -p /run/lock && exec 9>>"$lock" || exit 24
-  if ! flock -n 9; then
-    echo "reseed $mode: another stream into $d is still running (it holds $lock): let it end, or stop it, then run again" >&2
-    exit 23
-  fi
-fi
-if [ "$mode" = seal ]; then
-  if [ "$state" != reseed ] || [ ! -e "$d/{extracted}" ]; then
-    echo "reseed seal: $d holds no extracted copy to seal" >&2; exit 22
-  fi
-  echo "mariadb-backup completed OK!" > "$d/{received}" && rm -f -- "$d/{extracted}"
-  exit $?
-fi
-if [ "$state" = datadir ]; then
-  echo "reseed receive: $d holds the datadir of a running server: refusing" >&2; exit 17
-fi
-if [ -e "$d" ]; then
-  if [ "$state" = reseed ] || [ "$state" = empty ]; then
-    rm -rf -- "$d" || exit 18
-  else
-    echo "reseed receive: $d exists and is not a reseed staging directory: refusing" >&2; exit 19
-  fi
-fi
-umask 077
-mkdir -p -- "$d" && : > "$d/{receiving}" || exit 20
-{listen}{extract} || exit $?
-if [ ! -e "$d/xtrabackup_info" ] && [ ! -e "$d/mariadb_backup_info" ]; then
-  echo "reseed receive: the stream ended before xtrabackup_info: incomplete copy" >&2; exit 21
-fi
-rm -f -- "$d/{receiving}" && : > "$d/{extracted}"
-'''
-
-
-def receive_command(staging, compression, parallel, listen=None, mode='receive'):
-    """The destination's side. listen: (bind address, port, source address) for tcp: a
-    socat listener bound to that address that accepts the source's address only, once, and
-    gives up when nothing connects within ACCEPT_TIMEOUT seconds."""
-    extract = 'mbstream -x -p %d -C "$d"' % parallel
-    if compression == 'auto':
-        extract = 'zstd -d -q -c --pass-through | ' + extract
-    elif compression != 'none':
-        extract = 'zstd -d -q -c | ' + extract
-    tcp = ''
-    if listen:
-        bind, port, source = listen
-        tcp = ('socat -u -b %d TCP4-LISTEN:%d,bind=%s,range=%s/32,reuseaddr,accept-timeout=%d '
-               'STDOUT | ' % (SOCAT_BUFFER, port, bind, source, ACCEPT_TIMEOUT))
-    script = RECEIVER.format(staging=shlex.quote(staging), received=RECEIVED_MARKER,
-                             receiving=RECEIVING_MARKER, extracted=EXTRACTED_MARKER,
-                             listen=tcp, extract=extract, warmup=PROBE_BYTES // 4)
-    return 'bash -c %s reseed-receive %s' % (shlex.quote(script), mode)
-
-
-def preflight_problems(facts, needed_bytes, compression, transport):
-    """What the destination's preflight answers (key=value lines, parsed) forbid."""
-    problems = []
-    state = facts.get('staging')
-    if state == 'datadir':
-        problems.append('the staging directory holds the datadir of a running server')
-    elif state == 'foreign':
-        problems.append('the staging directory exists and is not a reseed staging directory '
-                        '(nor empty): choose another or empty it')
-    elif state not in ('absent', 'empty', 'reseed'):
-        problems.append('the destination\'s preflight gave no answer (%r)' % (facts,))
-        return problems
-    if facts.get('busy'):
-        problems.append('another stream into the staging directory is still running on the '
-                        'destination (it holds %s): let it end, or stop it, then run again'
-                        % facts.get('lock'))
-    tools = ['mbstream'] + (['zstd'] if compression != 'none' else []) + \
-        (['socat'] if transport == 'tcp' else [])
-    missing = [t for t in tools if not facts.get('have_' + t)]
-    if missing:
-        problems.append('missing on the destination: %s' % ', '.join(missing))
-    try:
-        free = int(facts.get('avail', '')) + int(facts.get('reclaim', 0) or 0)
-    except ValueError:
-        free = None
-    if needed_bytes and free is not None and free < needed_bytes * SPACE_FACTOR + SPACE_MARGIN:
-        problems.append('%.1f GB free for the copy, %.1f GB needed (the data plus %d%% and '
-                        '%d MB)' % (free / 1e9, (needed_bytes * SPACE_FACTOR + SPACE_MARGIN) / 1e9,
-                                    round(SPACE_FACTOR * 100 - 100), SPACE_MARGIN // 1000000))
-    return problems
-
-
-def route_source_address(destination):
-    """The address this host uses to reach destination (no packet is sent)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect((destination, 9))
-        return s.getsockname()[0]
-    finally:
-        s.close()
+RESULT_WAIT = 600  # seconds for the receiver to finish extracting after the last byte
 
 
 def option_value(value):
@@ -524,10 +384,10 @@ def heartbeat_watchdog(path, timeout, now=time.time):
     return check
 
 
-def choose_compression(module, datadir, link_mbps, probe):
+def choose_compression(module, datadir, link_mbps, channel):
     """compression=auto: zstd or none, from a sample of the data compressed with zstd -1 and
     the link's rate (link_mbps when given, else measured by sending part of the sample
-    through the transport; probe: (probe argv, tcp sender argv), None in check mode)."""
+    through the stream's connection; channel None in check mode)."""
     data = read_sample(datadir)
     sample = measure_zstd(module, data)
     auto = dict(sample or {})
@@ -536,33 +396,259 @@ def choose_compression(module, datadir, link_mbps, probe):
         return auto
     if link_mbps:
         auto.update(link_mb_s=round(link_mbps / 8.0, 1), link='given (link_mbps)')
-    elif probe is None:
+    elif channel is None:
         auto.update(chosen=None, link='measured when the stream runs (not in check mode)')
         return auto
     else:
         started = time.time()
-        rate, problem = probe_link(probe[0], probe[1], data[:PROBE_BYTES])
+        rate, problem = probe_link(channel, data[:PROBE_BYTES])
         auto.update(link_mb_s=rate, link='measured' if rate else 'not measured: %s' % problem,
                     probe_seconds=round(time.time() - started, 2))
     auto['chosen'] = 'zstd' if choose_zstd(sample, auto['link_mb_s']) else 'none'
     return auto
 
 
-def staging_problem(staging):
-    parts = [p for p in staging.split('/') if p]
-    if not staging.startswith('/') or len(parts) < 2 or '..' in parts:
-        return 'staging_dir must be an absolute path at least two levels deep, got %r' % staging
-    return None
+def ssh_argv(p):
+    argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new',
+            '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3',
+            '-o', 'ExitOnForwardFailure=yes', '-p', str(p['ssh_port'])]
+    if p['ssh_key']:
+        argv += ['-i', p['ssh_key'], '-o', 'IdentitiesOnly=yes']
+    for option in p['ssh_options']:
+        argv += ['-o', option]
+    return argv + ['%s@%s' % (p['ssh_user'], p['destination'])]
+
+
+SSH_FIXES = (
+    ('administratively prohibited', 'the replica\'s sshd refuses the tunnel: allow TCP '
+     'forwarding to 127.0.0.1 for %(user)s there (AllowTcpForwarding, PermitOpen), or use '
+     'transport tls'),
+    ('Permission denied', '%(user)s cannot log in to the replica with this run\'s key: check '
+     'that sshd lets %(user)s in (AllowUsers, PermitRootLogin for root), or use transport tls'),
+    ('Connection refused', 'nothing answers on the replica\'s ssh port'),
+)
+
+
+class Sender(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.secrets = [self.p['login_password'], self.p['token']]
+        self.where = 'backup_stream to %s:%d (%s)' % (self.p['destination'], self.p['port'],
+                                                      self.p['transport'])
+        self.result = {}
+        self.channel = self.ssh = None
+
+    def fail(self, cause, **extra):
+        self.result.update(extra)
+        self.close()
+        self.module.fail_json(msg='%s: %s' % (self.where, scrub(cause, self.secrets)),
+                              **self.result)
+
+    def close(self):
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.ssh is not None:
+            if self.ssh.poll() is None:
+                try:
+                    self.ssh.wait(timeout=5)  # ends once its socket is closed
+                except Exception:
+                    self.ssh.kill()  # our own child, by its pid
+                    self.ssh.wait()
+            self.ssh.stderr.close()
+            self.ssh = None
+
+    def preflight(self):
+        p = self.p
+        mariabackup = self.module.get_bin_path('mariadb-backup') or \
+            self.module.get_bin_path('mariabackup')
+        if not mariabackup:
+            self.fail('mariadb-backup is not installed on the source (package mariadb-backup, '
+                      'of the server\'s version)')
+        needed = (['zstd'] if p['compression'] != 'none' else []) + \
+            (['ssh'] if p['transport'] == 'ssh' else [])
+        missing = [n for n in needed if not self.module.get_bin_path(n)]
+        if missing:
+            self.fail('missing on the source: %s' % ', '.join(missing))
+        if p['transport'] == 'tls' and not self.module.check_mode:
+            missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
+            if missing:
+                self.fail('transport=tls needs %s' % ', '.join(missing))
+        backup_version = version_of(self.module, [mariabackup, '--version'])
+        server_bin = self.module.get_bin_path('mariadbd') or self.module.get_bin_path('mysqld')
+        server_version = version_of(self.module, [server_bin, '--version']) if server_bin else None
+        self.result.update(mariabackup_version=backup_version, server_version=server_version)
+        problem = version_problem(backup_version, server_version)
+        if problem:
+            self.fail(problem)
+        self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
+        return mariabackup
+
+    def open(self):
+        """Connect, prove who we are, and hear the receiver accept (or refuse) the copy."""
+        p = self.p
+        deadline = time.time() + p['connect_timeout']
+        try:
+            if p['transport'] == 'ssh':
+                self.channel, self.ssh = transfer.ssh_tunnel(ssh_argv(p), p['port'], deadline,
+                                                             p['stall_timeout'])
+            else:
+                tls = None
+                if p['transport'] == 'tls':
+                    tls = transfer.tls_context(False, p['tls_cert'], p['tls_key'], p['peer_cert'])
+                self.channel = transfer.connect(
+                    p['destination'], p['port'], deadline, tls,
+                    transfer.fingerprint(p['peer_cert']) if tls else None, p['stall_timeout'])
+            self.channel.send_json(transfer.HELLO, {
+                'magic': transfer.MAGIC, 'token': p['token'],
+                'expected_bytes': self.result['expected_bytes']})
+            kind, facts = self.channel.recv_json(transfer.ACCEPT)
+        except transfer.PeerAbort as e:
+            self.fail('the replica refused the stream, nothing changed: %s' % e)
+        except (transfer.TransferError, OSError, ValueError) as e:
+            self.fail('nothing changed: %s%s' % (e, self.hint()))
+        self.result['destination_facts'] = facts
+
+    def hint(self):
+        """What to do, from ssh's own words or the transport's usual causes."""
+        p = self.p
+        if self.ssh is not None and self.ssh.poll() is not None:
+            err = self.ssh.stderr.read().decode('utf-8', 'replace').strip()
+            for text, fix in SSH_FIXES:
+                if text in err:
+                    return ' (ssh: %s): %s' % (' | '.join(err.splitlines()[-2:]),
+                                               fix % {'user': p['ssh_user']})
+            return ' (ssh: %s)' % ' | '.join(err.splitlines()[-2:])
+        if p['transport'] == 'ssh':
+            return ''
+        return ('; check that the receiver runs on the replica and that the replica\'s port '
+                '%d is open to this host (firewall), or choose another port '
+                '(replica_rebuild_port)' % p['port'])
+
+    def run(self):
+        p = self.p
+        mariabackup = self.preflight()
+        backup_argv = [mariabackup, None, '--backup', '--stream=xbstream',
+                       '--parallel=%d' % p['parallel']]
+        if p['slave_info']:
+            backup_argv.append('--slave-info')
+            if p['safe_slave_backup']:
+                backup_argv.append('--safe-slave-backup')
+        backup_argv += p['extra_args']
+        digest = hashlib.sha1(('%s:%d' % (p['destination'], p['port'])).encode()).hexdigest()
+        progress_file = p['progress_file'] or os.path.join(
+            tempfile.gettempdir(), 'reseed-stream-%s.json' % digest[:12])
+        self.result['progress_file'] = progress_file
+        if self.module.check_mode:
+            if p['compression'] == 'auto':
+                self.result['auto_compression'] = choose_compression(
+                    self.module, p['source_datadir'], p['link_mbps'], None)
+            self.result['commands'] = [' '.join(a for a in backup_argv if a)]
+            self.module.exit_json(changed=True, msg='would stream a backup (about %.2f GB) to '
+                                  '%s:%d over %s' % ((self.result['expected_bytes'] or 0) / 1e9,
+                                                     p['destination'], p['port'], p['transport']),
+                                  **self.result)
+        self.open()
+        zstd_argv = ['zstd', '-q', '-c', '-T0']
+        compress_argv = None
+        if p['compression'] == 'zstd':
+            compress_argv = zstd_argv + ['-%d' % p['compression_level']]
+        elif p['compression'] == 'auto':
+            self.result['auto_compression'] = auto = choose_compression(
+                self.module, p['source_datadir'], p['link_mbps'], self.channel)
+            if auto['chosen'] == 'zstd':
+                compress_argv = zstd_argv + ['-1']  # the level the sample was measured at
+        self.result['commands'] = [c for c in (' '.join(a for a in backup_argv if a),
+                                               ' '.join(compress_argv or [])) if c]
+        try:
+            self.channel.send_json(transfer.START,
+                                   {'compression': 'zstd' if compress_argv else 'none'})
+        except transfer.TransferError as e:
+            self.fail('nothing changed: %s' % e)
+        workdir = tempfile.mkdtemp(prefix='reseed-stream-')
+        try:
+            option_file = write_option_file(workdir, p)
+            backup_argv[1] = '--defaults-extra-file=' + option_file
+            backup_argv.append('--target-dir=' + os.path.join(workdir, 'target'))
+            stages = [Stage('mariadb-backup on the source', backup_argv, ok_text='completed OK!')]
+            if compress_argv:
+                stages.append(Stage('zstd on the source', compress_argv))
+            counters = {'read': 0, 'sent': 1 if compress_argv else 0}
+            pipeline = Pipeline(stages, counters,
+                                rate_limits={0: p['throttle_mbps'] * 1000000},
+                                progress_file=progress_file,
+                                expected_bytes=self.result['expected_bytes'],
+                                watchdog=heartbeat_watchdog(p['heartbeat_file'],
+                                                            p['heartbeat_timeout']),
+                                sink=(self.channel, 'the link to %s' % self.channel.name))
+            blamed = pipeline.run()
+        except (OSError, IOError) as e:
+            self.fail(str(e))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.finish(pipeline, blamed)
+
+    def finish(self, pipeline, blamed):
+        counts = pipeline.counts()
+        seconds = round(pipeline.seconds, 2)
+        self.result.update(
+            bytes_read=counts['read'], bytes_sent=counts['sent'], seconds=seconds,
+            ratio=round(counts['read'] / float(counts['sent']), 2) if counts['sent'] else None,
+            rate_mb_s=round(counts['read'] / pipeline.seconds / 1e6, 1) if seconds else None)
+        unsealed = '; the copy is not sealed (no %s) and will not be prepared' % RECEIVED_MARKER
+        if pipeline.aborted or blamed is not None:
+            text = pipeline.aborted or blamed.describe(lambda t: scrub(t, self.secrets))
+            if blamed is not None and 'Was only able to copy log' in getattr(blamed, 'stderr_tail', ''):
+                text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
+            self.fail(text + self.receiver_said(text) + unsealed)
+        try:
+            self.channel.send_json(transfer.END, {'ok': True, 'bytes': counts['sent']})
+            self.channel.stall_timeout = self.p['stall_timeout']
+            kind, answer = self.channel.recv_json(transfer.RESULT)
+        except transfer.TransferError as e:
+            self.fail('the stream was sent whole but the receiver did not confirm it: %s%s'
+                      % (e, unsealed))
+        self.result['receiver'] = answer
+        if not answer.get('ok') or not answer.get('sealed'):
+            self.fail('the receiver on the replica failed: %s%s' % (answer.get('error'), unsealed))
+        self.close()
+        self.module.exit_json(changed=True, msg='streamed %.2f GB (%.2f GB sent) in %.1f s to %s, '
+                              'sealed' % (counts['read'] / 1e9, counts['sent'] / 1e9, seconds,
+                                          self.p['destination']), **self.result)
+
+    def receiver_said(self, text):
+        """Tell the receiver to stop, and add what it said if it stopped first (a full
+        disk, its extractor failing)."""
+        if self.channel is None:
+            return ''
+        said = ''
+        try:
+            self.channel.send_json(transfer.ABORT, {'reason': 'the source stopped: ' + text})
+        except transfer.TransferError:
+            pass
+        try:
+            self.channel.sock.settimeout(5)
+            kind, payload = self.channel.recv()
+            if kind == transfer.RESULT:
+                said = '; ' + transfer.reason_of('the replica', payload)
+        except (transfer.TransferError, OSError, ValueError):
+            pass
+        return said
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(
         destination=dict(type='str', required=True),
-        staging_dir=dict(type='path', required=True),
-        transport=dict(type='str', default='ssh', choices=['ssh', 'tcp']),
-        tcp_port=dict(type='int', default=4444),
-        tcp_listen_address=dict(type='str'),
-        tcp_source_address=dict(type='str'),
+        port=dict(type='int', default=4444, aliases=['tcp_port']),
+        transport=dict(type='str', default='tls', choices=['tls', 'tcp', 'ssh']),
+        token=dict(type='str', required=True, no_log=True),
+        tls_cert=dict(type='path'),
+        tls_key=dict(type='path', no_log=False),
+        peer_cert=dict(type='str'),
+        connect_timeout=dict(type='int', default=30),
+        stall_timeout=dict(type='int', default=60),
         compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
         compression_level=dict(type='int', default=1),
         link_mbps=dict(type='int', default=0),
@@ -585,155 +671,7 @@ def main():
         heartbeat_timeout=dict(type='int', default=120),
         source_datadir=dict(type='path', default='/var/lib/mysql'),
     ), supports_check_mode=True)
-    p = module.params
-    secrets = [p['login_password']]
-    fail = 'backup_stream to %s:%s: ' % (p['destination'], p['staging_dir'])
-
-    problem = staging_problem(p['staging_dir'])
-    if problem:
-        module.fail_json(msg=fail + problem)
-    mariabackup = module.get_bin_path('mariadb-backup') or module.get_bin_path('mariabackup')
-    if not mariabackup:
-        module.fail_json(msg=fail + 'mariadb-backup is not installed on the source (package '
-                         'mariadb-backup, of the server\'s version)')
-    needed = ['ssh'] + (['zstd'] if p['compression'] != 'none' else []) + \
-        (['socat'] if p['transport'] == 'tcp' else [])
-    missing = [n for n in needed if not module.get_bin_path(n)]
-    if missing:
-        module.fail_json(msg=fail + 'missing on the source: %s' % ', '.join(missing))
-    backup_version = version_of(module, [mariabackup, '--version'])
-    server_bin = module.get_bin_path('mariadbd') or module.get_bin_path('mysqld')
-    server_version = version_of(module, [server_bin, '--version']) if server_bin else None
-    problem = version_problem(backup_version, server_version)
-    if problem:
-        module.fail_json(msg=fail + problem)
-
-    listen = None
-    if p['transport'] == 'tcp':
-        try:
-            bind = p['tcp_listen_address'] or socket.gethostbyname(p['destination'])
-            source = p['tcp_source_address'] or route_source_address(bind)
-        except (OSError, socket.error) as e:
-            module.fail_json(msg=fail + 'cannot resolve or route to the destination: %s' % e)
-        listen = (bind, p['tcp_port'], source)
-    receive = receive_command(p['staging_dir'], p['compression'], p['parallel'], listen)
-    backup_argv = [mariabackup, None, '--backup', '--stream=xbstream',
-                   '--parallel=%d' % p['parallel']]
-    if p['slave_info']:
-        backup_argv.append('--slave-info')
-        if p['safe_slave_backup']:
-            backup_argv.append('--safe-slave-backup')
-    backup_argv += p['extra_args']
-    ssh_argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new',
-                '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3',
-                '-p', str(p['ssh_port'])]
-    if p['ssh_key']:
-        ssh_argv += ['-i', p['ssh_key'], '-o', 'IdentitiesOnly=yes']
-    for option in p['ssh_options']:
-        ssh_argv += ['-o', option]
-    ssh_argv += ['%s@%s' % (p['ssh_user'], p['destination']), receive]
-    send_argv = None
-    if listen:
-        send_argv = ['socat', '-u', '-b', str(SOCAT_BUFFER), 'STDIN',
-                     'TCP4:%s:%d,retry=%d,interval=0.2' % (listen[0], listen[1],
-                                                           ACCEPT_TIMEOUT * 5)]
-    digest = hashlib.sha1(('%s:%s' % (p['destination'], p['staging_dir'])).encode()).hexdigest()
-    progress_file = p['progress_file'] or os.path.join(
-        tempfile.gettempdir(), 'reseed-stream-%s.json' % digest[:12])
-    common = dict(mariabackup_version=backup_version, server_version=server_version,
-                  receive_command=receive, progress_file=progress_file)
-
-    # Preflight, in check mode and before every stream: a full disk found after an hour of
-    # streaming is an hour lost.
-    expected = estimate_bytes(p['source_datadir'])
-    preflight = ssh_argv[:-1] + ['-o', 'ConnectTimeout=10',
-                                 receive_command(p['staging_dir'], p['compression'],
-                                                 p['parallel'], listen, mode='preflight')]
-    rc, out, err = module.run_command(preflight)
-    if rc != 0:
-        module.fail_json(msg=fail + 'the destination does not answer over ssh (exit code %d): %s'
-                         % (rc, ' | '.join(err.strip().splitlines()[-3:])), **common)
-    facts = parse_facts(out)
-    common['destination_facts'] = facts
-    common['expected_bytes'] = expected
-    problems = preflight_problems(facts, expected, p['compression'], p['transport'])
-    if problems:
-        module.fail_json(msg=fail + '; '.join(problems), **common)
-
-    zstd_argv = ['zstd', '-q', '-c', '-T0']
-    compress_argv = None
-    if p['compression'] == 'zstd':
-        compress_argv = zstd_argv + ['-%d' % p['compression_level']]
-    elif p['compression'] == 'auto':
-        probe = None if module.check_mode else (
-            ssh_argv[:-1] + [receive_command(p['staging_dir'], p['compression'], p['parallel'],
-                                             listen, mode='probe')], send_argv)
-        common['auto_compression'] = auto = choose_compression(
-            module, p['source_datadir'], p['link_mbps'], probe)
-        if auto['chosen'] == 'zstd':
-            compress_argv = zstd_argv + ['-1']  # the level the sample was measured at
-    commands = [' '.join(a for a in backup_argv if a), ' '.join(compress_argv or []),
-                ' '.join(send_argv or ssh_argv[:-1] + ['<receive_command>'])]
-    if listen:
-        commands.append(' '.join(ssh_argv[:-1]) + ' <receive_command> (beside the stream)')
-    common['commands'] = [c for c in commands if c]
-    if module.check_mode:
-        module.exit_json(changed=True, msg='would stream a backup (about %.2f GB) to %s:%s'
-                         % ((expected or 0) / 1e9, p['destination'], p['staging_dir']),
-                         **common)
-
-    workdir = tempfile.mkdtemp(prefix='reseed-stream-')
-    try:
-        option_file = write_option_file(workdir, p)
-        backup_argv[1] = '--defaults-extra-file=' + option_file
-        backup_argv.append('--target-dir=' + os.path.join(workdir, 'target'))
-        stages = [Stage('mariadb-backup on the source', backup_argv, ok_text='completed OK!')]
-        if compress_argv:
-            stages.append(Stage('zstd on the source', compress_argv))
-        side = []
-        if listen:
-            stages.append(Stage('socat sending to %s:%d' % listen[:2], send_argv))
-            side.append(Stage('receiver on %s (socat listening on %s:%d | mbstream -x into %s, '
-                              'over ssh)' % (p['destination'], listen[0], listen[1],
-                                             p['staging_dir']), ssh_argv))
-        else:
-            stages.append(Stage('ssh to %s (receiving: mbstream -x into %s)'
-                                % (p['destination'], p['staging_dir']), ssh_argv))
-        counters = {'read': 0, 'sent': 1 if compress_argv else 0}
-        pipeline = Pipeline(stages, counters,
-                            rate_limits={0: p['throttle_mbps'] * 1000000},
-                            progress_file=progress_file, expected_bytes=expected, side=side,
-                            watchdog=heartbeat_watchdog(p['heartbeat_file'],
-                                                        p['heartbeat_timeout']))
-        blamed = pipeline.run()
-    except (OSError, IOError) as e:
-        module.fail_json(msg=fail + scrub(str(e), secrets), **common)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    counts = pipeline.counts()
-    seconds = round(pipeline.seconds, 2)
-    result = dict(common, bytes_read=counts['read'], bytes_sent=counts['sent'],
-                  seconds=seconds,
-                  ratio=round(counts['read'] / float(counts['sent']), 2) if counts['sent'] else None,
-                  rate_mb_s=round(counts['read'] / pipeline.seconds / 1e6, 1) if seconds else None)
-    if pipeline.aborted:
-        module.fail_json(msg=fail + pipeline.aborted + '; the copy is not sealed (no %s) and '
-                         'will not be prepared' % RECEIVED_MARKER, **result)
-    if blamed is not None:
-        text = blamed.describe(lambda t: scrub(t, secrets))
-        if 'Was only able to copy log' in blamed.stderr_tail:
-            text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
-        module.fail_json(msg=fail + text + '; the copy is not sealed (no %s) and will not be '
-                         'prepared' % RECEIVED_MARKER, **result)
-    seal = ssh_argv[:-1] + [receive_command(p['staging_dir'], p['compression'], p['parallel'],
-                                            listen, mode='seal')]
-    rc, out, err = module.run_command(seal)
-    if rc != 0:
-        module.fail_json(msg=fail + 'the stream succeeded but sealing the copy (writing %s) '
-                         'failed (exit code %d): %s' % (RECEIVED_MARKER, rc, ' | '.join(
-                             err.strip().splitlines()[-3:])), **result)
-    module.exit_json(changed=True, msg='streamed %.2f GB (%.2f GB sent) in %.1f s'
-                     % (counts['read'] / 1e9, counts['sent'] / 1e9, seconds), **result)
+    Sender(module).run()
 
 
 if __name__ == '__main__':

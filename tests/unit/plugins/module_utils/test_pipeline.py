@@ -9,7 +9,7 @@ import json
 import sys
 
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import (
-    Pipeline, Stage, parse_facts)
+    Pipeline, Stage)
 
 PY = sys.executable
 
@@ -141,9 +141,3 @@ def test_watchdog_stops_every_stage_and_says_why():
     # The source was stopped by the runner; the sink may end on its own once it sees EOF.
     assert stages[0].stopped and all(s.proc.returncode is not None for s in stages)
     assert pipe.counts()['read'] > 0
-
-
-def test_parse_facts_keeps_key_value_lines_and_values_with_equals_signs():
-    text = 'free_bytes=123\nssh banner, no key\nversion=mbstream Ver=1\n\nempty=\n'
-    assert parse_facts(text) == {'free_bytes': '123', 'version': 'mbstream Ver=1',
-                                 'empty': ''}
