@@ -4,7 +4,9 @@
 
 - ``make_hosts('primary', 'replica', datadir_mount=('replica',))``: fresh lab hosts named
   uniquely for this test (e.g. ``t12-primary``), a dict role -> lab.Host; removed after the
-  test (kept when RESEED_LAB_KEEP=1, to look at a failure).
+  test (kept when RESEED_LAB_KEEP=1, to look at a failure). ``hardened=('replica',)`` makes
+  those roles production-shaped (Ansible logs in as ``ops`` with sudo, datadir
+  ``/data/mysql`` on its own mount, logs in ``/var/log/mysql``; see tests/lab/README.md).
 - ``inventory(primary, replicas=(), others=())``: writes an inventory for those hosts and
   returns its path (groups mariadb_primary and mariadb_replicas).
 - ``run_module(inventory, host_name, 'replication_info', {...}, check=False, diff=False)``:
@@ -41,13 +43,14 @@ def lab():
 def make_hosts(lab):
     made = []
 
-    def make(*roles, datadir_mount=()):
+    def make(*roles, datadir_mount=(), hardened=()):
         hosts = {}
         number = lab.next_number()
         for role in roles:
             name = 't%d-%s' % (number, role)
             made.append(name)  # before create: a host that fails to start is removed too
-            hosts[role] = lab.create(name, datadir_mount=role in datadir_mount)
+            hosts[role] = lab.create(name, datadir_mount=role in datadir_mount,
+                                     hardened=role in hardened)
         return hosts
 
     yield make

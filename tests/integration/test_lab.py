@@ -4,13 +4,41 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pwd
 import subprocess
 
 import pytest
 
 import scenarios
 from lab import BRIDGE
+
+MACHINE_ACCOUNTS = ('/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow')
+
+
+def ssh(host, command, user=None, options=(), input=None):
+    """ssh from the controller to a lab host with the lab key; CompletedProcess."""
+    argv = host.ssh_argv(command, user=user)
+    at = argv.index('%s@%s' % (user or host.login_user, host.ip))
+    argv[at:at] = list(options)
+    return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=60, check=False)
+
+
+def tcp_connects(client, server, port):
+    """Whether a TCP connect from lab host `client` to `server`:port succeeds in 3 s."""
+    return client.run(['python3', '-c', 'import socket, sys; socket.create_connection('
+                       '(sys.argv[1], int(sys.argv[2])), timeout=3)', server, str(port)],
+                      check=False).returncode == 0
+
+
+def machine_state():
+    """What a lab host must never change on the machine: its accounts and its root."""
+    digests = dict((f, hashlib.sha256(open(f, 'rb').read()).hexdigest())
+                   for f in MACHINE_ACCOUNTS)
+    return digests, sorted(os.listdir('/'))
 
 
 def test_hosts_are_isolated_and_replicate(make_hosts, repl_password):
@@ -57,12 +85,19 @@ def test_ansible_reaches_hosts_with_system_python(make_hosts, inventory, run_mod
         assert not res.failed, res.result
 
 
-def test_create_is_idempotent_and_destroy_leaves_nothing(lab):
+@pytest.mark.parametrize('hardened', [False, True], ids=['plain', 'hardened'])
+def test_create_is_idempotent_and_destroy_leaves_nothing(lab, hardened):
+    before = machine_state()
     name = 't%d-idem' % lab.next_number()
-    host = lab.create(name)
+    first = lab.create(name, hardened=hardened)
+    first_pid, first_ip = first.init_pid, first.ip
+    again = lab.create(name, hardened=hardened)
+    assert again.init_pid == first_pid and again.ip == first_ip and again.hardened == hardened
+    # Other options: the host is made anew.
+    other = lab.create(name, hardened=not hardened, start_server=False)
+    assert other.init_pid != first_pid and other.hardened != hardened
+    host = lab.create(name, hardened=hardened, start_server=False)
     pid, ip, hostdir = host.init_pid, host.ip, host.dir
-    again = lab.create(name)
-    assert again.init_pid == pid and again.ip == ip
     lab.destroy(name)
     lab.destroy(name)  # twice is fine
     assert not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read() == ''
@@ -73,6 +108,10 @@ def test_create_is_idempotent_and_destroy_leaves_nothing(lab):
     assert name not in subprocess.run(['findmnt', '-rn', '-o', 'TARGET'],
                                       stdout=subprocess.PIPE, text=True, check=True).stdout
     assert BRIDGE in links  # other hosts may still use the bridge
+    # A hardened host's users, /data and the like were its own: the machine is unchanged.
+    assert machine_state() == before
+    with pytest.raises(KeyError):
+        pwd.getpwnam('ops')
 
 
 def test_datadir_as_its_own_mount_point(make_hosts):
@@ -130,3 +169,90 @@ def test_link_shaping_is_set_and_lifted(make_hosts):
     assert '100Mbit' in host.run('tc qdisc show dev eth0').stdout
     host.shape(None)
     assert 'tbf' not in host.run('tc qdisc show dev eth0').stdout
+
+
+def test_hardened_host_is_production_shaped(make_hosts, inventory, run_module, repl_password):
+    hosts = make_hosts('p', 'h', hardened=('h',))
+    plain, hard = hosts['p'], hosts['h']
+    # Ansible's way in: ops with the lab key, then sudo without a password; root is refused.
+    login = ssh(hard, 'id -un; sudo -n id -u')
+    assert login.returncode == 0 and login.stdout.split() == [b'ops', b'0'], login
+    refused = ssh(hard, 'true', user='root')
+    assert refused.returncode == 255 and b'Permission denied' in refused.stderr
+    assert ssh(plain, 'id -u').stdout.strip() == b'0'  # plain hosts: root, as before
+    # The datadir is its own mount point, as the role's preflight (findmnt) and datadir_swap
+    # (another st_dev than its parent's) find it, owned by mysql, its parent writable for
+    # root; /var/lib/mysql is empty, unused.
+    found = hard.run(['findmnt', '-n', '-o', 'TARGET', '--target', '/data/mysql']).stdout
+    assert found.strip() == '/data/mysql'
+    devices = hard.run(['stat', '-c', '%d', '/data', '/data/mysql']).stdout.split()
+    assert devices[0] != devices[1], devices
+    assert hard.run(['stat', '-c', '%U', '/data/mysql']).stdout.strip() == 'mysql'
+    hard.run('touch /data/writable && rm /data/writable')
+    assert hard.run(['ls', '-A', '/var/lib/mysql']).stdout == ''
+    assert hard.sql('SELECT @@datadir, @@log_bin_basename, @@relay_log_basename')[0] == [
+        '/data/mysql/', '/var/log/mysql/mysql-bin', '/var/log/mysql/relay-bin']
+    assert hard.datadir == '/data/mysql' and plain.datadir == '/var/lib/mysql'
+    # Replication from a plain host works; the relay logs land in /var/log/mysql.
+    scenarios.setup_replication(plain, [hard], repl_password, rows=20)
+    plain.sql("INSERT INTO labdb.t (id, v) VALUES (5000, 'fresh')")
+    scenarios.wait_caught_up(plain, hard)
+    assert hard.sql_value('SELECT v FROM labdb.t WHERE id=5000') == 'fresh'
+    logs = hard.run(['ls', '/var/log/mysql']).stdout.split()
+    assert 'mysql-bin.000001' in logs and 'relay-bin.000001' in logs, logs
+    # The inventory: ops and become for the hardened host, the plain host as it was.
+    inv = inventory(plain, [hard])
+    with open(inv) as f:
+        data = json.load(f)
+    assert data['all']['vars']['ansible_user'] == 'root'
+    hostvars = data['all']['children']['mariadb_replicas']['hosts'][hard.name]
+    assert hostvars['ansible_user'] == 'ops' and hostvars['ansible_become'] is True
+    assert 'ansible_user' not in data['all']['children']['mariadb_primary']['hosts'][plain.name]
+    for h in (plain, hard):
+        res = run_module(inv, h.name, 'ansible.builtin.command', {'argv': ['id', '-u']})
+        assert not res.failed and res['stdout'] == '0', res.result
+
+
+def test_sudo_can_be_made_to_ask_for_a_password(make_hosts):
+    hard = make_hosts('h', hardened=('h',))['h']
+    hard.set_sudo_password_required(True)
+    asked = ssh(hard, 'sudo -n true')
+    assert asked.returncode == 1 and b'a password is required' in asked.stderr, asked
+    given = ssh(hard, 'sudo -S -p "" id -u', input=(hard.ops_password + '\n').encode())
+    assert given.returncode == 0 and given.stdout.strip() == b'0', given
+    hard.set_sudo_password_required(False)
+    assert ssh(hard, 'sudo -n id -u').stdout.strip() == b'0'
+
+
+def test_sshd_option_reloads_sshd_in_place(make_hosts):
+    hard = make_hosts('h', hardened=('h',))['h']
+    pid = hard.init_pid
+    forward = ('-W', '127.0.0.1:3306')
+    # The stream's ssh tunnel needs forwarding: it reaches MariaDB's greeting, then not.
+    assert b'MariaDB' in ssh(hard, None, options=forward, input=b'').stdout
+    hard.set_sshd_option('AllowTcpForwarding', 'no')
+    denied = ssh(hard, None, options=forward, input=b'')
+    assert denied.returncode == 255 and b'forwarding failed' in denied.stderr, denied
+    # The same sshd (pid 1, re-executed), with all of its configuration read anew.
+    assert hard.running() and hard.init_pid == pid
+    assert ssh(hard, 'true', user='root').returncode == 255
+    assert ssh(hard, 'sudo -n id -u').stdout.strip() == b'0'
+    hard.set_sshd_option('AllowTcpForwarding', 'yes')
+    assert b'MariaDB' in ssh(hard, None, options=forward, input=b'').stdout
+
+
+def test_block_port_drops_other_hosts_connections(make_hosts):
+    hosts = make_hosts('a', 'b')
+    a, b = hosts['a'], hosts['b']
+    machine_rules = subprocess.run(['nft', 'list', 'ruleset'], stdout=subprocess.PIPE,
+                                   text=True, check=True).stdout
+    assert tcp_connects(a, b.ip, 3306)
+    b.block_port(3306)
+    assert not tcp_connects(a, b.ip, 3306)
+    assert tcp_connects(a, b.ip, 22)  # that port only
+    assert tcp_connects(b, '127.0.0.1', 3306)  # the host reaches itself
+    assert subprocess.run(['nft', 'list', 'ruleset'], stdout=subprocess.PIPE, text=True,
+                          check=True).stdout == machine_rules
+    b.unblock_port(3306)
+    assert tcp_connects(a, b.ip, 3306)
+    b.unblock_port(3306)  # twice is fine

@@ -15,6 +15,12 @@ A lab host is
 - MariaDB 10.11 from Debian's packages, started with ``service mariadb start``, configured
   with its own server_id, binlog, ROW format, log_slave_updates and gtid_strict_mode.
 
+A hardened (production-shaped) host also has a root of its own (a tmpfs of binds of the
+machine's top-level entries, so that ``/data`` exists in it alone), private account files
+with an unprivileged ``ops`` user that Ansible logs in as and that becomes root with sudo,
+an sshd that refuses root, its datadir on its own mount at ``/data/mysql`` and its binlogs
+and relay logs in ``/var/log/mysql``.
+
 Everything the lab makes lives under ``$RESEED_LAB_ROOT`` (default ``/srv/reseed-lab``).
 Creating and destroying are idempotent; destroying stops a host by its first process's pid
 and removes its namespace, veth, mounts (they die with the namespace) and files.
@@ -27,8 +33,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import grp
+import itertools
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -52,6 +61,22 @@ PRIVATE_MOUNTS = (  # (host dir entry, path inside the host)
     ('root-ssh', '/root/.ssh'),
     ('tmp', '/tmp'),
 )
+# A hardened host's own users (copies of the machine's account files with OPS_USER added),
+# its sudo rules and homes.
+ACCOUNT_FILES = ('passwd', 'group', 'shadow', 'gshadow')
+HARDENED_MOUNTS = tuple(('etc-' + f, '/etc/' + f) for f in ACCOUNT_FILES) + (
+    ('etc-sudoers.d', '/etc/sudoers.d'),
+    ('home', '/home'),
+)
+OPS_USER = 'ops'
+FIRST_OPS_ID = 2001  # the first uid/gid tried for OPS_USER: one the machine does not use
+# Where MariaDB keeps its files: plain hosts as Debian installs it, hardened hosts as many
+# production hosts do (the datadir on a volume of its own, the logs with the other logs).
+LAYOUTS = {
+    False: dict(datadir='/var/lib/mysql', log_bin='mysql-bin', relay_log='relay-bin'),
+    True: dict(datadir='/data/mysql', log_bin='/var/log/mysql/mysql-bin',
+               relay_log='/var/log/mysql/relay-bin'),
+}
 
 SERVER_CNF = """\
 # Written by the reseed.mariadb lab for host {name}.
@@ -59,8 +84,9 @@ SERVER_CNF = """\
 server_id                = {server_id}
 bind_address             = 0.0.0.0
 report_host              = {name}
-log_bin                  = mysql-bin
-relay_log                = relay-bin
+datadir                  = {datadir}
+log_bin                  = {log_bin}
+relay_log                = {relay_log}
 binlog_format            = ROW
 log_slave_updates        = ON
 gtid_strict_mode         = ON
@@ -79,7 +105,7 @@ SSHD_CONFIG = """\
 ListenAddress {ip}
 Port 22
 HostKey /etc/ssh/lab_host_ed25519_key
-PermitRootLogin prohibit-password
+PermitRootLogin {permit_root_login}
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -92,6 +118,30 @@ UseDNS no
 Subsystem sftp /usr/lib/openssh/sftp-server
 """
 
+# A hardened host's root: the machine's tree shares its root directory, so a directory made
+# at / (such as /data) would appear on the machine. A tmpfs holding binds of the machine's
+# top-level entries becomes the host's root instead (pivot_root: nsenter lands in it too).
+# /data is a directory of it, and the datadir /data/mysql a mount of another filesystem, as
+# a volume mounted on a production host (stat sees another device, findmnt a mount point).
+NEW_ROOT_SH = """\
+R=$H/root
+mount -t tmpfs -o mode=0755,size=64m tmpfs $R
+for e in /* /.[!.]*; do
+  if [ -L "$e" ]; then cp -P "$e" "$R$e"
+  elif [ -d "$e" ]; then mkdir "$R$e" && mount --rbind "$e" "$R$e"
+  elif [ -e "$e" ]; then touch "$R$e" && mount --bind "$e" "$R$e"
+  fi
+done
+# The bind of the machine's tree caught the new root too: drop that copy.
+umount -l "$R$R"
+mkdir $R/.old-root
+cd $R
+pivot_root . .old-root
+umount -l /.old-root
+rmdir /.old-root
+cd /
+"""
+
 # The host's first process: private mounts, then sshd in the foreground as pid 1.
 INIT_SH = """\
 #!/bin/sh
@@ -99,9 +149,10 @@ INIT_SH = """\
 set -eu
 H={hostdir}
 hostname {name}
+{new_root}
 mount -t overlay overlay -o lowerdir=/var/lib,upperdir=$H/varlib/upper,workdir=$H/varlib/work /var/lib
-{datadir_mount}
 {private_mounts}
+{datadir_mount}
 mount -t tmpfs -o mode=0755,size=64m tmpfs /run
 install -d -m 0755 /run/sshd
 install -d -m 0755 -o mysql -g root /run/mysqld
@@ -112,6 +163,23 @@ ip link set lo up
 echo ready > /run/lab-ready
 exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
 """
+
+# Firewall of a lab host, in its own network namespace: incoming packets to the ports in the
+# sets are dropped, unless they come over loopback (as a firewalled machine reaches itself).
+FIREWALL_TABLE = ('inet', 'reseed_lab')
+FIREWALL_NFT = """\
+table inet reseed_lab {
+  set tcp_blocked { type inet_service; }
+  set udp_blocked { type inet_service; }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname != "lo" tcp dport @tcp_blocked drop
+    iifname != "lo" udp dport @udp_blocked drop
+  }
+}
+"""
+
+SSHD_LISTENING = 'Server listening on'  # what sshd -e logs once it listens (again)
 
 
 class LabError(Exception):
@@ -209,6 +277,24 @@ class Host(object):
     def datadir_mount(self):
         return os.path.exists(os.path.join(self.dir, 'datadir-mount'))
 
+    @property
+    def hardened(self):
+        return os.path.exists(os.path.join(self.dir, 'hardened'))
+
+    @property
+    def datadir(self):
+        return LAYOUTS[self.hardened]['datadir']
+
+    @property
+    def login_user(self):
+        """The user Ansible and ssh_argv log in as: OPS_USER (with sudo) on hardened hosts."""
+        return OPS_USER if self.hardened else 'root'
+
+    @property
+    def ops_password(self):
+        """OPS_USER's password (hardened hosts): what sudo asks for once it must."""
+        return read(os.path.join(self.dir, 'ops-password'))
+
     def running(self):
         return self.init_pid is not None
 
@@ -218,8 +304,10 @@ class Host(object):
         pid = self.init_pid
         if pid is None:
             raise LabError('lab host %s is not running' % self.name)
+        # The working directory is set by env, inside: nsenter opens its --wd before entering,
+        # which would be the machine's root, not a hardened host's own.
         return ['nsenter', '--target', str(pid), '--mount', '--uts', '--net', '--pid',
-                '--wd=/', '--', 'env', '-i', 'PATH=' + SYSTEM_PATH, 'HOME=/root',
+                '--', 'env', '-i', '--chdir=/', 'PATH=' + SYSTEM_PATH, 'HOME=/root',
                 'LANG=C.UTF-8', 'USER=root', 'LOGNAME=root'] + list(argv)
 
     def run(self, cmd, check=True, input=None, timeout=300, **kw):
@@ -284,6 +372,72 @@ class Host(object):
         sh(['tc'] + [a.format(dev=self.veth) for a in tbf])
         sh(self.command(['tc'] + [a.format(dev='eth0') for a in tbf]))
 
+    def block_port(self, port, proto='tcp'):
+        """Drop packets coming to `port` from other hosts, in this host's own network
+        namespace (the machine's rules are never touched)."""
+        if self.run(['nft', 'list', 'table'] + list(FIREWALL_TABLE), check=False).returncode:
+            self.run(['nft', '-f', '-'], input=FIREWALL_NFT)
+        self.run(self._firewall_element('add', port, proto))
+
+    def unblock_port(self, port, proto='tcp'):
+        """Let `port` through again (nothing to do when it was not blocked)."""
+        proc = self.run(self._firewall_element('delete', port, proto), check=False)
+        # "No such file or directory": no such table, set element, or both.
+        if proc.returncode and 'No such file or directory' not in proc.stderr:
+            raise LabError('on lab host %s, cannot unblock %s/%s: %s' % (
+                self.name, port, proto, proc.stderr.strip()))
+
+    @staticmethod
+    def _firewall_element(action, port, proto):
+        if proto not in ('tcp', 'udp'):
+            raise LabError('block_port: proto is tcp or udp, not %r' % (proto,))
+        return (['nft', action, 'element'] + list(FIREWALL_TABLE)
+                + ['%s_blocked' % proto, '{ %d }' % int(port)])
+
+    def set_sudo_password_required(self, required):
+        """Hardened hosts: sudo asks OPS_USER for its password (`ops_password`), or not."""
+        if not self.hardened:
+            raise LabError('lab host %s is not hardened: root needs no sudo' % self.name)
+        write_sudoers(self.dir, required)
+        # A ticket of an earlier authentication would let `sudo -n` through without asking.
+        self.run(['rm', '-rf', '/run/sudo/ts/' + OPS_USER])
+
+    def set_sshd_option(self, option, value):
+        """Set one sshd_config option (e.g. AllowTcpForwarding no) and reload sshd."""
+        path = os.path.join(self.dir, 'etc-ssh', 'sshd_config')
+        lines = read(path).splitlines()
+        # sshd takes the first value it reads: replace the option where it is.
+        at = [i for i, line in enumerate(lines)
+              if line.lower().split()[:1] == [option.lower()]]
+        for i in at:
+            lines[i] = '%s %s' % (option, value)
+        if not at:
+            lines.append('%s %s' % (option, value))
+        write(path + '.next', '\n'.join(lines) + '\n')
+        # sshd re-reads its configuration when it re-executes itself on SIGHUP, and exits on
+        # one it refuses, which would end the host: check the new one first.
+        check = self.run(['sshd', '-t', '-f', '/etc/ssh/sshd_config.next'], check=False)
+        if check.returncode:
+            os.unlink(path + '.next')
+            raise LabError('sshd of lab host %s refuses %s %s: %s' % (
+                self.name, option, value, check.stderr.strip()))
+        os.replace(path + '.next', path)
+        self.reload_sshd()
+
+    def reload_sshd(self, timeout=30):
+        """SIGHUP to sshd, the host's first process: it re-executes itself (same pid, so
+        the host lives on) and listens again with its configuration read anew."""
+        log = os.path.join(self.dir, 'init.log')
+        before = read(log, '').count(SSHD_LISTENING)
+        os.kill(self.init_pid, signal.SIGHUP)
+        deadline = time.time() + timeout
+        while read(log, '').count(SSHD_LISTENING) <= before:
+            if time.time() > deadline or not self.running():
+                raise LabError('sshd of lab host %s did not come back after SIGHUP: %s' % (
+                    self.name, read(log, '')[-2000:]))
+            time.sleep(0.05)
+        self.lab.wait_ssh(self)
+
     def connect(self, **kw):
         """A PyMySQL connection from the controller over TCP as the lab's admin account."""
         import pymysql
@@ -291,13 +445,28 @@ class Host(object):
                                password=self.lab.admin_password, autocommit=True,
                                connect_timeout=10, **kw)
 
-    def ssh_argv(self, command=None):
+    def ssh_argv(self, command=None, user=None):
+        """ssh to the host with the lab key, as `user` (default: login_user)."""
         argv = ['ssh', '-i', self.lab.key, '-o', 'StrictHostKeyChecking=no', '-o',
                 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o',
-                'BatchMode=yes', 'root@' + self.ip]
+                'BatchMode=yes', '%s@%s' % (user or self.login_user, self.ip)]
         if command:
             argv.append(command)
         return argv
+
+
+def write_sudoers(hostdir, password_required):
+    rule = 'ALL' if password_required else 'NOPASSWD: ALL'
+    # sudo skips files with a dot in their name (write's temporary file) and wants 0440.
+    write(os.path.join(hostdir, 'etc-sudoers.d', 'lab-' + OPS_USER),
+          '# Written by the reseed.mariadb lab.\n%s ALL=(ALL:ALL) %s\n' % (OPS_USER, rule),
+          0o440)
+
+
+def free_ops_id():
+    """A uid and gid (the same number) that the machine's users and groups do not use."""
+    used = set(u.pw_uid for u in pwd.getpwall()) | set(g.gr_gid for g in grp.getgrall())
+    return next(n for n in itertools.count(FIRST_OPS_ID) if n not in used)
 
 
 def proc_start_time(pid):
@@ -388,19 +557,23 @@ class Lab(object):
             write_in_place(os.path.join(h.dir, 'hosts'), text)
 
     # ---- create / destroy ---------------------------------------------------------------
-    def create(self, name, datadir_mount=False, start_server=True):
-        """Create (or keep, when it runs) the lab host `name`; return its Host."""
+    def create(self, name, datadir_mount=False, start_server=True, hardened=False):
+        """Create (or keep, when it runs with the same options) the lab host `name`;
+        return its Host. A hardened host is production-shaped (see the module's docstring);
+        its datadir is always a mount point, /data/mysql."""
         if not name.replace('-', '').isalnum() or len(name) > 20:
             raise LabError('lab host names are letters, digits and dashes, at most 20: %r'
                            % name)
+        datadir_mount = bool(datadir_mount or hardened)
         with self.lock():
             self.ensure_common()
             host = Host(self, name)
-            if host.running() and host.datadir_mount == datadir_mount:
+            if (host.running() and host.datadir_mount == datadir_mount
+                    and host.hardened == bool(hardened)):
                 started = False
             else:
                 self._destroy(host)
-                self._build(host, datadir_mount)
+                self._build(host, datadir_mount, hardened)
                 self.write_hosts_files()
                 started = True
         self.wait_ssh(host)
@@ -408,8 +581,9 @@ class Lab(object):
             self.start_server(host)
         return host
 
-    def _build(self, host, datadir_mount):
+    def _build(self, host, datadir_mount, hardened):
         octet = self.free_octet()
+        layout = LAYOUTS[bool(hardened)]
         d = host.dir
         os.makedirs(d)
         write(os.path.join(d, 'ip'), '%s.%d\n' % (NET, octet))
@@ -426,15 +600,19 @@ class Lab(object):
             os.setxattr(datadir, 'trusted.overlay.opaque', b'y')
         else:
             write(os.path.join(d, 'datadir-mount'), 'yes\n')
+        if hardened:
+            write(os.path.join(d, 'hardened'), 'yes\n')
+            self._build_hardened(d, upper)
         shutil.copytree('/etc/mysql', os.path.join(d, 'etc-mysql'), symlinks=True)
         write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'),
-              SERVER_CNF.format(name=host.name, server_id=octet))
+              SERVER_CNF.format(name=host.name, server_id=octet, **layout))
         shutil.copytree('/etc/ssh', os.path.join(d, 'etc-ssh'), symlinks=True,
                         ignore=shutil.ignore_patterns('ssh_host_*'))
         sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'lab-' + host.name,
             '-f', os.path.join(d, 'etc-ssh', 'lab_host_ed25519_key')])
         write(os.path.join(d, 'etc-ssh', 'sshd_config'),
-              SSHD_CONFIG.format(name=host.name, ip='%s.%d' % (NET, octet)))
+              SSHD_CONFIG.format(name=host.name, ip='%s.%d' % (NET, octet),
+                                 permit_root_login='no' if hardened else 'prohibit-password'))
         os.makedirs(os.path.join(d, 'log-mysql'))
         shutil.chown(os.path.join(d, 'log-mysql'), 'mysql', 'adm')
         rootssh = os.path.join(d, 'root-ssh')
@@ -444,12 +622,17 @@ class Lab(object):
             '-f', os.path.join(rootssh, 'id_ed25519')])
         os.makedirs(os.path.join(d, 'tmp'))
         os.chmod(os.path.join(d, 'tmp'), 0o1777)
-        # Targets missing on the machine (e.g. /var/log/mysql) are created empty first.
-        mounts = '\n'.join('mkdir -p %s && mount --bind $H/%s %s' % (m[1], m[0], m[1])
-                           for m in PRIVATE_MOUNTS)
+        # Directories missing on the machine (e.g. /var/log/mysql) are created empty first
+        # (a hardened host's top-level ones, such as /data, in its own root).
+        mounts = '\n'.join(
+            ('mount --bind $H/{0} {1}' if os.path.isfile(os.path.join(d, src)) else
+             'mkdir -p {1} && mount --bind $H/{0} {1}').format(src, target)
+            for src, target in PRIVATE_MOUNTS + (HARDENED_MOUNTS if hardened else ()))
         write(os.path.join(d, 'init.sh'), INIT_SH.format(
             name=host.name, hostdir=d, lab_root=self.root, private_mounts=mounts,
-            datadir_mount='mount --bind $H/datadir /var/lib/mysql' if datadir_mount else ''),
+            new_root=NEW_ROOT_SH if hardened else '',
+            datadir_mount='mkdir -p {0} && mount --bind $H/datadir {0}'.format(
+                layout['datadir']) if datadir_mount else ''),
             0o755)
         # Network: namespace, veth pair with one end on the bridge.
         sh(['ip', 'netns', 'add', host.netns])
@@ -487,6 +670,46 @@ class Lab(object):
                 host.name, read(os.path.join(d, 'init.log'), '')))
         write(os.path.join(d, 'init.pid'), '%d\n' % init_pid)
         write(os.path.join(d, 'init.start'), proc_start_time(init_pid) + '\n')
+
+    def _build_hardened(self, d, varlib_upper):
+        """The hardened host's own files: OPS_USER in copies of the machine's account files,
+        with a password (sudo asks for it once set_sudo_password_required), its sudo rule, its
+        home with the lab key authorised."""
+        uid = free_ops_id()
+        password = os.urandom(12).hex()
+        write(os.path.join(d, 'ops-password'), password + '\n', 0o600)
+        hashed = sh(['openssl', 'passwd', '-6', '-stdin'], input=password).stdout.strip()
+        home = '/home/' + OPS_USER
+        # A real hash and a last change of today: sshd without PAM refuses a locked account
+        # ('!') and makes one whose password is "changed on day 0" change it first.
+        entries = {
+            'passwd': '%s:x:%d:%d:reseed lab operator:%s:/bin/bash' % (OPS_USER, uid, uid, home),
+            'group': '%s:x:%d:' % (OPS_USER, uid),
+            'shadow': '%s:%s:%d:0:99999:7:::' % (OPS_USER, hashed, time.time() // 86400),
+            'gshadow': '%s:!::' % OPS_USER,
+        }
+        for name in ACCOUNT_FILES:
+            src, dst = '/etc/' + name, os.path.join(d, 'etc-' + name)
+            st = os.stat(src)
+            write(dst, read(src) + '\n' + entries[name] + '\n', st.st_mode & 0o7777)
+            os.chown(dst, st.st_uid, st.st_gid)
+        shutil.copytree('/etc/sudoers.d', os.path.join(d, 'etc-sudoers.d'))
+        write_sudoers(d, password_required=False)
+        # sshd's StrictModes: home and .ssh the user's own, closed to others.
+        ops_home = os.path.join(d, 'home', OPS_USER)
+        os.makedirs(os.path.dirname(ops_home))
+        shutil.copytree('/etc/skel', ops_home)
+        os.makedirs(os.path.join(ops_home, '.ssh'), mode=0o700)
+        shutil.copy(self.key + '.pub', os.path.join(ops_home, '.ssh', 'authorized_keys'))
+        os.chmod(os.path.join(ops_home, '.ssh', 'authorized_keys'), 0o600)
+        os.chmod(ops_home, 0o700)
+        sh(['chown', '-R', '%d:%d' % (uid, uid), ops_home])
+        os.makedirs(os.path.join(d, 'root'))  # where NEW_ROOT_SH mounts the host's root
+        # /var/lib/mysql is not the datadir here: empty, and the machine's never shows through.
+        unused = os.path.join(varlib_upper, 'mysql')
+        os.makedirs(unused)
+        shutil.chown(unused, 'mysql', 'mysql')
+        os.setxattr(unused, 'trusted.overlay.opaque', b'y')
 
     def wait_ssh(self, host, timeout=30):
         deadline = time.time() + timeout
@@ -563,7 +786,10 @@ class Lab(object):
     def inventory(self, primary, replicas, others=()):
         """An Ansible inventory (dict) for the lab hosts."""
         def hostvars(h):
-            return {'ansible_host': h.ip, 'lab_server_id': h.server_id}
+            hv = {'ansible_host': h.ip, 'lab_server_id': h.server_id}
+            if h.hardened:  # root cannot log in: the unprivileged user, and sudo
+                hv.update(ansible_user=h.login_user, ansible_become=True)
+            return hv
         inv = {'all': {
             'vars': {
                 'ansible_user': 'root',
@@ -589,6 +815,9 @@ def main(argv=None):
     p.add_argument('names', nargs='+')
     p.add_argument('--datadir-mount', action='append', default=[], metavar='NAME',
                    help='give NAME a datadir that is its own mount point')
+    p.add_argument('--hardened', action='append', default=[], metavar='NAME',
+                   help='make NAME production-shaped: login as ops with sudo, no root '
+                        'login, datadir /data/mysql on its own mount, logs in /var/log/mysql')
     p = sub.add_parser('down', help='remove lab hosts (idempotent)')
     p.add_argument('names', nargs='*')
     p.add_argument('--all', action='store_true')
@@ -612,7 +841,8 @@ def main(argv=None):
     try:
         if args.cmd == 'up':
             for name in args.names:
-                h = lab.create(name, datadir_mount=name in args.datadir_mount)
+                h = lab.create(name, datadir_mount=name in args.datadir_mount,
+                               hardened=name in args.hardened)
                 print('%s\t%s\tup' % (h.name, h.ip))
         elif args.cmd == 'down':
             if args.all:
