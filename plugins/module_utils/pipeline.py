@@ -156,10 +156,18 @@ class Pump(Relay):
                 os.close(self.dst)
 
     def send(self):
-        """The last program's output as DATA frames, a KEEPALIVE while it is quiet."""
+        """The last program's output as DATA frames, a KEEPALIVE while it is quiet. The
+        receiver says nothing until the end unless it fails: then its frame says why."""
         while True:
-            if not select.select([self.src], [], [], transfer.KEEPALIVE_EVERY)[0]:
+            ready = select.select([self.src, self.dst], [], [], transfer.KEEPALIVE_EVERY)[0]
+            if self.dst in ready:
+                said = self.dst.poll()
+                if said is not None:
+                    raise transfer.PeerAbort(transfer.reason_of(self.dst.name, said[1]))
+            if not ready:
                 self.dst.keepalive()
+                continue
+            if self.src not in ready:
                 continue
             data = os.read(self.src, CHUNK)
             if not data:

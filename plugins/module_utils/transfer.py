@@ -143,10 +143,30 @@ class Channel(object):
             got += k
         return buf
 
-    def recv(self, skip_keepalive=True):
-        """The next frame as (kind, payload bytes)."""
+    def fileno(self):
+        return self.sock.fileno()
+
+    def poll(self):
+        """The frame the other end sent, if it sent one, without waiting for one (the fd was
+        readable: with TLS that may be a session ticket and no frame at all); None if none."""
+        self.sock.settimeout(0.0)
+        try:
+            first = self.sock.recv(1)
+        except (ssl.SSLWantReadError, BlockingIOError, socket.timeout):
+            return None
+        except (OSError, ssl.SSLError) as e:
+            raise TransferError('reading from %s failed: %s' % (self.name, e))
+        finally:
+            self.sock.settimeout(self.stall_timeout)
+        if not first:
+            raise TransferError('%s closed the connection' % self.name)
+        return self.recv(first=bytes(first))
+
+    def recv(self, skip_keepalive=True, first=b''):
+        """The next frame as (kind, payload bytes); first: its first bytes, already read."""
         while True:
-            kind, length = HEADER.unpack(bytes(self._recv_exact(HEADER.size)))
+            kind, length = HEADER.unpack(first + bytes(self._recv_exact(HEADER.size - len(first))))
+            first = b''
             if length > MAX_FRAME:
                 raise TransferError('%s sent a frame of %d bytes: not a reseed stream'
                                     % (self.name, length))
@@ -163,6 +183,24 @@ class Channel(object):
                 raise PeerAbort(reason_of(self.name, payload))
             raise TransferError('%s sent an unexpected frame %r' % (self.name, kind))
         return kind, json.loads(bytes(payload).decode('utf-8') or '{}')
+
+    def finish(self, grace=5.0):
+        """Close without losing the last frame sent: a close with unread bytes pending
+        sends a reset, which can destroy that frame before the other end reads it. So stop
+        writing, and read (and drop) what still comes until the other end closes too."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(0.5)
+            deadline = time.time() + grace
+            while time.time() < deadline:
+                try:
+                    if not self.sock.recv(1 << 16):
+                        break
+                except socket.timeout:
+                    continue
+        except (OSError, ValueError):
+            pass
+        self.close()
 
     def close(self):
         try:

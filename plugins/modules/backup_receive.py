@@ -192,7 +192,7 @@ class Receiver(object):
                 self.channel.send_json(transfer.RESULT, {'ok': False, 'error': cause})
             except transfer.TransferError:
                 pass
-            self.channel.close()
+            self.channel.finish()
         self.module.fail_json(msg='%s: %s' % (self.where, cause), **self.result)
 
     def preflight(self):
@@ -302,7 +302,7 @@ class Receiver(object):
         problem = st.space_problem(self.result['facts']['free_bytes'], hello.get('expected_bytes'))
         if problem:
             self.channel.send_json(transfer.REFUSE, {'reason': 'replica: ' + problem})
-            self.channel.close()
+            self.channel.finish()
             self.channel = None
             self.fail('nothing changed: ' + problem)
         self.channel.send_json(transfer.ACCEPT, self.result['facts'])
@@ -347,7 +347,7 @@ class Receiver(object):
                                                      'bytes': self.result['bytes_received']})
         except transfer.TransferError:
             pass  # sealed all the same; the source's module learns it from this one's result
-        self.channel.close()
+        self.channel.finish()
         self.module.exit_json(msg='received %.2f GB into %s, sealed' % (
             self.result['bytes_received'] / 1e9, p['staging_dir']), **self.result)
 

@@ -305,7 +305,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
-from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Pump, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
     RECEIVED_MARKER)
 
@@ -602,7 +602,9 @@ class Sender(object):
             text = pipeline.aborted or blamed.describe(lambda t: scrub(t, self.secrets))
             if blamed is not None and 'Was only able to copy log' in getattr(blamed, 'stderr_tail', ''):
                 text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
-            self.fail(text + self.receiver_said(text) + unsealed)
+            if not isinstance(blamed, Pump):  # the link itself works: tell the receiver
+                text += self.receiver_said(text)
+            self.fail(text + unsealed)
         try:
             self.channel.send_json(transfer.END, {'ok': True, 'bytes': counts['sent']})
             self.channel.stall_timeout = self.p['stall_timeout']
@@ -619,23 +621,18 @@ class Sender(object):
                                           self.p['destination']), **self.result)
 
     def receiver_said(self, text):
-        """Tell the receiver to stop, and add what it said if it stopped first (a full
-        disk, its extractor failing)."""
-        if self.channel is None:
-            return ''
-        said = ''
+        """Tell the receiver why the source stopped, and add what it answers (briefly: the
+        copy is lost either way)."""
+        self.channel.sock.settimeout(5)
+        self.channel.stall_timeout = 5
         try:
             self.channel.send_json(transfer.ABORT, {'reason': 'the source stopped: ' + text})
-        except transfer.TransferError:
-            pass
-        try:
-            self.channel.sock.settimeout(5)
             kind, payload = self.channel.recv()
-            if kind == transfer.RESULT:
-                said = '; ' + transfer.reason_of('the replica', payload)
         except (transfer.TransferError, OSError, ValueError):
-            pass
-        return said
+            return ''
+        said = transfer.reason_of('the replica', payload) if kind == transfer.RESULT else ''
+        return '' if not said or 'the source stopped' in said else '; ' + said
+
 
 
 def main():
