@@ -1,0 +1,128 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rebuild on production-shaped hosts (tests/lab/README.md, hardened): Ansible logs in
+as the unprivileged `ops` with sudo, sshd refuses root, the datadir is /data/mysql on its own
+mount, binlogs and relay logs in /var/log/mysql. With the role's defaults (transport tls) no
+database host logs in to another; what stands in the way is said before anything changes."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import scenarios
+from ansible_run import REPO, run_playbook
+from secrets_watch import SecretsWatch
+
+PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+STAGING = '/data/mysql/#sql-reseed-staging'
+
+
+def mariadbd_pid(host):
+    return host.run('pidof mariadbd').stdout.strip()
+
+
+def logins_from_other_hosts(*hosts):
+    """ssh logins each host's sshd accepted from anywhere but the controller (Ansible)."""
+    found = []
+    for host in hosts:
+        with open(os.path.join(host.dir, 'init.log')) as f:
+            found += [line for line in f.read().splitlines() if 'Accepted publickey' in line
+                      and ' from 10.213.47.1 ' not in line]
+    return found
+
+
+def unchanged(replica, pid, other_hosts):
+    """Nothing changed on the replica: same server, no staging, no certificate or key left."""
+    assert mariadbd_pid(replica) == pid
+    assert replica.run(['test', '-e', STAGING], check=False).returncode == 1
+    for host in [replica] + other_hosts:
+        assert host.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
+
+
+def one_fatal_msg(stdout):
+    msgs = re.findall(r'^fatal: \[[^\]]*\]: FAILED! => .*"msg": "([^"]*)"', stdout, re.M)
+    return msgs[-1] if msgs else stdout[-3000:]
+
+
+def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password):
+    hosts = make_hosts('primary', 'replica', hardened=('primary', 'replica'))
+    primary, replica = hosts['primary'], hosts['replica']
+    scenarios.setup_replication(primary, [replica], repl_password, rows=3000)
+    inv = inventory(primary, [replica])
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password,
+             'replica_rebuild_force': True}
+    pid = mariadbd_pid(replica)
+    keys = replica.run('cat /home/ops/.ssh/authorized_keys').stdout
+
+    # 1. sudo asks for a password and none was given: said, with the fix; nothing changed.
+    replica.set_sudo_password_required(True)
+    try:
+        proc = run_playbook(inv, PLAYBOOK, extra)
+    finally:
+        replica.set_sudo_password_required(False)
+    msg = one_fatal_msg(proc.stdout)
+    assert proc.returncode != 0 and msg.startswith(
+        '%s: preflight: Ansible cannot act as root on this replica (Missing sudo password): '
+        'give the become password' % replica.name), msg
+    unchanged(replica, pid, [primary])
+
+    # 2. The receiver's port cannot be bound (something else listens there).
+    holder = replica.run('python3 -c "import socket, time; s = socket.socket(); '
+                         's.bind((\'0.0.0.0\', 4444)); s.listen(1); time.sleep(300)" '
+                         '>/dev/null 2>&1 & echo $!').stdout.strip()
+    try:
+        scenarios.wait_for(lambda: ':4444 ' in replica.run('ss -ltnH').stdout, 10)
+        proc = run_playbook(inv, PLAYBOOK, extra)
+    finally:
+        replica.run(['kill', holder])  # our own process, by its pid
+        scenarios.wait_for(lambda: ':4444 ' not in replica.run('ss -ltnH').stdout, 10)
+    msg = one_fatal_msg(proc.stdout)
+    assert proc.returncode != 0 and 'cannot listen on *:4444: Address already in use: stop what ' \
+        'uses the port, or choose another (replica_rebuild_port)' in msg, msg
+    unchanged(replica, pid, [primary])
+
+    # 3. A firewall on the replica drops the port: the source says which port, and what to
+    # do; the receiver is stopped at once; nothing changed on either host.
+    replica.block_port(4444)
+    try:
+        proc = run_playbook(inv, PLAYBOOK, extra)
+    finally:
+        replica.unblock_port(4444)
+    msg = one_fatal_msg(proc.stdout)
+    assert proc.returncode != 0 and msg.startswith(
+        '%s: stream from %s: backup_stream to %s:4444 (tls): nothing changed: cannot connect to '
+        "the replica's receiver at %s:4444: timed out" % (replica.name, primary.name, replica.ip,
+                                                          replica.ip)), msg
+    assert 'is open to this host (firewall)' in msg and 'Nothing was swapped' in msg, msg
+    unchanged(replica, pid, [primary])
+    assert primary.run('pidof mariadb-backup', check=False).returncode == 1
+
+    # 4. Broken by 1236, rebuilt with the defaults: no login between the database hosts, no
+    # key anywhere, the certificates gone; data on the mount, binlogs where they were.
+    scenarios.break_1236(primary, replica)
+    with SecretsWatch([repl_password]) as watch:
+        proc = run_playbook(inv, PLAYBOOK, {k: v for k, v in extra.items()
+                                            if k != 'replica_rebuild_force'})
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
+    s = replica.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
+        scenarios.threads(s)
+    assert 'tables equal at' in proc.stdout
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
+        'SELECT COUNT(*) FROM labdb.t')
+    assert replica.sql_value('SELECT @@datadir') == '/data/mysql/'
+    assert replica.sql_value('SELECT @@log_bin_basename') == '/var/log/mysql/mysql-bin'
+    assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == '/data/mysql'
+    assert replica.run('ls -d /data/mysql/#sql-reseed-old-* 2>/dev/null || ls -d '
+                       '/data/mysql.reseed-old-*').stdout.strip()
+    assert logins_from_other_hosts(primary, replica) == []
+    assert replica.run('cat /home/ops/.ssh/authorized_keys').stdout == keys
+    for host in (primary, replica):
+        assert host.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
+    primary.sql('INSERT INTO labdb.t (id) VALUES (900001)')
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t WHERE id = 900001') == '1'
