@@ -12,8 +12,8 @@ bench/results/<time>.md, .json and .png (a bar chart). Never run by the tests.
 
 Sections (--only, comma-separated; all by default), in this order:
 - stages: each stage alone, raw `tar | ssh | tar`, the hand pipeline (datapath.py);
-- ours: reseed.mariadb.backup_stream per transport x compression x parallel (datapath.py);
-- shaped: our stream (ssh, tcp) on a link shaped to 1gbit and 100mbit (datapath.py);
+- ours: reseed.mariadb.backup_stream (and backup_receive) per transport x compression x parallel (datapath.py);
+- shaped: our stream (tls, ssh) on a link shaped to 1gbit and 100mbit (datapath.py);
 - logical: mariadb-dump | mariadb, mydumper + myloader (logical.py);
 - playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py).
 The page cache is warm (a read of the datadir comes first) and dirty pages are flushed
@@ -53,7 +53,9 @@ def parse_args(argv=None):
                         help='sections, comma-separated: %s (default all)' % ','.join(SECTIONS))
     parser.add_argument('--rates', default='1gbit,100mbit',
                         help='link rates of the shaped section (tc syntax, comma-separated)')
-    parser.add_argument('--shaped-transports', default='ssh,tcp',
+    parser.add_argument('--transports', default='tls,tcp,ssh',
+                        help='transports of the ours section (comma-separated)')
+    parser.add_argument('--shaped-transports', default='tls,ssh',
                         help='transports of the shaped section (comma-separated)')
     parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
                         help='break the replica before the playbook (error 1236), or leave '
@@ -74,7 +76,7 @@ def run_sections(bench, args):
     """Each chosen section in order; one that fails is reported and the others still run."""
     actions = {
         'stages': lambda: datapath.stages(bench),
-        'ours': lambda: datapath.ours(bench),
+        'ours': lambda: datapath.ours(bench, args.transports.split(',')),
         'shaped': lambda: datapath.shaped(bench, args.rates.split(','),
                                           args.shaped_transports.split(',')),
         'logical': lambda: logical.logical(bench),

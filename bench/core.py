@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 
 import ansible_run  # noqa: E402
+from streaming import Streamer  # noqa: E402
 
 ROWS_PER_GB = 4200000  # sysbench rows (about 250 bytes with the secondary index)
 TABLES = 8
@@ -105,6 +106,7 @@ class Bench(object):
         self.tmp = tempfile.mkdtemp(prefix='reseed-bench-')
         self.inventory = ansible_run.write_inventory(
             src.lab, os.path.join(self.tmp, 'inv.json'), src.name, [dst.name])
+        self.streamers = {}  # (transport, staging) -> Streamer: its certificates made once
 
     def repeated(self, run_once):
         """The median (by seconds) of self.repeat calls of run_once() -> Measure."""
@@ -144,17 +146,24 @@ class Bench(object):
         return row
 
     def stream(self, transport, compression, parallel, staging='/var/lib/bench-x'):
-        """One run of reseed.mariadb.backup_stream through Ansible (and its action plugin),
-        into an emptied staging directory. Its seconds are the module's own; its window,
-        for the CPU, comes from the progress file's last write (the same kernel's clock)."""
+        """One run of reseed.mariadb.backup_stream through Ansible (and its action plugin)
+        into backup_receive on the destination (both ends, as the role starts them), into an
+        emptied staging directory. Its seconds are the sending module's own; its window, for
+        the CPU, comes from the progress file's last write (the same kernel's clock)."""
         self.dst.run('rm -rf %s' % staging, timeout=600)
         self.dst.run('sync', timeout=600)
-        res = ansible_run.run_module(self.inventory, self.src.name, 'backup_stream', {
-            'destination': self.dst.ip, 'staging_dir': staging, 'transport': transport,
+        key = (transport, staging)
+        if key not in self.streamers:
+            self.streamers[key] = Streamer(
+                self.inventory, self.src, self.dst, tempfile.mkdtemp(prefix='bench-stream-', dir=self.tmp),
+                transport, staging=staging,
+                ssh_key='/root/.ssh/id_ed25519' if transport == 'ssh' else None)
+        res, received = self.streamers[key].stream(send={
             'compression': compression, 'parallel': parallel,
-            'progress_file': '/tmp/bench-progress.json'}, timeout=7200)
-        if res.failed:
-            raise RuntimeError('backup_stream failed: %s' % res.get('msg'))
+            'progress_file': '/tmp/bench-progress.json'}, receive={'parallel': parallel})
+        if res.failed or received.get('failed'):
+            raise RuntimeError('backup_stream failed: %s; receiver: %s' % (
+                res.get('msg'), received.get('msg')))
         progress = json.loads(self.src.run('cat /tmp/bench-progress.json').stdout)
         end = progress['updated']
         return Measure(res['seconds'], (end - res['seconds'], end),

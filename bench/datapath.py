@@ -41,6 +41,8 @@ def stages(bench):
         src, "%s %s 'cat > /dev/null' < %s" % (SSH, dst.ip, STREAM_FILE)), stream, stage='ssh')
     bench.add('socat tcp alone, stream bytes', 'limit', bench.repeated(lambda: socat(bench)),
               stream, stage='tcp')
+    bench.add('socat openssl (TLS) alone, stream bytes', 'limit',
+              bench.repeated(lambda: socat(bench, tls=True)), stream, stage='tls')
     src.run('%s %s "cat > %s" < %s' % (SSH, dst.ip, STREAM_FILE, STREAM_FILE))
     for n in sorted({1, 2, p}):
         bench.add('mbstream -x -p %d from a file (destination)' % n, 'limit', bench.timed(
@@ -58,15 +60,24 @@ def stages(bench):
     src.run('rm -rf /tmp/bench-bk %s' % STREAM_FILE)
 
 
-def socat(bench):
-    """The tcp transport alone: one connection per listener, which exits after it."""
+def socat(bench, tls=False):
+    """The tcp transport alone, or TLS (OpenSSL, as our tls transport uses it, with a
+    throwaway certificate): one connection per listener, which exits after it."""
     src, dst = bench.src, bench.dst
-    listener = dst.popen('socat -u TCP-LISTEN:4455,bind=%s,reuseaddr,rcvbuf=4194304 '
-                         'OPEN:/dev/null' % dst.ip)
+    listen, connect = 'TCP-LISTEN', 'TCP'
+    if tls:
+        dst.run('test -e /tmp/bench-tls.pem || (openssl req -x509 -newkey ec -pkeyopt '
+                'ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=bench -keyout '
+                '/tmp/bench-tls.key -out /tmp/bench-tls.crt 2>/dev/null && '
+                'cat /tmp/bench-tls.key /tmp/bench-tls.crt > /tmp/bench-tls.pem)')
+        listen, connect = 'OPENSSL-LISTEN', 'OPENSSL'
+    extra = ',cert=/tmp/bench-tls.pem,verify=0' if tls else ''
+    listener = dst.popen('socat -u %s:4455,bind=%s,reuseaddr,rcvbuf=4194304%s OPEN:/dev/null'
+                         % (listen, dst.ip, extra))
     try:
         time.sleep(0.5)
-        return bench.shell(src, 'socat -u -b 1048576 OPEN:%s TCP:%s:4455,sndbuf=4194304'
-                           % (STREAM_FILE, dst.ip))
+        return bench.shell(src, 'socat -u -b 1048576 OPEN:%s %s:%s:4455,sndbuf=4194304%s'
+                           % (STREAM_FILE, connect, dst.ip, ',verify=0' if tls else ''))
     finally:
         listener.wait(30)
 
@@ -85,8 +96,11 @@ def stream_row(bench, label, transport, compression, parallel, **attrs):
     return row
 
 
-def ours(bench):
-    for transport in ('ssh', 'tcp'):
+TRANSPORTS = ('tls', 'tcp', 'ssh')
+
+
+def ours(bench, transports=TRANSPORTS):
+    for transport in transports:
         for compression in ('none', 'zstd', 'auto'):
             for p in (1, 2):
                 stream_row(bench, '', transport, compression, p)

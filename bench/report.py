@@ -84,7 +84,7 @@ def target(text, figures=None, ok=None):
 
 def stream_targets(rows):
     out = []
-    for transport in ('ssh', 'tcp'):
+    for transport in ('tls', 'tcp', 'ssh'):
         best = fastest(rows, transport=transport)
         stage = best and slowest_stage(rows, best)
         text = '%s stream <= 1.3x its slowest stage alone' % transport

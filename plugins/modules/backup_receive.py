@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: backup_receive
 short_description: Receive a streamed mariadb-backup into a new staging directory on this host
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The receiving end of the stream, on the replica. Listens on I(port), accepts one
     connection from I(source_address) only, and extracts what

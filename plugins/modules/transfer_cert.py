@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: transfer_cert
 short_description: Make, or remove, this host's throwaway certificate for one backup stream
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - With C(state=present), makes a new private key and a self-signed certificate (EC
     P-256, valid for two days) in a new private temporary directory (mode 0700) and returns
