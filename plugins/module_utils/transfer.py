@@ -238,7 +238,7 @@ def bind(address, port):
     except OSError as e:
         sock.close()
         raise TransferError('cannot listen on %s:%d: %s' % (address or '*', port,
-                                                             e.strerror or e))
+                                                            e.strerror or e))
     return sock
 
 

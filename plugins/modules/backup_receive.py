@@ -18,7 +18,7 @@ description:
     Any other peer (another address, a failed TLS handshake, a wrong token) is turned away
     and the listener waits on for the source; what was turned away is returned.
   - Ansible starts both ends (this module in the background with C(async), then
-    M(reseed.mariadb.backup_stream) on the source): the stream's own connection is the only
+    M(reseed.mariadb.backup_stream) on the source); the stream's own connection is the only
     thing that passes between the database hosts. No ssh login, no key, no
     C(authorized_keys) change with C(transport=tls) or C(tcp).
   - Nothing on this host changes before the source has connected, proved who it is and
@@ -28,10 +28,10 @@ description:
     M(reseed.mariadb.backup_prepare) requires) only when the source said every program of
     its side succeeded and mariadb-backup said C(completed OK!), every program here
     succeeded, and the copy's last files are there.
-  - One stream at a time into a staging directory: the module holds a lock in C(/run/lock)
+  - One stream at a time into a staging directory; the module holds a lock in C(/run/lock)
     until it ends.
   - A connection that carries nothing for I(stall_timeout) seconds (the source sends a
-    keepalive every 10 seconds while mariadb-backup is quiet) is taken for a cut link: the
+    keepalive every 10 seconds while mariadb-backup is quiet) is taken for a cut link; the
     extraction is stopped and the copy left unsealed.
 options:
   staging_dir:
@@ -60,7 +60,7 @@ options:
     type: str
   source_address:
     description:
-      - The source's address (or a name, resolved here): the only peer accepted. Required
+      - The source's address (or a name, resolved here), the only peer accepted. Required
         with C(tls) and C(tcp); with C(ssh) the peer is the tunnel's end on this host.
     type: str
   token:

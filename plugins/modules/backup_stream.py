@@ -20,7 +20,7 @@ description:
     C(transport=tls) (the default) connects over TLS, presenting this run's certificate
     I(tls_cert) and accepting only the replica's, I(peer_cert). C(tcp) sends in the clear,
     for trusted networks. C(ssh) goes through an ssh tunnel (C(ssh -W)) to the receiver
-    listening on the replica's loopback: the account I(ssh_user) needs no privilege and no
+    listening on the replica's loopback; the account I(ssh_user) needs no privilege and no
     shell, only a login that may open that one tunnel.
   - Nothing changes on the replica until the source has connected and proved who it is
     (certificate, address, this run's I(token)) and the replica said the copy fits (free
@@ -632,7 +632,6 @@ class Sender(object):
             return ''
         said = transfer.reason_of('the replica', payload) if kind == transfer.RESULT else ''
         return '' if not said or 'the source stopped' in said else '; ' + said
-
 
 
 def main():

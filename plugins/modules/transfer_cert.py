@@ -18,7 +18,7 @@ description:
   - With C(state=absent), removes such a directory (I(path)), and with I(prefix) every
     directory of that prefix in the temporary directory (those of interrupted runs).
   - M(reseed.mariadb.backup_stream) and M(reseed.mariadb.backup_receive) use the pair of
-    each end with C(transport=tls): each presents its own and accepts only the other's.
+    each end with C(transport=tls); each presents its own and accepts only the other's.
 options:
   state:
     description: C(present) makes a new one (always), C(absent) removes.
