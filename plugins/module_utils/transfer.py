@@ -54,6 +54,18 @@ CONNECT_ATTEMPT = 5.0  # one TCP connect; a dropped SYN waits this long
 RETRY_EVERY = 0.3
 
 
+def argument_spec():
+    """The options both ends share (documented in doc_fragments/transfer.py)."""
+    return dict(
+        port=dict(type='int', default=4444),
+        token=dict(type='str', required=True, no_log=True),
+        tls_cert=dict(type='path'),
+        tls_key=dict(type='path', no_log=False),
+        peer_cert=dict(type='str'),
+        stall_timeout=dict(type='int', default=60),
+    )
+
+
 class TransferError(Exception):
     """The connection failed; the message says where and, when it can, what to do."""
 

@@ -51,10 +51,6 @@ options:
     type: str
     choices: [tls, tcp, ssh]
     default: tls
-  port:
-    description: The TCP port to listen on.
-    type: int
-    default: 4444
   listen_address:
     description: The address to listen on (all of this host's when omitted); C(127.0.0.1) with C(transport=ssh).
     type: str
@@ -62,19 +58,6 @@ options:
     description:
       - The source's address (or a name, resolved here), the only peer accepted. Required
         with C(tls) and C(tcp); with C(ssh) the peer is the tunnel's end on this host.
-    type: str
-  token:
-    description: This run's token; the source must present it first. Drawn at random per run by the role.
-    type: str
-    required: true
-  tls_cert:
-    description: This end's certificate (PEM file), with C(transport=tls).
-    type: path
-  tls_key:
-    description: This end's private key (PEM file), with C(transport=tls).
-    type: path
-  peer_cert:
-    description: The source's certificate for this run (PEM text), the only one accepted, with C(transport=tls).
     type: str
   parallel:
     description: Extract threads of C(mbstream).
@@ -84,10 +67,6 @@ options:
     description: Seconds to wait for the source to connect.
     type: int
     default: 120
-  stall_timeout:
-    description: Seconds without a byte (data or keepalive) after which the link is taken for cut.
-    type: int
-    default: 60
   run_file:
     description:
       - A file this module creates when it starts and watches; removing it stops the
@@ -97,6 +76,8 @@ options:
   progress_file:
     description: Where to write the bytes received (JSON, every second).
     type: path
+extends_documentation_fragment:
+  - reseed.mariadb.transfer
 notes:
   - Check mode checks what it can without the source - the staging directory's state, its
     lock, the programs, the free space, that the port can be bound - and returns.
@@ -388,22 +369,18 @@ class Receiver(object):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    spec = transfer.argument_spec()
+    spec.update(
         staging_dir=dict(type='path', required=True),
         transport=dict(type='str', default='tls', choices=['tls', 'tcp', 'ssh']),
-        port=dict(type='int', default=4444),
         listen_address=dict(type='str'),
         source_address=dict(type='str'),
-        token=dict(type='str', required=True, no_log=True),
-        tls_cert=dict(type='path'),
-        tls_key=dict(type='path', no_log=False),
-        peer_cert=dict(type='str'),
         parallel=dict(type='int', default=2),
         accept_timeout=dict(type='int', default=120),
-        stall_timeout=dict(type='int', default=60),
         run_file=dict(type='path'),
         progress_file=dict(type='path'),
-    ), supports_check_mode=True)
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     Receiver(module).run()
 
 

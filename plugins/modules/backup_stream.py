@@ -44,11 +44,6 @@ options:
     description: The replica's address (or name), where its receiver listens.
     type: str
     required: true
-  port:
-    description: The port the receiver listens on (with C(transport=ssh), on the replica's loopback).
-    type: int
-    default: 4444
-    aliases: [tcp_port]
   transport:
     description:
       - C(tls) connects over TLS with I(tls_cert), I(tls_key) and I(peer_cert); C(tcp) in
@@ -56,27 +51,10 @@ options:
     type: str
     choices: [tls, tcp, ssh]
     default: tls
-  token:
-    description: This run's token, the receiver's I(token).
-    type: str
-    required: true
-  tls_cert:
-    description: This end's certificate (PEM file), with C(transport=tls).
-    type: path
-  tls_key:
-    description: This end's private key (PEM file), with C(transport=tls).
-    type: path
-  peer_cert:
-    description: The replica's certificate for this run (PEM text), the only one accepted, with C(transport=tls).
-    type: str
   connect_timeout:
     description: Seconds to keep trying to reach the receiver (it may not listen yet).
     type: int
     default: 30
-  stall_timeout:
-    description: Seconds without a byte taken by the link after which the stream is taken for cut.
-    type: int
-    default: 60
   compression:
     description:
       - C(zstd) compresses at level I(compression_level) with all cores; C(none) sends the
@@ -179,6 +157,8 @@ options:
     description: Seconds without a refreshed I(heartbeat_file) after which the stream is stopped.
     type: int
     default: 120
+extends_documentation_fragment:
+  - reseed.mariadb.transfer
 notes:
   - Every run starts with a preflight; check mode runs only the preflight and reports what
     would run. It checks that mariadb-backup is installed and of the server's series and at
@@ -635,16 +615,11 @@ class Sender(object):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    spec = transfer.argument_spec()
+    spec.update(
         destination=dict(type='str', required=True),
-        port=dict(type='int', default=4444, aliases=['tcp_port']),
         transport=dict(type='str', default='tls', choices=['tls', 'tcp', 'ssh']),
-        token=dict(type='str', required=True, no_log=True),
-        tls_cert=dict(type='path'),
-        tls_key=dict(type='path', no_log=False),
-        peer_cert=dict(type='str'),
         connect_timeout=dict(type='int', default=30),
-        stall_timeout=dict(type='int', default=60),
         compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
         compression_level=dict(type='int', default=1),
         link_mbps=dict(type='int', default=0),
@@ -666,7 +641,8 @@ def main():
         heartbeat_file=dict(type='path'),
         heartbeat_timeout=dict(type='int', default=120),
         source_datadir=dict(type='path', default='/var/lib/mysql'),
-    ), supports_check_mode=True)
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     Sender(module).run()
 
 
