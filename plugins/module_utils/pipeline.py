@@ -136,10 +136,11 @@ class Relay(threading.Thread):
 class Pump(Relay):
     """A relay with the connection at one end. src/dst: a pipe's fd, or the Channel."""
 
-    def __init__(self, src, dst, name, rate_limit=0):
+    def __init__(self, src, dst, name, rate_limit=0, forward=None):
         super(Pump, self).__init__(src, dst, rate_limit)
         self.name = name
         self.end = None  # what the END frame said (receiving side)
+        self.forward = forward  # transfer.Forward: the frames go on to the next hop too
 
     def run(self):
         try:
@@ -180,6 +181,8 @@ class Pump(Relay):
         while True:
             kind, payload = self.src.recv()
             if kind == transfer.DATA:
+                if self.forward is not None:
+                    self.forward.frame(kind, payload)
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(self.dst, view):]
@@ -231,15 +234,17 @@ class Pipeline(object):
     ``aborted``.
 
     source / sink: (Channel, name) the chain begins / ends on; its pump is a relay of its
-    own (counted like the others: with a source, relay 0 is the bytes received)."""
+    own (counted like the others: with a source, relay 0 is the bytes received).
+    forward: a transfer.Forward the source's frames go on to, as they arrive."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
                  progress_every=1.0, expected_bytes=None, side=(), watchdog=None,
-                 source=None, sink=None):
+                 source=None, sink=None, forward=None):
         if len(stages) + bool(source) + bool(sink) < 2:
             raise ValueError('a pipeline has at least two stages')
         self.source = source
         self.sink = sink
+        self.forward = forward
         self.stages = stages
         self.side = list(side)
         self.counters = counters
@@ -276,7 +281,8 @@ class Pipeline(object):
         try:
             if self.source:
                 prev_read, w = make_pipe()
-                self.relays.append(Pump(self.source[0], w, self.source[1]))
+                self.relays.append(Pump(self.source[0], w, self.source[1],
+                                        forward=self.forward))
                 self.relays[-1].start()
             for stage in self.side:
                 stage.stderr_file = tempfile.TemporaryFile()

@@ -374,3 +374,62 @@ def ssh_tunnel(ssh_argv, port, deadline, stall_timeout=60.0):
             continue
         raise TransferError('ssh to the replica failed (exit code %s): %s' % (
             proc.returncode, ' | '.join(err.splitlines()[-3:]) or 'no message'))
+
+
+class Forward(object):
+    """A receiver's onward hop (a chain of replicas: issue 13): every frame of the stream
+    that this receiver takes goes on, as it came, to the next replica's receiver. The
+    next hop is best effort: when it fails, this receiver's own copy goes on, and the
+    failure is reported (the next replica keeps its old server; it can be streamed again).
+    Only the pump thread uses the channel, so no frame is sent and read at once."""
+
+    def __init__(self, channel, destination):
+        self.channel = channel
+        self.destination = destination
+        self.error = None
+        self.result = None
+
+    @property
+    def alive(self):
+        return self.channel is not None and self.error is None
+
+    def stop(self, reason):
+        self.error = reason
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    def frame(self, kind, payload=b''):
+        """Pass one frame on; a RESULT the next hop sent meanwhile (it failed) stops it."""
+        if not self.alive:
+            return
+        try:
+            if select.select([self.channel], [], [], 0)[0]:
+                said = self.channel.poll()
+                if said is not None:
+                    return self.stop(reason_of(self.channel.name, said[1]))
+            self.channel.send(kind, payload)
+        except TransferError as e:
+            self.stop(str(e))
+
+    def finish(self, end):
+        """Pass END on and wait for the next hop's RESULT; the hop's result (a dict)."""
+        self.frame(END, json.dumps(end).encode('utf-8'))
+        if self.alive:
+            try:
+                kind, self.result = self.channel.recv_json(RESULT)
+            except TransferError as e:
+                self.stop(str(e))
+            else:
+                self.channel.finish(grace=1.0)
+                self.channel = None
+        return self.report()
+
+    def report(self):
+        report = dict(destination=self.destination, ok=False, sealed=False)
+        if self.result is not None:
+            report.update(self.result)
+        if self.error:
+            report.update(ok=False, error=self.error)
+        return report
+

@@ -76,6 +76,32 @@ options:
   progress_file:
     description: Where to write the bytes received (JSON, every second).
     type: path
+  forward_to:
+    description:
+      - A chain of replicas (one backup for several); every frame this receiver takes goes
+        on, as it came, to the receiver of the next replica, while this one extracts its own
+        copy. This host connects to it as the source connected here (with C(transport=tls),
+        presenting I(tls_cert); the next receiver's I(peer_cert) is this host's certificate
+        and its I(source_address) this host's address).
+      - Best effort; when the next hop cannot be reached or fails, this copy goes on alone
+        and C(forward) says why (the next replica keeps its old server).
+      - Not with C(transport=ssh).
+    type: dict
+    suboptions:
+      destination:
+        description: The next replica's address.
+        type: str
+        required: true
+      port:
+        description: Its receiver's port; I(port) when omitted.
+        type: int
+      peer_cert:
+        description: Its certificate for this run (PEM text), with C(transport=tls).
+        type: str
+  connect_timeout:
+    description: With I(forward_to), seconds to keep trying to reach the next receiver.
+    type: int
+    default: 30
 extends_documentation_fragment:
   - reseed.mariadb.transfer
 notes:
@@ -135,6 +161,13 @@ sealed:
   description: Whether the copy was sealed (C(reseed_received) written).
   returned: always
   type: bool
+forward:
+  description:
+    - With I(forward_to), how the next hop ended (C(destination), C(ok), C(sealed),
+      C(bytes), C(error)) and, in its own C(forward), the hops after it.
+  returned: with forward_to, once the source connected
+  type: dict
+  sample: {destination: 10.0.0.13, ok: true, sealed: true, bytes: 410000000}
 facts:
   description: What the preflight found (staging state, free bytes, lock, programs).
   returned: always
@@ -149,6 +182,7 @@ msg:
 import json
 import os
 import socket
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -165,9 +199,16 @@ class Receiver(object):
         self.result = dict(changed=False, sealed=False, refused=[], facts={})
         self.where = 'backup_receive into %s on port %d' % (self.p['staging_dir'], self.p['port'])
         self.channel = None
+        self.forward = None
 
     def fail(self, cause, **extra):
         self.result.update(extra)
+        if self.forward is not None:
+            # The next hop's copy cannot be whole either: tell it why, as the source would.
+            self.forward.frame(transfer.ABORT, json.dumps(
+                {'reason': 'the previous replica stopped: ' + cause}).encode('utf-8'))
+            self.forward.stop('not sent on: ' + cause)
+            self.result['forward'] = self.forward.report()
         if self.channel is not None:
             try:
                 self.channel.send_json(transfer.RESULT, {'ok': False, 'error': cause})
@@ -233,6 +274,10 @@ class Receiver(object):
             missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
         if p['transport'] != 'ssh' and not p['source_address']:
             missing.append('source_address')
+        if p['forward_to'] and p['transport'] == 'ssh':
+            self.fail('forward_to needs transport tls or tcp')
+        if p['forward_to'] and p['transport'] == 'tls' and not p['forward_to']['peer_cert']:
+            missing.append('forward_to.peer_cert')
         if missing:
             self.fail('transport=%s needs %s' % (p['transport'], ', '.join(missing)))
         try:
@@ -286,6 +331,8 @@ class Receiver(object):
             self.channel.finish()
             self.channel = None
             self.fail('nothing changed: ' + problem)
+        if p['forward_to']:
+            self.forward = self.open_forward(hello)
         self.channel.send_json(transfer.ACCEPT, self.result['facts'])
         try:
             compression = self.before_start()
@@ -303,7 +350,7 @@ class Receiver(object):
         stages.append(Stage('mbstream -x on the replica', [
             self.tools['mbstream'], '-x', '-p', str(p['parallel']), '-C', p['staging_dir']]))
         pipeline = Pipeline(stages, {'received': 0}, progress_file=p['progress_file'],
-                            watchdog=self.watchdog,
+                            watchdog=self.watchdog, forward=self.forward,
                             source=(self.channel, 'the stream from the source %s'
                                     % self.result['peer']))
         self.pipeline = pipeline
@@ -323,14 +370,49 @@ class Receiver(object):
             self.fail('the stream ended but the copy is incomplete (%s); it is not sealed'
                       % ', '.join(missing))
         self.result['sealed'] = True
+        answer = {'ok': True, 'sealed': True, 'bytes': self.result['bytes_received']}
+        if self.forward is not None:
+            answer['forward'] = self.result['forward'] = self.finish_forward(end)
+            self.forward = None
         try:
-            self.channel.send_json(transfer.RESULT, {'ok': True, 'sealed': True,
-                                                     'bytes': self.result['bytes_received']})
+            self.channel.send_json(transfer.RESULT, answer)
         except transfer.TransferError:
             pass  # sealed all the same; the source's module learns it from this one's result
         self.channel.finish()
         self.module.exit_json(msg='received %.2f GB into %s, sealed' % (
             self.result['bytes_received'] / 1e9, p['staging_dir']), **self.result)
+
+    def open_forward(self, hello):
+        """The next hop of a chain: connect to its receiver, as the source connected here
+        (this host's certificate, the same token), before anything changes here. When it
+        cannot be reached, this copy goes on alone and the failure is reported."""
+        p, nxt = self.p, self.p['forward_to']
+        forward = transfer.Forward(None, nxt['destination'])
+        try:
+            tls = None
+            if p['transport'] == 'tls':
+                tls = transfer.tls_context(False, p['tls_cert'], p['tls_key'], nxt['peer_cert'])
+            forward.channel = transfer.connect(
+                nxt['destination'], nxt['port'] or p['port'], time.time() + p['connect_timeout'],
+                tls, transfer.fingerprint(nxt['peer_cert']) if tls else None, p['stall_timeout'])
+            forward.channel.send_json(transfer.HELLO, dict(hello))
+            forward.channel.recv_json(transfer.ACCEPT)
+        except (transfer.TransferError, OSError, ValueError) as e:
+            forward.stop(str(e))
+        return forward
+
+    def finish_forward(self, end):
+        """END to the next hop, and its RESULT; the source hears a keepalive meanwhile."""
+        done = {}
+        waiter = threading.Thread(target=lambda: done.update(report=self.forward.finish(end)))
+        waiter.start()
+        while waiter.is_alive():
+            waiter.join(1.0)
+            try:
+                self.channel.keepalive()
+            except transfer.TransferError:
+                pass
+        return done['report']
 
     def before_start(self):
         """Answer the link probe (compression=auto) until START; returns its compression."""
@@ -349,6 +431,8 @@ class Receiver(object):
                 self.channel.send_json(transfer.PROBE_RESULT, {'bytes': probe_bytes or 0,
                                                                'ns': ns})
             elif kind == transfer.START:
+                if self.forward is not None:
+                    self.forward.frame(kind, bytes(payload))
                 return json.loads(bytes(payload).decode('utf-8')).get('compression')
             elif kind == transfer.ABORT:
                 raise transfer.PeerAbort(transfer.reason_of(self.channel.name, payload))
@@ -379,6 +463,12 @@ def main():
         accept_timeout=dict(type='int', default=120),
         run_file=dict(type='path'),
         progress_file=dict(type='path'),
+        forward_to=dict(type='dict', options=dict(
+            destination=dict(type='str', required=True),
+            port=dict(type='int'),
+            peer_cert=dict(type='str'),
+        )),
+        connect_timeout=dict(type='int', default=30),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     Receiver(module).run()
