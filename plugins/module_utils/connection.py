@@ -23,6 +23,10 @@ MASK = '********'
 # Where Debian, Ubuntu and RHEL put the server's socket; the first that exists is used.
 DEFAULT_SOCKETS = ('/run/mysqld/mysqld.sock', '/var/run/mysqld/mysqld.sock',
                    '/var/lib/mysql/mysql.sock', '/tmp/mysql.sock')
+# A connection to this host's own server refused this way means the server does not listen:
+# 2002 (no socket, the C client's number), 2003 (refused, or no socket file: PyMySQL's).
+SERVER_DOWN_ERRORS = (2002, 2003)
+LOOPBACK_HOSTS = ('localhost', '127.0.0.1', '::1')
 PYMYSQL_MISSING = ('PyMySQL is not installed for the Python that runs this module '
                    '(install python3-pymysql on Debian/Ubuntu, python3-PyMySQL on RHEL)')
 
@@ -117,6 +121,13 @@ def client_section(path):
     return dict(parser.items('client')) if parser.has_section('client') else {}
 
 
+def local_server(kwargs):
+    """Whether connect_kwargs() reach this host's own server (a unix socket or a loopback
+    address), the one whose being down this host can tell."""
+    return 'unix_socket' in kwargs or kwargs.get('host') in LOOPBACK_HOSTS or (
+        kwargs.get('host') or '').startswith('127.')
+
+
 def describe_target(kwargs):
     """'root@socket /run/mysqld/mysqld.sock' or 'repl@10.0.0.1:3306', for error messages."""
     user = kwargs.get('user', 'the user of %s' % kwargs.get('read_default_file'))
@@ -139,7 +150,7 @@ class Connection(object):
             self.conn = pymysql.connect(**kwargs)
         except Exception as e:  # PyMySQL raises several families; all mean "cannot log in"
             raise DbError('cannot connect to MariaDB as %s: %s' % (
-                self.target, self.error_text(e)))
+                self.target, self.error_text(e)), error_code(e))
 
     def error_text(self, exc):
         return scrub(format_error(exc), self.secrets)

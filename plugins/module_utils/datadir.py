@@ -32,6 +32,13 @@ FILESYSTEM_ENTRIES = ('lost+found',)
 INNODB_PATH_VARIABLES = ('innodb_data_home_dir', 'innodb_log_group_home_dir',
                          'innodb_undo_directory')
 LOG_VARIABLES = ('log_bin_basename', 'log_bin_index', 'relay_log_basename', 'relay_log_index')
+# The server's paths, named as its variables: what datadir_swap reads from a running server,
+# and what server_paths() finds in the option files of one that does not run.
+SERVER_PATH_VARIABLES = ('datadir', 'pid_file', 'log_error') + LOG_VARIABLES + INNODB_PATH_VARIABLES
+# The datadir Debian's, Ubuntu's and RHEL's packages compile in, used when no option names
+# one (Debian's option files leave it commented out). Not asked from `mariadbd --verbose
+# --help`: that writes in the datadir (a case-sensitivity test file, aria_log_control).
+DEFAULT_DATADIR = '/var/lib/mysql'
 
 
 class PlanError(ValueError):
@@ -174,6 +181,90 @@ def external_log_files(directory_entries, prefix, index_path, directory):
         elif index_path and os.path.join(directory, name) == index_path:
             names.append(name)
     return sorted(set(names))
+
+
+def parse_option_lines(lines):
+    """[(name, value)] from `my_print_defaults --mysqld` output, in order: '--log_bin=x' ->
+    ('log-bin', 'x'), a bare '--log-bin' -> ('log-bin', None). Names use '-' (the server
+    takes '_' and '-' alike); a 'loose-' prefix is dropped; 'skip-X' and 'disable-X' stay as
+    they are (server_paths reads them)."""
+    options = []
+    for line in lines:
+        line = line.strip()
+        if not line.startswith('--'):
+            continue
+        name, eq, value = line[2:].partition('=')
+        name = name.replace('_', '-').lower()
+        if name.startswith('loose-'):
+            name = name[len('loose-'):]
+        options.append((name, value if eq else None))
+    return options
+
+
+def _strip_ext(name):
+    """The server drops a log name's extension (mysql-bin.log -> mysql-bin)."""
+    head, tail = os.path.split(name)
+    return os.path.join(head, tail.rsplit('.', 1)[0]) if '.' in tail[1:] else name
+
+
+def _in_datadir(datadir, path):
+    return path if os.path.isabs(path) else os.path.join(datadir, path)
+
+
+def server_paths(options, hostname, default_datadir=DEFAULT_DATADIR):
+    """The paths a server started with these options uses, named and shaped as its variables
+    (SERVER_PATH_VARIABLES): for a server that does not run, whose variables cannot be read.
+
+    options: parse_option_lines() of `my_print_defaults --mysqld`, in order (a later option
+    wins). What MariaDB 10.11 does, measured in the lab (docs/DATADIR_SWAP.md): log names
+    lose their extension and are relative to the datadir; an index takes '.index' as its
+    extension; a name not given comes from the pid file's name (pid /run/mysqld/mysqld.pid,
+    bare log-bin -> <datadir>/mysqld-bin); log-basename=X sets X-bin, X-bin.index,
+    X-relay-bin, X-relay-bin.index and X.pid at the point where it appears. innodb_* are
+    returned as given (None when not set), as external_paths_problem takes them.
+    """
+    state = dict(datadir=None, pid=None, log_error=None, log_bin=False, bin=None,
+                 bin_index=None, relay=None, relay_index=None)
+    innodb = dict((name, None) for name in INNODB_PATH_VARIABLES)
+    for name, value in options:
+        if name in ('skip-log-bin', 'disable-log-bin'):
+            state['log_bin'] = False
+        elif name in ('skip-log-error', 'disable-log-error'):
+            state['log_error'] = None
+        elif name == 'log-bin':
+            state['log_bin'], state['bin'] = True, value or None
+        elif name == 'log-basename' and value:
+            state.update(bin=value + '-bin', bin_index=value + '-bin.index',
+                         relay=value + '-relay-bin', relay_index=value + '-relay-bin.index',
+                         pid=value + '.pid')
+        elif name == 'log-error':
+            state['log_error'] = value or ''
+        elif name in ('datadir', 'pid-file', 'log-bin-index', 'relay-log', 'relay-log-index'):
+            key = {'pid-file': 'pid', 'log-bin-index': 'bin_index', 'relay-log': 'relay',
+                   'relay-log-index': 'relay_index'}.get(name, name)
+            state[key] = value or None
+        elif name.replace('-', '_') in innodb:
+            innodb[name.replace('-', '_')] = value
+    datadir = os.path.normpath(os.path.join('/', state['datadir'] or default_datadir))
+    pid_file = os.path.normpath(_in_datadir(datadir, state['pid'] or hostname + '.pid'))
+    stem = os.path.splitext(os.path.basename(pid_file))[0]
+
+    def log_set(name, index, suffix):
+        base = _in_datadir(datadir, _strip_ext(name or stem + suffix))
+        index = _in_datadir(datadir, _strip_ext(index) + '.index') if index else base + '.index'
+        return os.path.normpath(base), os.path.normpath(index)
+
+    paths = dict(datadir=datadir, pid_file=pid_file, log_bin_basename=None, log_bin_index=None)
+    if state['log_bin']:
+        paths['log_bin_basename'], paths['log_bin_index'] = log_set(
+            state['bin'], state['bin_index'], '-bin')
+    paths['relay_log_basename'], paths['relay_log_index'] = log_set(
+        state['relay'], state['relay_index'], '-relay-bin')
+    error = state['log_error']
+    paths['log_error'] = None if error is None else os.path.normpath(
+        _in_datadir(datadir, error or hostname + '.err'))
+    paths.update(innodb)
+    return paths
 
 
 def drop_in_text():

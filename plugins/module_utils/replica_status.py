@@ -2,8 +2,8 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A replica's status, normalised, and the diagnosis: healthy, lagging, stopped, broken,
-diverged or not configured, with whether it needs a rebuild and why. Pure functions, but
-status_row, which reads the status.
+diverged, not configured or down, with whether it needs a rebuild and why. Pure functions,
+but status_row, which reads the status.
 
 THE REBUILD RULE (one table; users override it with the modules' parameters)
 ----------------------------------------------------------------------------
@@ -21,6 +21,8 @@ Never rebuild on these: the data is fine; fix the network or the credentials.
 Errant GTIDs (the replica holds transactions its primary never had) make `diverged` and a
 rebuild. Lagging or cleanly stopped is never a rebuild. Any other error is `broken` without
 a rebuild: look at it first.
+A server that does not listen (this host's own, refused with 2002/2003) is `down`, never a
+rebuild by rule: a DBA decides (the role rebuilds it with replica_rebuild_force=true).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -123,6 +125,18 @@ def diagnose(status, errant=None, lag_seconds=DEFAULT_LAG_SECONDS,
     if lag is not None and lag > lag_seconds:
         return 'lagging', False, '%d seconds behind the primary' % lag
     return 'healthy', False, 'both threads run, %s seconds behind' % lag
+
+
+def diagnose_down(error, pids):
+    """(state, needs_rebuild, reason) for this host's server refusing connections (error:
+    the connection's message) while pids (the mariadbd processes serving its datadir) run."""
+    if pids:
+        why = ('yet a mariadbd process runs (pid %s) and does not accept connections: it may '
+               'be starting, stopping or hung; find out why before anything else'
+               % ', '.join(str(p) for p in pids))
+    else:
+        why = 'no mariadbd process runs'
+    return 'down', False, 'the server is down, %s (%s)' % (why, error)
 
 
 def _broken(thread, errno, message, rebuild_errors, never_errors, errant_text):

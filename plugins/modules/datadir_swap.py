@@ -33,6 +33,12 @@ description:
     to I(staging), puts the old datadir and logs back, starts the old server and fails saying so.
   - Running it again once the copy is in place (I(staging) gone, the datadir recording that
     it came from I(staging)) changes nothing.
+  - A server that does not run (this host's server refuses the connection with 2002 or 2003
+    and no mariadbd process serves its datadir) is swapped too, e.g. one whose datadir no
+    longer starts. Its paths come from its option files (C(my_print_defaults --mysqld);
+    C(/var/lib/mysql) when no option names the datadir), there is nothing to stop, and a rollback leaves the
+    server stopped, as it was. A mariadbd process that serves the datadir but does not accept
+    connections is refused; the module does not stop a server it cannot talk to.
 options:
   staging:
     description:
@@ -77,7 +83,8 @@ extends_documentation_fragment:
 notes:
   - Supports check mode. The preflight runs (paths, same filesystem, prepared copy, service
     manager, server paths) and the result says what would happen; nothing changes.
-  - The old server must be running, since its paths are read from it.
+  - A running server's paths are read from it; a stopped one's from its option files (options
+    given on the server's command line, such as a systemd unit's C(MYSQLD_OPTS), are not seen).
 seealso:
   - module: reseed.mariadb.backup_prepare
   - module: reseed.mariadb.replication
@@ -132,7 +139,9 @@ hold_config:
   type: str
   sample: /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf
 downtime_seconds:
-  description: From the stop command to the new server accepting connections.
+  description:
+    - From the stop command to the new server accepting connections; when the server was
+      down already, from the first move.
   returned: when the swap ran
   type: float
   sample: 7.4
@@ -140,6 +149,10 @@ service_manager:
   description: C(systemd) or C(service).
   returned: always
   type: str
+server_was_running:
+  description: Whether the old server ran (false - its paths read from its option files, nothing stopped).
+  returned: always
+  type: bool
 msg:
   description: What happened, in one line.
   returned: always
@@ -155,8 +168,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
 from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
+from ansible_collections.reseed.mariadb.plugins.module_utils import service as svc
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
-    Connection, DbError, login_argument_spec)
+    SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service
 
 HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
@@ -194,20 +208,44 @@ class Swap(object):
 
     # ---- reading the running server ---------------------------------------------------
     def read_server(self):
+        self.running = True
         try:
             conn = Connection(self.p)
         except DbError as e:
+            if e.code in SERVER_DOWN_ERRORS and local_server(connect_kwargs(self.p)):
+                return self.read_stopped_server(str(e))
             self.fail('read the server', str(e), 'datadir_swap reads the datadir and log '
-                      'paths from the running server: start it, or give login options')
-        names = ('datadir', 'pid_file', 'log_error') + dd.LOG_VARIABLES + dd.INNODB_PATH_VARIABLES
+                      'paths from the running server: check the login options')
         try:
-            self.vars = dict((n, conn.variable(n)) for n in names)
+            self.vars = dict((n, conn.variable(n)) for n in dd.SERVER_PATH_VARIABLES)
         except DbError as e:
             self.fail('read the server', str(e), 'check the login account')
         finally:
             conn.close()
         self.datadir = dd.normalize(self.vars['datadir'])
-        self.result['datadir'] = self.datadir
+        self.result.update(datadir=self.datadir, server_was_running=True)
+
+    def read_stopped_server(self, error):
+        """The server does not listen: its paths from its option files, if no process of it
+        runs (one that runs and does not answer is not stopped behind its back)."""
+        paths, why = svc.option_file_paths(self.module)
+        if not paths:
+            self.fail('read the server', 'the server does not accept connections (%s) and its '
+                      'paths cannot be read from its option files: %s' % (error, why),
+                      'nothing was changed')
+        self.vars = paths
+        self.datadir = dd.normalize(paths['datadir'])
+        self.result.update(datadir=self.datadir, server_was_running=False)
+        self.refuse_live_process('read the server', error)
+        self.running = False
+
+    def refuse_live_process(self, step, error):
+        pids = svc.serving(svc.server_processes(), self.datadir)
+        if pids:
+            self.fail(step, 'a mariadbd process (pid %s) serves %s but does not accept '
+                      'connections (%s)' % (', '.join(str(p) for p in pids), self.datadir, error),
+                      'nothing was moved: find out why (starting, stopping, hung?) and stop '
+                      'it or let it start; datadir_swap does not stop a server it cannot talk to')
 
     # ---- idempotence ------------------------------------------------------------------
     def already_swapped(self):
@@ -439,9 +477,14 @@ class Swap(object):
         self.preflight()
         what = 'stop %s, move %s to %s, move %s in, start' % (
             self.p['service_name'], self.datadir, self.old, self.staging)
+        if not self.running:
+            what = 'move %s to %s, move %s in, start %s (the server is down: nothing to stop)' % (
+                self.datadir, self.old, self.staging, self.p['service_name'])
         if self.module.check_mode:
             self.result['changed'] = True
             self.module.exit_json(msg='would ' + what, **self.result)
+        if not self.running:
+            self.still_down()
         uid, gid = self.datadir_stat.st_uid, self.datadir_stat.st_gid
         if self.hold:
             try:
@@ -449,13 +492,14 @@ class Swap(object):
             except (IOError, OSError) as e:
                 self.fail('write hold_config', '%s: %s' % (self.hold, e), 'nothing changed')
         started = time.time()
-        try:
-            self.stop('stop the old server')
-        except StepError as e:
-            self.remove_hold()
-            if not self.accepts_connections():
-                self.service.run('start')  # a half-done stop: the old server, as it was
-            self.fail(e.step, e.cause, 'nothing was moved; check the service')
+        if self.running:
+            try:
+                self.stop('stop the old server')
+            except StepError as e:
+                self.remove_hold()
+                if not self.accepts_connections():
+                    self.service.run('start')  # a half-done stop: the old server, as it was
+                self.fail(e.step, e.cause, 'nothing was moved; check the service')
         self.result['changed'] = True
         try:
             try:
@@ -479,9 +523,21 @@ class Swap(object):
             except OSError as e:
                 self.module.warn('the new server runs, but deleting the old datadir failed '
                                  '(%s): delete %s by hand' % (e, self.old))
-        self.module.exit_json(msg='swapped in %s; old datadir %s %s; down %.1f s' % (
+        self.module.exit_json(msg='swapped in %s; old datadir %s %s; %s %.1f s' % (
             self.staging, self.old, 'deleted' if self.result['old_deleted'] else 'kept',
+            'down' if self.running else 'the server was down, and accepts connections after',
             self.result['downtime_seconds']), **self.result)
+
+    def still_down(self):
+        """Nothing to stop; make sure nothing starts the old server during the swap."""
+        if self.service.systemd:
+            # A unit that failed to start may be waiting to restart (Restart=on-failure):
+            # cancel that. (Not the SysV script: its stop may kill any mariadbd of the host.)
+            self.service.run('stop')
+        if self.accepts_connections():
+            self.fail('swap the files', 'the server accepts connections again (it started '
+                      'after it was read)', 'nothing was moved; run again')
+        self.refuse_live_process('swap the files', 'it started after it was read')
 
     def remove_hold(self):
         if self.hold and os.path.exists(self.hold):
@@ -496,15 +552,17 @@ class Swap(object):
                     raise
             self.rollback()
             self.remove_hold()
-            self.start('rollback: start the old server')
+            if self.running:
+                self.start('rollback: start the old server')
         except (StepError, IOError, OSError) as e:
             self.fail(error.step, '%s; the rollback failed too (%s)' % (error.cause, e),
                       'moves done and not undone: %s; repair by hand' % (
                           ', '.join('%s -> %s' % m for m in self.moves) or 'none'))
         self.result['downtime_seconds'] = None
         self.fail(error.step, error.cause, 'rolled back: the old datadir is back at %s and its '
-                  'server runs again; the copy that did not start is kept at %s'
-                  % (self.datadir, self.staging))
+                  'server %s; the copy that did not start is kept at %s'
+                  % (self.datadir, 'runs again' if self.running else
+                     'is left stopped, as it was', self.staging))
 
 
 def main():

@@ -15,6 +15,13 @@ description:
     GTID positions and replication settings, and a diagnosis per connection C(healthy),
     C(lagging), C(stopped), C(broken), C(diverged) or C(not_configured), with
     C(needs_rebuild) and a reason a person can act on.
+  - When this host's own server (a unix socket or a loopback address) refuses the connection
+    because it does not listen (errors 2002, 2003), the module does not fail; it returns
+    C(state=down), C(needs_rebuild=false), a reason that says whether a mariadbd process
+    runs at all, and the server's paths read from its option files (C(datadir),
+    C(server_paths)), since C(SELECT @@datadir) cannot be asked. A refused login (1045) or a
+    remote server that cannot be reached still fails. I(fail_when_down) makes a down server
+    fail too (for a host that must run, such as the primary).
   - The rebuild rule (one table in C(module_utils/replica_status.py)) rebuilds at once on IO
     errors 1236, 1945, 1947, 1951, 1955 and SQL errors 1032, 1034, 1049, 1062, 1146, 1950;
     never on network or login errors (2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040), which
@@ -49,6 +56,11 @@ options:
     type: list
     elements: int
     default: [2003, 2013, 2026, 1158, 1045, 1129, 1130, 1040]
+  fail_when_down:
+    description:
+      - Fail when this host's server is down instead of returning C(state=down).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - reseed.mariadb.login
   - reseed.mariadb.login.primary
@@ -70,11 +82,20 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ inventory_hostname }}: {{ diag.state }} ({{ diag.reason }})"
   when: diag.needs_rebuild
+
+- name: Read the primary's state; a primary that is down is an error, not a diagnosis
+  reseed.mariadb.replication_info:
+    fail_when_down: true
+  delegate_to: "{{ groups['mariadb_primary'][0] }}"
+  register: primary_info
 '''
 
 RETURN = r'''
 state:
-  description: The diagnosis of the default connection (or of the only one).
+  description:
+    - The diagnosis of the default connection (or of the only one) - C(healthy),
+      C(lagging), C(stopped), C(broken), C(diverged), C(not_configured) - or C(down) when
+      this host's server does not accept connections.
   returned: always
   type: str
   sample: broken
@@ -89,66 +110,121 @@ reason:
   type: str
   sample: "IO thread error 1236: ... (rebuild: the data can no longer follow the primary)"
 connections:
-  description: Per connection, its normalised status plus state, needs_rebuild and reason.
+  description: Per connection, its normalised status plus state, needs_rebuild and reason (empty when C(down)).
   returned: always
   type: list
   elements: dict
+datadir:
+  description:
+    - The server's datadir, without a trailing slash; from C(@@datadir), or when C(down)
+      from its option files (null when they cannot be read, see C(reason)).
+  returned: always
+  type: str
+  sample: /var/lib/mysql
+server_pids:
+  description:
+    - When C(down), the mariadbd processes that serve this datadir (by their working
+      directory) although they do not accept connections; empty when none runs.
+  returned: when I(state=down)
+  type: list
+  elements: int
+  sample: []
+server_paths:
+  description:
+    - When C(down), the server's paths as its option files give them (C(my_print_defaults
+      --mysqld); C(/var/lib/mysql) when no option names the datadir), named as its variables.
+  returned: when I(state=down) and the option files could be read
+  type: dict
+  sample:
+    datadir: /var/lib/mysql
+    pid_file: /run/mysqld/mysqld.pid
+    log_error: /var/log/mysql/error.log
+    log_bin_basename: /var/lib/mysql/mysql-bin
+    log_bin_index: /var/lib/mysql/mysql-bin.index
+    relay_log_basename: /var/lib/mysql/relay-bin
+    relay_log_index: /var/lib/mysql/relay-bin.index
+    innodb_data_home_dir: null
+    innodb_log_group_home_dir: null
+    innodb_undo_directory: null
 errant_gtids:
   description: GTIDs this server holds that the primary's binlog state does not.
   returned: when the primary's state is known
   type: list
   elements: str
 queries:
-  description: The statements run (on the primary prefixed with C(primary:)).
+  description: The statements run (on the primary prefixed with C(primary:)); empty when C(down).
   returned: always
   type: list
   elements: str
 gtid_current_pos:
   description: "@@gtid_current_pos"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: str
 gtid_slave_pos:
   description: "@@gtid_slave_pos"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: str
 gtid_binlog_pos:
   description: "@@gtid_binlog_pos"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: str
 gtid_binlog_state:
   description: "@@gtid_binlog_state"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: str
 gtid_strict_mode:
   description: "@@gtid_strict_mode"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: bool
 read_only:
   description: "@@read_only"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: bool
 server_id:
   description: "@@server_id"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: int
 log_bin:
   description: "@@log_bin"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: bool
 version:
   description: "@@version"
-  returned: always
+  returned: when the server answers (I(state) is not C(down))
   type: str
 '''
+
+import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
+from ansible_collections.reseed.mariadb.plugins.module_utils import service
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
-    Connection, DbError, login_argument_spec)
+    SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
 
 VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
-             'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version')
+             'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir')
+
+
+def exit_down(module, error):
+    """This host's server does not listen: say so, with its paths from the option files."""
+    processes = service.server_processes()
+    paths, paths_error = service.option_file_paths(module)
+    datadir = paths['datadir'] if paths else None
+    pids = service.serving(processes, datadir)
+    state, needs, reason = rs.diagnose_down(error, pids)
+    if paths_error:
+        reason += '; its paths cannot be read from its option files: ' + paths_error
+    if module.params['fail_when_down']:
+        module.fail_json(msg='replication_info on %s: %s: this server must run here; start it, '
+                         'or find out why it does not' % (socket.gethostname(), reason),
+                         state=state, server_pids=pids, queries=[])
+    result = dict(changed=False, state=state, needs_rebuild=needs, reason=reason,
+                  connections=[], queries=[], datadir=datadir, server_pids=pids)
+    if paths:
+        result['server_paths'] = paths
+    module.exit_json(**result)
 
 
 def main():
@@ -162,6 +238,7 @@ def main():
                                 default=list(rs.REBUILD_SQL_ERRORS)),
         never_rebuild_errors=dict(type='list', elements='int',
                                   default=list(rs.NEVER_REBUILD_ERRORS)),
+        fail_when_down=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
@@ -170,7 +247,12 @@ def main():
     queries = []
     step = 'reading this host\'s server status (variables, SHOW ALL SLAVES STATUS)'
     try:
-        db = Connection(p)
+        try:
+            db = Connection(p)
+        except DbError as e:
+            if e.code in SERVER_DOWN_ERRORS and local_server(connect_kwargs(p)):
+                exit_down(module, str(e))
+            raise
         info = dict((v, db.variable(v)) for v in VARIABLES)
         rows = db.query('SHOW ALL SLAVES STATUS')
         queries = db.queries
@@ -189,6 +271,7 @@ def main():
     for flag in ('gtid_strict_mode', 'read_only', 'log_bin'):
         info[flag] = bool(int(info[flag] or 0))
     info['server_id'] = int(info['server_id'])
+    info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
     errant = None
     if primary_state is not None:
         try:

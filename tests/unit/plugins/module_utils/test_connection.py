@@ -113,3 +113,17 @@ def test_db_error_carries_the_server_error_number():
     e = c.DbError('x failed', 1617)
     assert e.code == 1617 and str(e) == 'x failed'
     assert c.DbError('no code').code is None
+
+
+def test_local_server_is_a_socket_or_a_loopback_address():
+    assert c.local_server(c.connect_kwargs(params(), default_sockets=('/nope.sock',)))
+    assert c.local_server({'unix_socket': '/run/mysqld/mysqld.sock'})
+    assert c.local_server({'host': '127.0.0.2'}) and c.local_server({'host': '::1'})
+    assert not c.local_server(c.connect_kwargs(params(login_host='10.0.0.5')))
+
+
+def test_a_refused_connection_carries_its_error_number(tmp_path):
+    # A socket path where nothing listens: what a stopped server leaves.
+    with pytest.raises(c.DbError) as e:
+        c.Connection(params(login_unix_socket=str(tmp_path / 'mysqld.sock'), connect_timeout=2))
+    assert e.value.code in c.SERVER_DOWN_ERRORS

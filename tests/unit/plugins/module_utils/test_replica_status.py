@@ -67,3 +67,12 @@ def test_not_configured_and_overrides():
     assert rs.diagnose(row(**{'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '1062'}),
                        rebuild_sql_errors=())[:2] == ('broken', False)
     assert rs.diagnose(row(Seconds_Behind_Master='30'), lag_seconds=10)[0] == 'lagging'
+
+
+def test_diagnose_down_says_whether_a_process_runs():
+    state, needs, reason = rs.diagnose_down('cannot connect ... (2003)', [])
+    assert (state, needs) == ('down', False)
+    assert reason == 'the server is down, no mariadbd process runs (cannot connect ... (2003))'
+    state, needs, reason = rs.diagnose_down('(2003)', [41, 42])
+    assert (state, needs) == ('down', False)
+    assert 'a mariadbd process runs (pid 41, 42) and does not accept connections' in reason
