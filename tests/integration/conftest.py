@@ -7,6 +7,9 @@
   test (kept when RESEED_LAB_KEEP=1, to look at a failure). ``hardened=('replica',)`` makes
   those roles production-shaped (Ansible logs in as ``ops`` with sudo, datadir
   ``/data/mysql`` on its own mount, logs in ``/var/log/mysql``; see tests/lab/README.md).
+  ``release={'replica': 'trixie'}`` gives those roles a root of that Debian release
+  (trixie: MariaDB 11.8, Python 3.13); its cached tree is built first when missing, once
+  per machine (35-80 s, under a lock: tests/lab/release.py).
 - ``inventory(primary, replicas=(), others=())``: writes an inventory for those hosts and
   returns its path (groups mariadb_primary and mariadb_replicas).
 - ``run_module(inventory, host_name, 'replication_info', {...}, check=False, diff=False)``:
@@ -43,14 +46,17 @@ def lab():
 def make_hosts(lab):
     made = []
 
-    def make(*roles, datadir_mount=(), hardened=()):
+    def make(*roles, datadir_mount=(), hardened=(), release=None):
         hosts = {}
+        release = dict(release or {})
+        unknown = sorted(set(release) - set(roles))
+        assert not unknown, 'release given for roles not made: %s' % unknown
         number = lab.next_number()
         for role in roles:
             name = 't%d-%s' % (number, role)
             made.append(name)  # before create: a host that fails to start is removed too
             hosts[role] = lab.create(name, datadir_mount=role in datadir_mount,
-                                     hardened=role in hardened)
+                                     hardened=role in hardened, release=release.get(role))
         return hosts
 
     yield make

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+import release
 import scenarios
 from lab import BRIDGE
 
@@ -256,3 +257,56 @@ def test_block_port_drops_other_hosts_connections(make_hosts):
     b.unblock_port(3306)
     assert tcp_connects(a, b.ip, 3306)
     b.unblock_port(3306)  # twice is fine
+
+
+def test_release_host_runs_its_own_tree(lab, make_hosts, inventory, run_module, repl_password):
+    """A host of Debian 13 (release trixie): its root is an overlay of the cached tree, the
+    tree's sshd, Python 3.13 and MariaDB 11.8 run it; it replicates from a 10.11 host."""
+    hosts = make_hosts('p', 'n', release={'n': 'trixie'})
+    plain, new = hosts['p'], hosts['n']
+    tree = release.tree_path('trixie')
+    assert new.release == 'trixie' and plain.release is None
+    assert new.run('cat /etc/debian_version').stdout.startswith('13.')
+    assert new.run('python3 --version').stdout.startswith('Python 3.13.')
+    assert 'OpenSSH_10.' in new.run('ssh -V 2>&1').stdout
+    assert new.run('readlink /proc/1/exe').stdout.strip() == '/usr/sbin/sshd'
+    assert new.sql_value('SELECT @@version').startswith('11.8.')
+    assert plain.sql_value('SELECT @@version').startswith('10.11.')
+    assert new.sql('SELECT @@server_id, @@log_bin, @@binlog_format, @@log_slave_updates, '
+                   '@@gtid_strict_mode, @@hostname, @@report_host, @@bind_address, '
+                   '@@log_error')[0] == [str(new.server_id), '1', 'ROW', '1', '1', new.name,
+                                         new.name, '0.0.0.0', '/var/log/mysql/error.log']
+    # The datadir is the tree's mysql user's (not the machine's uid), the log its own.
+    assert new.run('stat -c %U:%G /var/lib/mysql').stdout.strip() == 'mysql:mysql'
+    assert new.run('stat -c %u /var/lib/mysql').stdout.strip() == \
+        new.run('id -u mysql').stdout.strip()
+    assert 'ready for connections' in new.run('cat /var/log/mysql/error.log').stdout
+    # Its own root: what it writes goes to its upper layer, neither the tree nor the machine.
+    new.run('echo n > /etc/marker-n && echo n > /var/lib/marker-n')
+    for path in ('/etc/marker-n', '/var/lib/marker-n'):
+        assert not os.path.exists(tree + path) and not os.path.exists(path)
+    assert plain.run('test -e /etc/marker-n', check=False).returncode == 1
+    assert '%s\t%s' % (plain.ip, plain.name) in new.run('cat /etc/hosts').stdout
+    # Ansible: root with the lab key, /usr/bin/python3 is 3.13 with PyMySQL.
+    inv = inventory(plain, [new])
+    res = run_module(inv, new.name, 'ansible.builtin.setup', {'filter': 'ansible_python'})
+    assert not res.failed, res.result
+    assert res['ansible_facts']['ansible_python']['version']['minor'] == 13
+    res = run_module(inv, new.name, 'ansible.builtin.command',
+                     {'argv': ['/usr/bin/python3', '-c', 'import pymysql']})
+    assert not res.failed, res.result
+    # An 11.8 replica of a 10.11 primary (MASTER_SSL=0: the primary has no TLS).
+    scenarios.setup_replication(plain, [new], repl_password, rows=20)
+    plain.sql("INSERT INTO labdb.t (id, v) VALUES (5000, 'fresh')")
+    scenarios.wait_caught_up(plain, new)
+    assert new.sql_value('SELECT v FROM labdb.t WHERE id=5000') == 'fresh'
+    assert new.slave_status()['Master_SSL_Allowed'] == 'No'
+    # Idempotent: kept with the same release, made anew without it.
+    pid = new.init_pid
+    assert lab.create(new.name, release='trixie').init_pid == pid
+    mine = [m for m in release.mounts_using(tree) if new.dir + '/' in m]
+    assert mine, 'no overlay of the tree for %s' % new.name
+    lab.destroy(new.name)
+    assert not os.path.exists(new.dir)
+    assert [m for m in release.mounts_using(tree) if new.dir + '/' in m] == []
+    assert release.stamp(tree)  # the cached tree stays

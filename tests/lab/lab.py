@@ -21,6 +21,11 @@ with an unprivileged ``ops`` user that Ansible logs in as and that becomes root 
 an sshd that refuses root, its datadir on its own mount at ``/data/mysql`` and its binlogs
 and relay logs in ``/var/log/mysql``.
 
+A host of another Debian release (``release='trixie'``: MariaDB 11.8, Python 3.13) has a
+root of its own: an overlay of that release's cached tree (tests/lab/release.py, built when
+missing) with the host's own upper layer, the same private mounts, and the tree's sshd and
+MariaDB; a template datadir per release is made by the tree's own mariadb-install-db.
+
 Everything the lab makes lives under ``$RESEED_LAB_ROOT`` (default ``/srv/reseed-lab``).
 Creating and destroying are idempotent; destroying stops a host by its first process's pid
 and removes its namespace, veth, mounts (they die with the namespace) and files.
@@ -44,6 +49,8 @@ import socket
 import subprocess
 import sys
 import time
+
+import release as releases
 
 LAB_ROOT = os.environ.get('RESEED_LAB_ROOT', '/srv/reseed-lab')
 BRIDGE = 'rsdlab0'
@@ -164,6 +171,39 @@ echo ready > /run/lab-ready
 exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
 """
 
+# The first process of a lab host of another Debian release: its root is an overlay of the
+# release's cached tree (tests/lab/release.py) with the host's own upper layer. The kernel's
+# file systems and the host's private mounts are put into that root, which then becomes the
+# host's root (pivot_root: nsenter lands in it too); sshd, Python and MariaDB are the tree's.
+RELEASE_INIT_SH = """\
+#!/bin/sh
+# The first process of lab host {name} (Debian {release}); becomes the tree's sshd.
+set -eu
+H={hostdir}
+R=$H/root
+hostname {name}
+mount -t overlay overlay -o lowerdir={tree},upperdir=$H/rootfs/upper,workdir=$H/rootfs/work $R
+mount -t proc proc $R/proc
+mount --rbind /dev $R/dev
+mount --rbind /sys $R/sys
+{private_mounts}
+{datadir_mount}
+mount -t tmpfs -o mode=0755,size=64m tmpfs $R/run
+install -d -m 0755 $R/run/sshd
+install -d -m 0755 -o {mysql_uid} -g 0 $R/run/mysqld
+mount --bind $H/hosts $R/etc/hosts
+mount --bind $H/hostname $R/etc/hostname
+ip link set lo up
+echo ready > $R/run/lab-ready
+mkdir -p $R/.old-root
+cd $R
+pivot_root . .old-root
+umount -l /.old-root
+rmdir /.old-root
+cd /
+exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
+"""
+
 # Firewall of a lab host, in its own network namespace: incoming packets to the ports in the
 # sets are dropped, unless they come over loopback (as a firewalled machine reaches itself).
 FIREWALL_TABLE = ('inet', 'reseed_lab')
@@ -280,6 +320,11 @@ class Host(object):
     @property
     def hardened(self):
         return os.path.exists(os.path.join(self.dir, 'hardened'))
+
+    @property
+    def release(self):
+        """The Debian release of the host's own root (e.g. 'trixie'), or None: the machine's."""
+        return read(os.path.join(self.dir, 'release')) or None
 
     @property
     def datadir(self):
@@ -469,6 +514,20 @@ def free_ops_id():
     return next(n for n in itertools.count(FIRST_OPS_ID) if n not in used)
 
 
+def tree_ids(tree):
+    """(uid of mysql, gid of mysql, gid of adm) in a release tree's own account files: they
+    differ from the machine's (trixie: 100/101, this Debian 12: 102/105)."""
+    def field(path, name, index):
+        with open(os.path.join(tree, path)) as f:
+            for line in f:
+                parts = line.split(':')
+                if parts[0] == name:
+                    return int(parts[index])
+        raise LabError('no %s in %s/%s' % (name, tree, path))
+    return (field('etc/passwd', 'mysql', 2), field('etc/group', 'mysql', 2),
+            field('etc/group', 'adm', 2))
+
+
 def proc_start_time(pid):
     stat = read('/proc/%d/stat' % pid)
     if not stat:
@@ -482,6 +541,10 @@ class Lab(object):
         self.root = root
         self.key = os.path.join(root, 'ssh', 'id_ed25519')
         self.template = os.path.join(root, 'template', 'datadir')
+
+    def template_of(self, release=None):
+        """The template datadir of hosts of `release` (None: the machine's MariaDB)."""
+        return self.template if release is None else self.template + '-' + release
 
     @property
     def admin_password(self):
@@ -540,6 +603,31 @@ class Lab(object):
             shutil.rmtree(self.template, ignore_errors=True)
             os.rename(tmp, self.template)
 
+    def ensure_release_template(self, release, tree):
+        """The template datadir of `release`, made by the tree's own mariadb-install-db and
+        owned by the tree's mysql user; made again when the tree was rebuilt."""
+        path = self.template_of(release)
+        built = (releases.stamp(tree) or {}).get('built', '?')
+        if (os.path.exists(os.path.join(path, 'mysql', 'global_priv.frm'))
+                and read(path + '.built') == built):
+            return path
+        uid, gid = tree_ids(tree)[:2]
+        tmp = path + '.tmp'
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        os.chown(tmp, uid, gid)
+        # In a private mount and pid namespace: /proc (mariadb tools need it) and the
+        # template directory are mounted into the tree for this command only.
+        sh(releases.isolated([
+            '/bin/sh', '-ec', 'mount -t proc proc "$0/proc"; mount --bind "$1" "$0/mnt"; '
+            'exec chroot "$0" mariadb-install-db --no-defaults --user=mysql --datadir=/mnt '
+            '--auth-root-authentication-method=socket --skip-test-db', tree, tmp]),
+            env={'PATH': SYSTEM_PATH, 'LANG': 'C.UTF-8'})
+        shutil.rmtree(path, ignore_errors=True)
+        os.rename(tmp, path)
+        write(path + '.built', built + '\n')
+        return path
+
     def free_octet(self):
         used = set(h.octet for h in self.hosts())
         for octet in range(FIRST_HOST_OCTET, 250):
@@ -557,23 +645,38 @@ class Lab(object):
             write_in_place(os.path.join(h.dir, 'hosts'), text)
 
     # ---- create / destroy ---------------------------------------------------------------
-    def create(self, name, datadir_mount=False, start_server=True, hardened=False):
+    def create(self, name, datadir_mount=False, start_server=True, hardened=False,
+               release=None):
         """Create (or keep, when it runs with the same options) the lab host `name`;
         return its Host. A hardened host is production-shaped (see the module's docstring);
-        its datadir is always a mount point, /data/mysql."""
+        its datadir is always a mount point, /data/mysql. `release` (a Debian codename, e.g.
+        'trixie') gives the host a root of its own: an overlay of that release's cached
+        tree (built first when missing, outside the lab's lock: 35-80 s), with the tree's
+        sshd, Python and MariaDB."""
         if not name.replace('-', '').isalnum() or len(name) > 20:
             raise LabError('lab host names are letters, digits and dashes, at most 20: %r'
                            % name)
+        if release is not None and (not str(release).isalnum() or hardened):
+            raise LabError('release is a Debian codename, and not for hardened hosts: %r'
+                           % (release,))
         datadir_mount = bool(datadir_mount or hardened)
+        tree = None
+        if release is not None:
+            try:
+                tree = releases.ensure(release)  # its own lock; may take a minute
+            except releases.ReleaseError as e:
+                raise LabError('no tree of Debian %s for lab host %s: %s' % (release, name, e))
         with self.lock():
             self.ensure_common()
+            if tree is not None:
+                self.ensure_release_template(release, tree)
             host = Host(self, name)
             if (host.running() and host.datadir_mount == datadir_mount
-                    and host.hardened == bool(hardened)):
+                    and host.hardened == bool(hardened) and host.release == release):
                 started = False
             else:
                 self._destroy(host)
-                self._build(host, datadir_mount, hardened)
+                self._build(host, datadir_mount, hardened, release, tree)
                 self.write_hosts_files()
                 started = True
         self.wait_ssh(host)
@@ -581,7 +684,7 @@ class Lab(object):
             self.start_server(host)
         return host
 
-    def _build(self, host, datadir_mount, hardened):
+    def _build(self, host, datadir_mount, hardened, release=None, tree=None):
         octet = self.free_octet()
         layout = LAYOUTS[bool(hardened)]
         d = host.dir
@@ -589,13 +692,29 @@ class Lab(object):
         write(os.path.join(d, 'ip'), '%s.%d\n' % (NET, octet))
         write(os.path.join(d, 'hostname'), host.name + '\n')
         write(os.path.join(d, 'hosts'), '')
-        # /var/lib overlay: the datadir is an opaque directory of the host's own upper layer,
-        # so the machine's /var/lib/mysql never shows through and renames stay cheap.
-        upper = os.path.join(d, 'varlib', 'upper')
-        os.makedirs(os.path.join(d, 'varlib', 'work'))
-        os.makedirs(upper)
-        datadir = os.path.join(d, 'datadir') if datadir_mount else os.path.join(upper, 'mysql')
-        sh(['cp', '-a', self.template, datadir])
+        if release is None:
+            # /var/lib overlay: the datadir is an opaque directory of the host's own upper
+            # layer, so the machine's /var/lib/mysql never shows through and renames stay
+            # cheap.
+            upper = os.path.join(d, 'varlib', 'upper')
+            os.makedirs(os.path.join(d, 'varlib', 'work'))
+            os.makedirs(upper)
+            varlib = upper
+            base = '/'
+            mysql_uid, adm_gid = pwd.getpwnam('mysql').pw_uid, grp.getgrnam('adm').gr_gid
+        else:
+            # The whole root is an overlay of the tree: the host's upper layer takes every
+            # change (the datadir, an opaque directory of it, hides the tree's own).
+            write(os.path.join(d, 'release'), release + '\n')
+            upper = os.path.join(d, 'rootfs', 'upper')
+            os.makedirs(os.path.join(d, 'rootfs', 'work'))
+            os.makedirs(os.path.join(d, 'root'))
+            varlib = os.path.join(upper, 'var', 'lib')
+            os.makedirs(varlib)
+            base = tree
+            mysql_uid, adm_gid = tree_ids(tree)[0::2]
+        datadir = os.path.join(d, 'datadir') if datadir_mount else os.path.join(varlib, 'mysql')
+        sh(['cp', '-a', self.template_of(release), datadir])
         if not datadir_mount:
             os.setxattr(datadir, 'trusted.overlay.opaque', b'y')
         else:
@@ -603,18 +722,19 @@ class Lab(object):
         if hardened:
             write(os.path.join(d, 'hardened'), 'yes\n')
             self._build_hardened(d, upper)
-        shutil.copytree('/etc/mysql', os.path.join(d, 'etc-mysql'), symlinks=True)
+        shutil.copytree(os.path.join(base, 'etc/mysql'), os.path.join(d, 'etc-mysql'),
+                        symlinks=True)
         write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'),
               SERVER_CNF.format(name=host.name, server_id=octet, **layout))
-        shutil.copytree('/etc/ssh', os.path.join(d, 'etc-ssh'), symlinks=True,
-                        ignore=shutil.ignore_patterns('ssh_host_*'))
+        shutil.copytree(os.path.join(base, 'etc/ssh'), os.path.join(d, 'etc-ssh'),
+                        symlinks=True, ignore=shutil.ignore_patterns('ssh_host_*'))
         sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'lab-' + host.name,
             '-f', os.path.join(d, 'etc-ssh', 'lab_host_ed25519_key')])
         write(os.path.join(d, 'etc-ssh', 'sshd_config'),
               SSHD_CONFIG.format(name=host.name, ip='%s.%d' % (NET, octet),
                                  permit_root_login='no' if hardened else 'prohibit-password'))
         os.makedirs(os.path.join(d, 'log-mysql'))
-        shutil.chown(os.path.join(d, 'log-mysql'), 'mysql', 'adm')
+        os.chown(os.path.join(d, 'log-mysql'), mysql_uid, adm_gid)
         rootssh = os.path.join(d, 'root-ssh')
         os.makedirs(rootssh, mode=0o700)
         shutil.copy(self.key + '.pub', os.path.join(rootssh, 'authorized_keys'))
@@ -624,16 +744,23 @@ class Lab(object):
         os.chmod(os.path.join(d, 'tmp'), 0o1777)
         # Directories missing on the machine (e.g. /var/log/mysql) are created empty first
         # (a hardened host's top-level ones, such as /data, in its own root).
+        # A release host's mounts go into its root ($R) before it becomes the root.
+        at = '' if release is None else '$R'
         mounts = '\n'.join(
-            ('mount --bind $H/{0} {1}' if os.path.isfile(os.path.join(d, src)) else
-             'mkdir -p {1} && mount --bind $H/{0} {1}').format(src, target)
+            ('mount --bind $H/{0} {2}{1}' if os.path.isfile(os.path.join(d, src)) else
+             'mkdir -p {2}{1} && mount --bind $H/{0} {2}{1}').format(src, target, at)
             for src, target in PRIVATE_MOUNTS + (HARDENED_MOUNTS if hardened else ()))
-        write(os.path.join(d, 'init.sh'), INIT_SH.format(
-            name=host.name, hostdir=d, lab_root=self.root, private_mounts=mounts,
-            new_root=NEW_ROOT_SH if hardened else '',
-            datadir_mount='mkdir -p {0} && mount --bind $H/datadir {0}'.format(
-                layout['datadir']) if datadir_mount else ''),
-            0o755)
+        datadir_line = 'mkdir -p {1}{0} && mount --bind $H/datadir {1}{0}'.format(
+            layout['datadir'], at) if datadir_mount else ''
+        if release is None:
+            init = INIT_SH.format(
+                name=host.name, hostdir=d, lab_root=self.root, private_mounts=mounts,
+                new_root=NEW_ROOT_SH if hardened else '', datadir_mount=datadir_line)
+        else:
+            init = RELEASE_INIT_SH.format(
+                name=host.name, release=release, hostdir=d, tree=tree, private_mounts=mounts,
+                datadir_mount=datadir_line, mysql_uid=mysql_uid)
+        write(os.path.join(d, 'init.sh'), init, 0o755)
         # Network: namespace, veth pair with one end on the bridge.
         sh(['ip', 'netns', 'add', host.netns])
         peer = 'rsp%d' % octet
@@ -818,6 +945,10 @@ def main(argv=None):
     p.add_argument('--hardened', action='append', default=[], metavar='NAME',
                    help='make NAME production-shaped: login as ops with sudo, no root '
                         'login, datadir /data/mysql on its own mount, logs in /var/log/mysql')
+    p.add_argument('--release', nargs=2, action='append', default=[],
+                   metavar=('RELEASE', 'NAME'),
+                   help="give NAME a root of Debian RELEASE (e.g. trixie: MariaDB 11.8), an "
+                        "overlay of the tree tests/lab/release.py builds (first: 35-80 s)")
     p = sub.add_parser('down', help='remove lab hosts (idempotent)')
     p.add_argument('names', nargs='*')
     p.add_argument('--all', action='store_true')
@@ -840,9 +971,13 @@ def main(argv=None):
     lab = Lab()
     try:
         if args.cmd == 'up':
+            release_of = dict((name, rel) for rel, name in args.release)
+            unknown = sorted(set(release_of) - set(args.names))
+            if unknown:
+                parser.error('--release names hosts not to bring up: %s' % ', '.join(unknown))
             for name in args.names:
                 h = lab.create(name, datadir_mount=name in args.datadir_mount,
-                               hardened=name in args.hardened)
+                               hardened=name in args.hardened, release=release_of.get(name))
                 print('%s\t%s\tup' % (h.name, h.ip))
         elif args.cmd == 'down':
             if args.all:
@@ -851,7 +986,9 @@ def main(argv=None):
                 lab.destroy(name)
         elif args.cmd == 'ls':
             for h in lab.hosts():
-                print('%s\t%s\t%s' % (h.name, h.ip, 'running' if h.running() else 'stopped'))
+                print('%s\t%s\t%s\t%s' % (h.name, h.ip,
+                                          'running' if h.running() else 'stopped',
+                                          h.release or 'machine'))
         elif args.cmd == 'inventory':
             replicas = [r for r in args.replicas.split(',') if r]
             print(json.dumps(lab.inventory(args.primary, replicas), indent=2))

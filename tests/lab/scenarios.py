@@ -45,12 +45,27 @@ def create_replication_user(primary, password, user=REPL_USER):
                     u=q(user), p=q(password)))
 
 
+def major(host):
+    """(major, minor) of the host's server, e.g. (11, 8)."""
+    return tuple(int(n) for n in host.sql_value('SELECT @@version').split('.')[:2])
+
+
+def master_ssl(primary, replica):
+    """', MASTER_SSL=0' when the replica would ask for TLS a primary has not: from 11.4 on a
+    replica's CHANGE MASTER defaults to MASTER_SSL=1 (verified), and a 10.11 primary of
+    Debian's has none (docs/VERSIONS.md, f1: IO error 2026). Otherwise nothing."""
+    if major(replica) >= (11, 4) and primary.sql_value('SELECT @@have_ssl') != 'YES':
+        return ', MASTER_SSL=0'
+    return ''
+
+
 def start_replication(primary, replica, password, user=REPL_USER, wait=True):
     """Point replica at primary with GTID slave_pos from the replica's current position."""
     replica.sql("STOP SLAVE; RESET SLAVE ALL;"
                 "CHANGE MASTER TO MASTER_HOST={h}, MASTER_PORT=3306, MASTER_USER={u}, "
-                "MASTER_PASSWORD={p}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;"
-                "START SLAVE;".format(h=q(primary.ip), u=q(user), p=q(password)))
+                "MASTER_PASSWORD={p}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1{s};"
+                "START SLAVE;".format(h=q(primary.ip), u=q(user), p=q(password),
+                                      s=master_ssl(primary, replica)))
     if wait:
         wait_running(replica)
 
