@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import scenarios
-from ansible_run import REPO, run_playbook
+from ansible_run import REPO, run_playbook, task_lines
 from secrets_watch import SecretsWatch
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
@@ -16,17 +16,6 @@ STATUS = os.path.join(REPO, 'playbooks', 'replica_status.yml')
 
 def mariadbd_pid(host):
     return host.run('pidof mariadbd').stdout.strip()
-
-
-def task_lines(stdout, name):
-    """The host lines ('ok: [h]', 'skipping: [h]', ...) the default callback printed under
-    every task whose name ends with `name`."""
-    lines = []
-    for block in stdout.split('\nTASK [')[1:]:
-        head, body = block.partition('\n')[::2]
-        if head.split(']')[0].endswith(name):
-            lines += [line for line in body.splitlines() if ': [' in line]
-    return lines
 
 
 def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(

@@ -179,3 +179,14 @@ def run_playbook(inventory, playbook, extra_vars=None, check=False, diff=False,
             args += ['-e', '@' + varsfile]
         return playbook_process(inventory, playbook, args, check, diff, verbosity, env,
                                 timeout)
+
+
+def task_lines(stdout, name):
+    """The host lines ('ok: [h]', 'skipping: [h]', ...) the default callback printed under
+    every task whose name ends with `name`."""
+    lines = []
+    for block in stdout.split('\nTASK [')[1:]:
+        head, body = block.partition('\n')[::2]
+        if head.split(']')[0].endswith(name):
+            lines += [line for line in body.splitlines() if ': [' in line]
+    return lines

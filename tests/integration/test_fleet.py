@@ -1,0 +1,83 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A fleet healed from one backup (replica_rebuild_fleet): four replicas broken four ways
+(1236, 1062, 1032, errant GTID) while a writer inserts on the primary; one run of the
+playbook streams one backup through all four and every replica ends healthy, with every
+committed row, verified. mariadb-backup ran once on the primary: its general log says so."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import scenarios
+from ansible_run import REPO, run_playbook, task_lines
+from faults import LoadGenerator
+
+PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+
+
+def down_window(host):
+    """(stopped, ready) of the server's last restart, from its error log (to the second)."""
+    stamps = {}
+    for line in host.run('cat /var/log/mysql/error.log').stdout.splitlines():
+        for key, text in (('stopped', 'Shutdown complete'), ('ready', 'ready for connections')):
+            if text in line:
+                stamps[key] = line[:19]  # 'YYYY-MM-DD HH:MM:SS'
+    return stamps['stopped'], stamps['ready']
+
+
+def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inventory,
+                                                                repl_password):
+    hosts = make_hosts('primary', 'r1236', 'r1062', 'r1032', 'errant')
+    primary = hosts.pop('primary')
+    replicas = [hosts[n] for n in ('r1236', 'r1062', 'r1032', 'errant')]
+    scenarios.setup_replication(primary, replicas, repl_password, rows=5000)
+    scenarios.break_1236(primary, replicas[0])
+    scenarios.break_1062(primary, replicas[1])
+    scenarios.break_1032(primary, replicas[2])
+    scenarios.break_errant(primary, replicas[3])
+    primary.sql("SET GLOBAL general_log_file = '/var/log/mysql/general.log'; "
+                "SET GLOBAL general_log = ON")
+    inv = inventory(primary, replicas)
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password,
+             'replica_rebuild_fleet': True}
+    with LoadGenerator(primary, rate=20, max_rows=100000) as writer:
+        proc = run_playbook(inv, PLAYBOOK, extra)
+    primary.sql('SET GLOBAL general_log = OFF')
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert writer.errors == [] and writer.inserted > 0
+    # One backup: the primary's server saw mariadb-backup's BACKUP STAGE START once.
+    log = primary.run('cat /var/log/mysql/general.log').stdout
+    assert len(re.findall(r'BACKUP STAGE START', log)) == 1, \
+        re.findall(r'.*BACKUP STAGE.*', log)
+    assert proc.stdout.count('tables equal at') == 4, proc.stdout[-6000:]
+    for replica in replicas:
+        s = replica.slave_status()
+        assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
+            (replica.name, scenarios.threads(s))
+        assert s['Using_Gtid'] == 'Slave_Pos'
+        scenarios.wait_caught_up(primary, replica)
+        for table in ('labdb.t', 'labdb.load'):
+            assert replica.sql_value('SELECT COUNT(*) FROM %s' % table) == primary.sql_value(
+                'SELECT COUNT(*) FROM %s' % table), (replica.name, table)
+        assert replica.run('ls -d /var/lib/mysql.reseed-old-*').stdout.strip()
+        assert replica.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
+    assert primary.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
+    # The source streamed for the chain's head only; the others received from the replica
+    # before them.
+    lines = task_lines(proc.stdout, 'Stream the backup from the source into the first replica '
+                                    'of the chain')
+    assert len([x for x in lines if x.startswith('changed: [')]) == 1 and \
+        len([x for x in lines if x.startswith('skipping: [')]) == 3, lines
+    # Never more than one replica down at once (replica_rebuild_max_down: 1): each server's
+    # own log says when it stopped for the swap and when the new one was ready.
+    windows = sorted(down_window(replica) for replica in replicas)
+    for (stop1, ready1), (stop2, ready2) in zip(windows, windows[1:]):
+        assert ready1 <= stop2, windows
+    # Again: nothing to do, nothing changed.
+    again = run_playbook(inv, PLAYBOOK, extra)
+    assert again.returncode == 0, again.stdout[-3000:]
+    recap = again.stdout.split('PLAY RECAP')[-1]
+    assert 'changed=0' in recap and 'changed=1' not in recap, recap
