@@ -19,6 +19,7 @@ import os
 import shutil
 
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
+from ansible_collections.reseed.mariadb.plugins.module_utils.service import server_processes
 
 RECEIVING_MARKER = 'reseed_receiving'
 MARKERS = (bm.RECEIVED_MARKER, RECEIVING_MARKER, 'reseed_extracted')  # the last: before 0.2
@@ -38,29 +39,15 @@ def path_problem(staging):
     return None
 
 
-def server_datadirs(proc='/proc'):
-    """The working directories (datadirs) of the running mariadbd / mysqld processes."""
-    found = []
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, entry, 'comm')) as f:
-                if f.read().strip() not in ('mariadbd', 'mysqld'):
-                    continue
-            found.append(os.path.realpath(os.path.join(proc, entry, 'cwd')))
-        except (IOError, OSError):
-            continue
-    return found
-
-
 def state(staging, datadirs=None):
     """absent, empty, reseed (a staging directory of ours), datadir (holds a running
     server's datadir), or foreign (anything else: never touched). A staging directory
     inside a datadir is fine: on a datadir that is its own mount point, that is where it
     goes (MariaDB ignores a '#sql' directory)."""
     real = os.path.realpath(staging)
-    for datadir in server_datadirs() if datadirs is None else datadirs:
+    if datadirs is None:
+        datadirs = [cwd for pid, cwd in server_processes() if cwd]
+    for datadir in datadirs:
         if datadir == real or datadir.startswith(real.rstrip('/') + '/'):
             return 'datadir'
     if not os.path.lexists(staging):
