@@ -22,7 +22,9 @@ description:
     thing that passes between the database hosts. No ssh login, no key, no
     C(authorized_keys) change with C(transport=tls) or C(tcp).
   - Nothing on this host changes before the source has connected, proved who it is and
-    said the copy fits. Then an old reseed staging directory is removed, the directory is
+    said the copy fits (the free space, and the versions - this host's MariaDB and
+    mariadb-backup must be of the source's series or newer, MariaDB does not move data back
+    to an older series). Then an old reseed staging directory is removed, the directory is
     made anew (C(mbstream -x) into a non-empty directory can exit 0 on a broken extraction)
     and marked C(reseed_receiving). It is sealed (C(reseed_received), which
     M(reseed.mariadb.backup_prepare) requires) only when the source said every program of
@@ -187,7 +189,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import staging as st
-from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
+from ansible_collections.reseed.mariadb.plugins.module_utils import transfer, versions
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
 
 
@@ -240,6 +242,17 @@ class Receiver(object):
         if problems:
             self.fail('; '.join(problems))
         return current
+
+    def versions(self):
+        """This host's mariadb-backup and server versions (what the copy will meet)."""
+        found = {'mariabackup_version': versions.version_of(
+            self.module, [self.module.get_bin_path('mariadb-backup')
+                          or self.module.get_bin_path('mariabackup'), '--version'])}
+        server = self.module.get_bin_path('mariadbd') or self.module.get_bin_path('mysqld')
+        found['server_version'] = versions.version_of(self.module, [server, '--version']) \
+            if server else None
+        self.result['facts'].update(found)
+        return found
 
     def address(self):
         return '127.0.0.1' if self.p['transport'] == 'ssh' else (self.p['listen_address'] or '')
@@ -326,6 +339,8 @@ class Receiver(object):
         started = time.time()
         self.result['peer'] = self.channel.sock.getpeername()[0]
         problem = st.space_problem(self.result['facts']['free_bytes'], hello.get('expected_bytes'))
+        problem = '; '.join(x for x in (versions.replica_problem(hello, self.versions()), problem)
+                            if x)
         if problem:
             self.channel.send_json(transfer.REFUSE, {'reason': 'replica: ' + problem})
             self.channel.finish()

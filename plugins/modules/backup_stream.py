@@ -281,7 +281,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reseed.mariadb.plugins.module_utils import transfer
+from ansible_collections.reseed.mariadb.plugins.module_utils import transfer, versions
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
@@ -311,24 +311,6 @@ def write_option_file(directory, params):
     with os.fdopen(fd, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
-
-
-def version_of(module, argv):
-    rc, out, err = module.run_command(argv)
-    found = re.search(r'(\d+)\.(\d+)\.(\d+)-MariaDB', out + err)
-    return found.group(0) if found else None
-
-
-def version_problem(backup_version, server_version):
-    """mariadb-backup must be of the server's major series and at least as new."""
-    if not backup_version or not server_version:
-        return None
-    b = tuple(int(x) for x in re.findall(r'\d+', backup_version)[:3])
-    s = tuple(int(x) for x in re.findall(r'\d+', server_version)[:3])
-    if b[:2] != s[:2] or b < s:
-        return ('mariadb-backup %s cannot back up MariaDB %s: install mariadb-backup of the '
-                'server\'s version' % (backup_version, server_version))
-    return None
 
 
 def estimate_bytes(datadir):
@@ -399,13 +381,24 @@ def ssh_argv(p):
     return argv + ['%s@%s' % (p['ssh_user'], p['destination'])]
 
 
+# ssh's own words -> what to do; the first that ssh's error output holds wins (the tunnel's
+# failures first: their "Connection refused" is the receiver's port, not sshd's).
 SSH_FIXES = (
     ('administratively prohibited', 'the replica\'s sshd refuses the tunnel: allow TCP '
      'forwarding to 127.0.0.1 for %(user)s there (AllowTcpForwarding, PermitOpen), or use '
      'transport tls'),
+    ('open failed: connect failed', 'ssh logged in, but nothing listens on the receiver\'s '
+     'port on the replica\'s loopback: the receiver did not start or has ended (its own '
+     'message says why)'),
+    # What is left of either of the above when the ssh options quieten ssh (LogLevel).
+    ('stdio forwarding failed', 'the tunnel to the receiver could not be opened: the '
+     'replica\'s sshd refuses forwarding for %(user)s (AllowTcpForwarding, PermitOpen), or '
+     'the receiver does not listen; or use transport tls'),
     ('Permission denied', '%(user)s cannot log in to the replica with this run\'s key: check '
      'that sshd lets %(user)s in (AllowUsers, PermitRootLogin for root), or use transport tls'),
     ('Connection refused', 'nothing answers on the replica\'s ssh port'),
+    ('Connection timed out', 'the replica\'s ssh port does not answer (a firewall drops it?): '
+     'open it to the source, or use transport tls'),
 )
 
 
@@ -456,11 +449,12 @@ class Sender(object):
             missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
             if missing:
                 self.fail('transport=tls needs %s' % ', '.join(missing))
-        backup_version = version_of(self.module, [mariabackup, '--version'])
+        backup_version = versions.version_of(self.module, [mariabackup, '--version'])
         server_bin = self.module.get_bin_path('mariadbd') or self.module.get_bin_path('mysqld')
-        server_version = version_of(self.module, [server_bin, '--version']) if server_bin else None
+        server_version = versions.version_of(self.module, [server_bin, '--version']) \
+            if server_bin else None
         self.result.update(mariabackup_version=backup_version, server_version=server_version)
-        problem = version_problem(backup_version, server_version)
+        problem = versions.backup_problem(backup_version, server_version)
         if problem:
             self.fail(problem)
         self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
@@ -483,7 +477,9 @@ class Sender(object):
                     transfer.fingerprint(p['peer_cert']) if tls else None, p['stall_timeout'])
             self.channel.send_json(transfer.HELLO, {
                 'magic': transfer.MAGIC, 'token': p['token'],
-                'expected_bytes': self.result['expected_bytes']})
+                'expected_bytes': self.result['expected_bytes'],
+                'mariabackup_version': self.result['mariabackup_version'],
+                'server_version': self.result['server_version']})
             kind, facts = self.channel.recv_json(transfer.ACCEPT)
         except transfer.PeerAbort as e:
             self.fail('the replica refused the stream, nothing changed: %s' % e)

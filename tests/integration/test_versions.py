@@ -45,3 +45,42 @@ def test_11_8_replica_broken_by_1236_rebuilt_while_primary_writes(make_hosts, in
         assert replica.sql(query) == primary.sql(query), query
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.load') == str(load.inserted)
     assert replica.sql_value('SELECT @@version').startswith('11.8.')
+
+
+def test_mixed_versions_newer_replica_rebuilt_older_one_refused(make_hosts, inventory,
+                                                                repl_password):
+    """A rolling upgrade: a 10.11 primary's 11.8 replica is rebuilt (11.8's mariadb-backup
+    prepares the 10.11 copy, the 11.8 server upgrades it in place); an 11.8 primary's 10.11
+    replica is refused before anything changes, both versions named (MariaDB does not move
+    data back to an older series)."""
+    hosts = make_hosts('old', 'new', 'newp', 'oldr', release={'new': 'trixie', 'newp': 'trixie'})
+    old, new, newp, oldr = hosts['old'], hosts['new'], hosts['newp'], hosts['oldr']
+    extra = {'replica_rebuild_replication_user': scenarios.REPL_USER,
+             'replica_rebuild_replication_password': repl_password}
+    # 10.11 primary -> 11.8 replica, broken by 1236: rebuilt and verified.
+    scenarios.setup_replication(old, [new], repl_password, rows=2000)
+    scenarios.break_1236(old, new)
+    proc = run_playbook(inventory(old, [new]), PLAYBOOK, extra)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert 'tables equal at' in proc.stdout
+    s = new.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
+        scenarios.threads(s)
+    assert new.sql_value('SELECT @@version').startswith('11.8.')
+    scenarios.wait_caught_up(old, new)
+    assert new.sql('SELECT COUNT(*), SUM(n) FROM labdb.t') == old.sql(
+        'SELECT COUNT(*), SUM(n) FROM labdb.t')
+    # 11.8 primary -> 10.11 replica: refused in the preflight, nothing changed on it.
+    scenarios.setup_replication(newp, [oldr], repl_password, rows=500)
+    pid = oldr.run('pidof mariadbd').stdout.strip()
+    proc = run_playbook(inventory(newp, [oldr]), PLAYBOOK,
+                        dict(extra, replica_rebuild_force=True))
+    assert proc.returncode != 0
+    fatal = [line for line in proc.stdout.splitlines() if line.startswith('fatal: [%s]'
+                                                                          % oldr.name)]
+    assert fatal and 'MariaDB 10.11.' in fatal[-1] and 'MariaDB 11.8.' in fatal[-1] and \
+        'upgrade this replica to 11.8 first' in fatal[-1] and 'Nothing was swapped' in \
+        fatal[-1], fatal
+    assert oldr.run('pidof mariadbd').stdout.strip() == pid
+    assert oldr.run('test -e /var/lib/mysql.reseed-staging', check=False).returncode == 1
+    assert newp.run('pidof mariadb-backup', check=False).returncode == 1

@@ -10,6 +10,7 @@ import stat
 
 import pytest
 
+from ansible_collections.reseed.mariadb.plugins.module_utils import versions
 from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as bs
 
 
@@ -21,7 +22,24 @@ from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as 
     ('11.4.2-MariaDB', '10.11.19-MariaDB', False),
 ])
 def test_version_problem(backup, server, ok):
-    assert (bs.version_problem(backup, server) is None) == ok
+    assert (versions.backup_problem(backup, server) is None) == ok
+
+
+@pytest.mark.parametrize('source,replica,problem', [
+    (('10.11.19-MariaDB', '10.11.19-MariaDB'), ('10.11.19-MariaDB', '10.11.19-MariaDB'), None),
+    # Measured: a 10.11 copy is prepared by 11.8's tool and upgraded by an 11.8 server.
+    (('10.11.19-MariaDB', '10.11.19-MariaDB'), ('11.8.9-MariaDB', '11.8.9-MariaDB'), None),
+    (('11.8.9-MariaDB', '11.8.9-MariaDB'), ('10.11.19-MariaDB', '10.11.19-MariaDB'),
+     'MariaDB 10.11.19-MariaDB here cannot take the data of MariaDB 11.8.9-MariaDB on the '
+     'source (an older series: MariaDB does not support moving data back): upgrade this '
+     'replica to 11.8 first, or copy from a source of its series; mariadb-backup '
+     '10.11.19-MariaDB here cannot prepare a copy made by mariadb-backup 11.8.9-MariaDB on the '
+     'source: install mariadb-backup of the 11.8 series or newer here'),
+    (('10.11.19-MariaDB', '10.11.19-MariaDB'), (None, None), None),
+])
+def test_replica_of_the_sources_series_or_newer(source, replica, problem):
+    keys = ('mariabackup_version', 'server_version')
+    assert versions.replica_problem(dict(zip(keys, source)), dict(zip(keys, replica))) == problem
 
 
 def test_option_file_is_private_and_escaped(tmp_path):
