@@ -4,7 +4,8 @@
 
 Reads its plan as JSON on stdin, never argv (it carries the replication password):
 {"lab": "<repo>/tests/lab", "primary": NAME, "password": "...", "rows": N,
- "replicas": {NAME: "healthy" | "1236" | "errant" | "unseeded"}}
+ "replicas": {NAME: "healthy" | "unseeded" | a key of scenarios.BREAKAGES ("1236", "1062",
+               "errant", ...)}}
 """
 
 from __future__ import annotations

@@ -4,10 +4,16 @@
 
 AWX gives ansible-runner: the project checked out in project/, the inventory in
 inventory/hosts, the machine credential's key in env/ssh_key (runner loads it into an
-ssh-agent), and one env/extravars file with the survey's answers (strings, an empty text
-answer as "") merged with what custom credentials inject (awx/credential_type.yml). AWX
-deletes the private data dir after the job; what must not hold a password is everything
-ansible-runner writes (artifacts: stdout, job events, the command) and every argv.
+ssh-agent), its username and privilege escalation as ansible-playbook options in
+env/cmdline, its passwords as answers to ansible-playbook's prompts (runner's `passwords`),
+and one env/extravars file with the survey's answers (strings, an empty text answer as "")
+merged with what custom credentials inject (awx/credential_type.yml). AWX deletes the
+private data dir after the job; what must not hold a password is everything ansible-runner
+writes (artifacts: stdout, job events, the command) and every argv.
+
+The hosts are production-shaped (tests/lab/README.md, hardened): root cannot log in, the
+inventory names no user, and the machine credential docs/AWX.md describes (an unprivileged
+user, sudo, and sudo's password where it asks for one) is all Ansible gets.
 """
 
 from __future__ import annotations
@@ -44,12 +50,35 @@ def credential_extra_vars(inputs):
     return out
 
 
+# What AWX makes of a Machine credential and the job template (awx/main/tasks/jobs.py,
+# RunJob.build_args and get_password_prompts): options in env/cmdline, and each password as
+# the answer to the prompt it belongs to.
+BECOME_PROMPT = r'BECOME password.*:\s*?$'
+CONNECTION_VARS = ('ansible_user', 'ansible_become', 'ansible_ssh_private_key_file')
+
+
+def machine_credential(pdd, username, become_method, become_password=None):
+    """Write env/cmdline as AWX does for this credential on a job template with "Privilege
+    Escalation" on (--become); return the runner's passwords (prompt pattern: answer)."""
+    args = ['-u', username, '--become', '--become-method', become_method]
+    if become_password:
+        args.append('--ask-become-pass')
+    (pdd / 'env' / 'cmdline').write_text(' '.join(args))
+    return {BECOME_PROMPT: become_password} if become_password else {}
+
+
 def private_data_dir(tmp_path, lab, primary, replicas, extravars):
     pdd = tmp_path / 'awx_job'
     (pdd / 'inventory').mkdir(parents=True)
     (pdd / 'env').mkdir()
     inventory = lab.inventory(primary.name, [r.name for r in replicas])
-    key = inventory['all']['vars'].pop('ansible_ssh_private_key_file')  # a machine credential
+    # Who logs in, with which key and how it becomes root: the machine credential's, not
+    # the inventory's.
+    key = inventory['all']['vars']['ansible_ssh_private_key_file']
+    for hostvars in [inventory['all']['vars']] + [
+            h for group in inventory['all']['children'].values() for h in group['hosts'].values()]:
+        for name in CONNECTION_VARS:
+            hostvars.pop(name, None)
     (pdd / 'inventory' / 'hosts').write_text(json.dumps(inventory))
     shutil.copy(key, str(pdd / 'env' / 'ssh_key'))
     os.chmod(str(pdd / 'env' / 'ssh_key'), 0o600)
@@ -65,24 +94,50 @@ def private_data_dir(tmp_path, lab, primary, replicas, extravars):
     return pdd
 
 
+def run_job(pdd, ident, passwords):
+    return ansible_runner.run(private_data_dir=str(pdd), playbook='playbooks/rebuild_replica.yml',
+                              ident=ident, passwords=passwords, quiet=True)
+
+
+def failure_messages(run):
+    return [e['event_data']['res'].get('msg', '') for e in run.events
+            if e.get('event') == 'runner_on_failed']
+
+
 def test_the_job_template_heals_a_replica_through_ansible_runner(
         lab, make_hosts, repl_password, tmp_path, monkeypatch):
-    hosts = make_hosts('primary', 'broken', 'healthy')
+    hosts = make_hosts('primary', 'broken', 'healthy', hardened=('primary', 'broken', 'healthy'))
     primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
     scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=3000)
     scenarios.break_1062(primary, broken)
     healthy_pid = healthy.run('pidof mariadbd').stdout.strip()
+    broken_pid = broken.run('pidof mariadbd').stdout.strip()
+    keys_before = dict((h.name, h.run('cat /home/ops/.ssh/authorized_keys').stdout)
+                       for h in (primary, broken, healthy))
+    broken.set_sudo_password_required(True)  # its sudo asks ops for the password
 
     extravars = dict(survey_answers(), **credential_extra_vars(
         {'replication_user': 'repl', 'replication_password': repl_password}))
     assert extravars['replica_rebuild_source'] == '' and extravars['replica_rebuild_force'] == 'false'
+    assert extravars['replica_rebuild_transport'] == 'tls'
     pdd = private_data_dir(tmp_path, lab, primary, [broken, healthy], extravars)
     # ansible-runner starts ansible-playbook from the PATH, as in the execution environment.
     monkeypatch.setenv('PATH', os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
 
-    with SecretsWatch([repl_password]) as watch:
-        run = ansible_runner.run(private_data_dir=str(pdd), playbook='playbooks/rebuild_replica.yml',
-                                 ident='1', quiet=True)
+    # A machine credential without the privilege escalation password: the role's first
+    # task as root says what to give; nothing changed.
+    run = run_job(pdd, '1', machine_credential(pdd, 'ops', 'sudo'))
+    assert run.status == 'failed', run.stdout.read()[-6000:]
+    expected = ('%s: preflight: Ansible cannot act as root on this replica (Missing sudo '
+                'password): give the become password (--ask-become-pass; in AWX, the machine '
+                "credential's privilege escalation password)" % broken.name)
+    assert [m for m in failure_messages(run) if m.startswith(expected)], failure_messages(run)
+    assert broken.run('pidof mariadbd').stdout.strip() == broken_pid
+
+    # With it, the job heals the replica.
+    passwords = machine_credential(pdd, 'ops', 'sudo', broken.ops_password)
+    with SecretsWatch([repl_password, broken.ops_password]) as watch:
+        run = run_job(pdd, '2', passwords)
     stdout = run.stdout.read()
     assert run.status == 'successful' and run.rc == 0, stdout[-6000:]
     assert watch.leaks == [] and watch.samples > 5
@@ -93,7 +148,11 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     scenarios.wait_caught_up(primary, broken)
     assert broken.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
         'SELECT COUNT(*) FROM labdb.t')
+    assert broken.sql_value('SELECT @@datadir') == '/data/mysql/'
     assert healthy.run('pidof mariadbd').stdout.strip() == healthy_pid
+    # No credential between database hosts: no key was added anywhere.
+    assert dict((h.name, h.run('cat /home/ops/.ssh/authorized_keys').stdout)
+                for h in (primary, broken, healthy)) == keys_before
 
     # AWX shows the job's events: the summary of the rebuilt replica is one of them.
     summaries = [e['event_data']['res']['replica_rebuild_result'] for e in run.events
@@ -105,13 +164,14 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     # A replica left alone names no source: nothing was copied from anywhere.
     assert by_host[broken.name]['source'] == primary.name and 'source' not in by_host[healthy.name]
 
-    # Nothing ansible-runner wrote holds the password (env/extravars is AWX's own input,
+    # Nothing ansible-runner wrote holds a password (env/extravars is AWX's own input,
     # deleted by AWX with the private data dir).
     leaks = []
     for top, dirs, files in os.walk(str(pdd / 'artifacts')):
         for name in files:
             with open(os.path.join(top, name), 'rb') as f:
-                if repl_password.encode() in f.read():
-                    leaks.append(os.path.join(top, name))
+                data = f.read()
+            leaks.extend(os.path.join(top, name) for secret in (repl_password, broken.ops_password)
+                         if secret.encode() in data)
     assert leaks == []
-    assert os.listdir(str(pdd / 'artifacts' / '1' / 'job_events'))
+    assert os.listdir(str(pdd / 'artifacts' / '2' / 'job_events'))

@@ -11,7 +11,7 @@ testinfra_hosts = labstate.rebuilt_names()
 def test_the_datadir_is_still_its_own_mount_point(host):
     assert labstate.datadir_is_mount_point(host)
     kept = labstate.kept_old_datadirs(host)
-    assert [k.rsplit('/', 1)[0] for k in kept] == [labstate.DATADIR], kept
+    assert [k.rsplit('/', 1)[0] for k in kept] == [labstate.datadir(host)], kept
 
 
 def test_the_kept_datadir_is_not_a_database(host):

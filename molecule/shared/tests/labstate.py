@@ -8,12 +8,21 @@ import time
 
 import testinfra
 import testinfra.utils.ansible_runner
+import yaml
 
 INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-DATADIR = '/var/lib/mysql'
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+LAB_ROOT = os.environ.get('RESEED_LAB_ROOT', '/srv/reseed-lab')
+CONTROLLER_IP = '10.213.47.1'  # tests/lab/lab.py: where Ansible and these tests run
 # Databases of the server itself, left out of the data comparison.
 SYSTEM_SCHEMAS = ('mysql', 'information_schema', 'performance_schema', 'sys')
+
+
+def all_names():
+    """Every lab host of the scenario: the primary and the replicas."""
+    return sorted(set(RUNNER.get_hosts('mariadb_primary'))
+                  | set(RUNNER.get_hosts('mariadb_replicas')))
 
 
 def rebuilt_names():
@@ -37,7 +46,15 @@ def var(host, name, default=None):
 
 
 def get(name):
+    """The host as Ansible reaches it: as root, or as the login user with sudo where the
+    inventory says ansible_become (testinfra reads it), so every command runs as root."""
     return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
+
+
+def role_default(name):
+    """A variable's default in the role (roles/replica_rebuild/defaults/main.yml)."""
+    with open(os.path.join(REPO, 'roles', 'replica_rebuild', 'defaults', 'main.yml')) as f:
+        return yaml.safe_load(f)[name]
 
 
 def primary():
@@ -119,18 +136,69 @@ def assert_same_data_as_primary(host):
     assert table_state(host, tables) == table_state(primary(), tables)
 
 
+def datadir(host):
+    """The server's datadir, as it says (/var/lib/mysql on plain lab hosts, /data/mysql on
+    hardened ones), without the trailing slash."""
+    return sql_value(host, 'SELECT @@datadir').rstrip('/')
+
+
 def datadir_is_mount_point(host):
-    return host.run('findmnt --noheadings --mountpoint %s', DATADIR).rc == 0
+    return host.run('findmnt --noheadings --mountpoint %s', datadir(host)).rc == 0
 
 
 def kept_old_datadirs(host):
     """The old datadirs datadir_swap kept: beside the datadir, or inside it on a mount point."""
-    pattern = (DATADIR + '/#sql-reseed-old-*') if datadir_is_mount_point(host) \
-        else (DATADIR + '.reseed-old-*')
-    return host.run('ls -d %s' % pattern).stdout.split()
+    path = datadir(host)
+    pattern = (path + '/#sql-reseed-old-*') if datadir_is_mount_point(host) \
+        else (path + '.reseed-old-*')
+    return leftovers(host, pattern)
 
 
 def lab_public_key():
     """The lab key Ansible logs in with (its type and key, without the comment)."""
-    with open('/srv/reseed-lab/ssh/id_ed25519.pub') as f:
+    with open(os.path.join(LAB_ROOT, 'ssh', 'id_ed25519.pub')) as f:
         return ' '.join(f.read().split()[:2])
+
+
+def login_user(host):
+    """The account Ansible logs in as on this host (root, or ops on a hardened host)."""
+    return var(host, 'ansible_user') or 'root'
+
+
+def login_authorized_keys(host):
+    """The authorized_keys file of the account Ansible logs in as."""
+    return host.user(login_user(host)).home.rstrip('/') + '/.ssh/authorized_keys'
+
+
+def authorized_keys(host):
+    """{path: content} of root's authorized_keys and the login user's (one file when Ansible
+    logs in as root); a missing file reads as empty."""
+    paths = {'/root/.ssh/authorized_keys', login_authorized_keys(host)}
+    return dict((p, host.file(p).content_string if host.file(p).exists else '') for p in paths)
+
+
+def leftovers(host, *patterns):
+    """The paths on the host that match these shell patterns (e.g. /tmp/reseed-cert-*)."""
+    return host.run('ls -d %s' % ' '.join(patterns)).stdout.split()
+
+
+def listening_ports(host):
+    """The TCP ports something listens on, on any address (ss -ltnH)."""
+    return sorted(set(int(line.split()[3].rsplit(':', 1)[1])
+                      for line in host.check_output('ss -ltnH').splitlines()))
+
+
+def processes(host, word):
+    """'pid command line' of each process whose command line holds word (e.g. an Ansible
+    module's name: AnsiballZ_backup_receive.py)."""
+    # [x]yz matches the process, never the shell that runs pgrep with that pattern.
+    out = host.run('pgrep -a -f %s', '[%s]%s' % (word[0], word[1:])).stdout
+    return out.splitlines()
+
+
+def sshd_log(name):
+    """What the lab host's sshd logged (it runs as the host's first process and logs to
+    the host folder's init.log, on the controller: outside the host, where no run of the
+    role could change it)."""
+    with open(os.path.join(LAB_ROOT, 'hosts', name, 'init.log')) as f:
+        return f.read()

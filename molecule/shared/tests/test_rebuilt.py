@@ -35,17 +35,22 @@ def test_old_datadir_kept(host):
     assert host.file(kept[0]).mode == 0o700
 
 
-def test_transfer_key_gone_from_both_ends(host):
-    authorized = host.file('/root/.ssh/authorized_keys').content_string
-    assert 'reseed-transfer' not in authorized
-    assert labstate.lab_public_key() in authorized  # the lab's own key is still there
+def test_no_transfer_key_or_certificate_left_on_either_end(host):
+    """Whatever the transport: no transfer key authorized on the replica or left on the
+    source (ssh), no certificate left on either end (tls)."""
+    keys = labstate.authorized_keys(host)
+    assert [path for path, text in keys.items() if 'reseed-transfer' in text] == []
+    # The lab's own key is still there for the account Ansible logs in as.
+    assert labstate.lab_public_key() in keys[labstate.login_authorized_keys(host)]
     source = labstate.source_of(host)
-    assert source.run('ls -d /tmp/reseed-key-*').stdout == ''
+    assert labstate.leftovers(source, '/tmp/reseed-key-*', '/tmp/reseed-cert-*') == []
+    assert labstate.leftovers(host, '/tmp/reseed-key-*', '/tmp/reseed-cert-*') == []
 
 
 def test_staging_gone_and_replication_no_longer_held(host):
-    assert not host.file(labstate.DATADIR + '.reseed-staging').exists
-    assert not host.file(labstate.DATADIR + '/#sql-reseed-staging').exists
+    datadir = labstate.datadir(host)
+    assert not host.file(datadir + '.reseed-staging').exists
+    assert not host.file(datadir + '/#sql-reseed-staging').exists
     assert not host.file('/etc/mysql/mariadb.conf.d/99-reseed-hold.cnf').exists
 
 
