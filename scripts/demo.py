@@ -1,10 +1,12 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""make demo: a lab with one primary and two replicas, data, two broken replicas, healed.
+"""make demo: a lab with one primary and three replicas, data, the replicas broken three
+ways, healed in one run of the playbook from ONE backup of the primary (the fleet mode: the
+backup streams through the three replicas in a chain), each replica then verified.
 
-Always starts from fresh lab hosts (demo-primary, demo-replica1, demo-replica2) and leaves
-them running for you to look at: `python3 tests/lab/lab.py exec demo-replica1 -- bash`,
-`make lab-down` to remove them.
+Always starts from fresh lab hosts (demo-primary, demo-replica1..3) and leaves them running
+for you to look at: `python3 tests/lab/lab.py exec demo-replica1 -- bash`, `make lab-down`
+to remove them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import ansible_run  # noqa: E402
 import scenarios  # noqa: E402
 from lab import Lab  # noqa: E402
 
-PRIMARY, REPLICAS = 'demo-primary', ('demo-replica1', 'demo-replica2')
+PRIMARY, REPLICAS = 'demo-primary', ('demo-replica1', 'demo-replica2', 'demo-replica3')
+GENERAL_LOG = '/var/log/mysql/general.log'
 FIELDS = ('Slave_IO_Running', 'Slave_SQL_Running', 'Last_IO_Errno', 'Last_SQL_Errno')
 
 
@@ -65,24 +68,35 @@ def main():
     print('  %s: a row written on the replica by hand, then on the primary (SQL error 1062)'
           % REPLICAS[1])
     scenarios.break_1062(primary, replicas[1])
+    print('  %s: a transaction written on the replica: an errant GTID the primary never had'
+          % REPLICAS[2])
+    scenarios.break_errant(primary, replicas[2])
     status_table(lab, 'Broken:')
-    print('\nHealing them: ansible-playbook playbooks/rebuild_replica.yml\n', flush=True)
+    # The primary's own record of the backups taken (mariadb-backup's BACKUP STAGE START).
+    primary.sql("SET GLOBAL general_log_file = '%s'; SET GLOBAL general_log = ON" % GENERAL_LOG)
+    print('\nHealing them from one backup: ansible-playbook playbooks/rebuild_replica.yml '
+          '-e replica_rebuild_fleet=true\n', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         inventory = ansible_run.write_inventory(lab, os.path.join(tmp, 'inventory.json'),
                                                 PRIMARY, REPLICAS)
         secrets = os.path.join(tmp, 'secrets.json')
         with os.fdopen(os.open(secrets, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
             json.dump({'replica_rebuild_replication_user': scenarios.REPL_USER,
-                       'replica_rebuild_replication_password': password}, f)
+                       'replica_rebuild_replication_password': password,
+                       'replica_rebuild_fleet': True}, f)
         rc = subprocess.call([ansible_run.bin_path('ansible-playbook'), '-i', inventory,
                               os.path.join(ansible_run.REPO, 'playbooks', 'rebuild_replica.yml'),
                               '-e', '@' + secrets], env=ansible_run.ansible_env(),
                              cwd=ansible_run.REPO)
+    primary.sql('SET GLOBAL general_log = OFF')
+    backups = primary.run(['grep', '-c', 'BACKUP STAGE START', GENERAL_LOG], check=False)
     if rc != 0:
         raise SystemExit('the rebuild playbook failed (exit code %d)' % rc)
     for name in REPLICAS:
         scenarios.wait_caught_up(primary, lab.host(name))
     status_table(lab, 'Healed:')
+    print('Backups the primary took for the %d replicas (its general log): %s'
+          % (len(REPLICAS), backups.stdout.strip()))
     print('\nLook around: python3 tests/lab/lab.py exec %s -- bash; remove the lab: make '
           'lab-down.\n(%.0f s)' % (REPLICAS[0], time.time() - started))
 
