@@ -432,4 +432,3 @@ class Forward(object):
         if self.error:
             report.update(ok=False, error=self.error)
         return report
-

@@ -28,6 +28,7 @@ def pair(make_hosts, inventory, tmp_path):
             "GRANT RELOAD, PROCESS, BINLOG MONITOR ON *.* TO {u}@'localhost';".format(
                 u=scenarios.q(BACKUP_USER), p=scenarios.q(BACKUP_PASSWORD)))
     inv = inventory(src, [dst])
+
     def make(transport='tls', **kw):
         return streamer(inv, src, dst, str(tmp_path), transport, **kw)
     return dict(src=src, dst=dst, inventory=inv, tmp=str(tmp_path), streamer=make)

@@ -28,7 +28,7 @@ def down_window(host):
 
 
 def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inventory,
-                                                                repl_password):
+                                                               repl_password):
     hosts = make_hosts('primary', 'r1236', 'r1062', 'r1032', 'errant')
     primary = hosts.pop('primary')
     replicas = [hosts[n] for n in ('r1236', 'r1062', 'r1032', 'errant')]
