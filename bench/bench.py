@@ -55,6 +55,10 @@ def parse_args(argv=None):
                         help='link rates of the shaped section (tc syntax, comma-separated)')
     parser.add_argument('--transports', default='tls,tcp,ssh',
                         help='transports of the ours section (comma-separated)')
+    parser.add_argument('--compressions', default='none,zstd,auto',
+                        help='compressions of the ours section (comma-separated)')
+    parser.add_argument('--parallels', default='1,2',
+                        help='parallel values of the ours section (comma-separated)')
     parser.add_argument('--shaped-transports', default='tls,ssh',
                         help='transports of the shaped section (comma-separated)')
     parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
@@ -76,7 +80,9 @@ def run_sections(bench, args):
     """Each chosen section in order; one that fails is reported and the others still run."""
     actions = {
         'stages': lambda: datapath.stages(bench),
-        'ours': lambda: datapath.ours(bench, args.transports.split(',')),
+        'ours': lambda: datapath.ours(bench, args.transports.split(','),
+                                      args.compressions.split(','),
+                                      [int(x) for x in args.parallels.split(',')]),
         'shaped': lambda: datapath.shaped(bench, args.rates.split(','),
                                           args.shaped_transports.split(',')),
         'logical': lambda: logical.logical(bench),

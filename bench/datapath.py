@@ -99,10 +99,10 @@ def stream_row(bench, label, transport, compression, parallel, **attrs):
 TRANSPORTS = ('tls', 'tcp', 'ssh')
 
 
-def ours(bench, transports=TRANSPORTS):
+def ours(bench, transports=TRANSPORTS, compressions=('none', 'zstd', 'auto'), parallels=(1, 2)):
     for transport in transports:
-        for compression in ('none', 'zstd', 'auto'):
-            for p in (1, 2):
+        for compression in compressions:
+            for p in parallels:
                 stream_row(bench, '', transport, compression, p)
     bench.dst.run('rm -rf %s' % EXTRACT_DIR)
 
