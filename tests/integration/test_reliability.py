@@ -7,16 +7,21 @@ In every case: one line of the output names the host, the step and the cause; no
 the primary changes; the replica ends rebuilt, or as it was (old datadir, same server
 process), or rolled back; and a re-run of the playbook then succeeds.
 
+The data path is the role's default: Ansible starts the receiver (backup_receive) on the
+replica and the sender (backup_stream) on the source, over TLS with throwaway certificates
+(tasks/stream.yml). A failed stream is reported by the role on one line holding both ends'
+words ("<replica>: stream from <source>: <sender>; the replica's receiver: <receiver>.
+Nothing was swapped: ..."), and no database host ever logs in to another.
+
 Cheap refusals share one set of hosts (module fixture ``shared``, tests run in file order and
-end with the re-run that succeeds); faults in the middle of a stream get their own hosts.
+end with the re-run that succeeds); faults in the middle of a stream get their own hosts
+(making them costs 3 to 7 s: sharing them would tie each case to the one before).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import threading
 import time
 
 import pytest
@@ -24,15 +29,19 @@ import pytest
 import faults
 import scenarios
 from ansible_run import REPO, run_playbook, write_inventory
-from faults import diff, fatal_lines, fatal_msg, snapshot, ssh_logins
+from faults import (diff, fatal_lines, fatal_msg, logins_between, snapshot, ssh_logins,
+                    transfer_leftovers)
 from secrets_watch import SecretsWatch
 
-# The slowest cases (2 minutes each) run with `make reliability` (RESEED_RELIABILITY_SLOW=1),
-# not in make test: the keepalive timeout of a cut link, the disk-full setup.
+# The slowest cases (about 2 minutes each) run with `make reliability`
+# (RESEED_RELIABILITY_SLOW=1), not in make test: the stall limit of a cut link (60 s), the
+# disk-full setup.
 SLOW = pytest.mark.skipif(os.environ.get('RESEED_RELIABILITY_SLOW') != '1',
                           reason='slow: run by make reliability (RESEED_RELIABILITY_SLOW=1)')
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
 STAGING = '/var/lib/mysql.reseed-staging'
+PORT = 4444  # the receiver's (replica_rebuild_port's default)
+STALL_LIMIT = 60  # backup_stream's and backup_receive's stall_timeout default
 BACKUP_USER, BACKUP_PASSWORD = 'rsbackup', "Bk'p\\w\"#" + os.urandom(4).hex()
 # A fresh ssh login for every connection: a refused run must show no login at all.
 NO_REUSE = {'ANSIBLE_SSH_ARGS': '-o ControlMaster=no -o ControlPath=none'}
@@ -66,14 +75,32 @@ def one_fatal(out, *needles, **kw):
     return line, fatal_msg(line)
 
 
-def assert_rebuilt(proc_rc, out, primary, replica):
+def stream_failed(out, replica, source, *needles):
+    """The role's one line for a failed stream (tasks/stream.yml's rescue): the replica, the
+    source, the causes, and that nothing was swapped. Returns (line, msg)."""
+    return one_fatal(out, '%s: stream from %s: ' % (replica.name, source.name), *needles,
+                     'Nothing was swapped')
+
+
+def assert_no_stream_left(source, replica):
+    """Nothing of a stream stays: no certificate, transfer key or receiver run file, no
+    receiver, no sender, no mariadb-backup."""
+    for host in (source, replica):
+        assert transfer_leftovers(host) == [], host.name
+    assert faults.module_pids(replica, 'backup_receive') == []
+    assert faults.module_pids(source, 'backup_stream') == []
+    assert faults.pids(source, 'mariadb-backup') == []
+    assert 'reseed-transfer' not in replica.run('cat /root/.ssh/authorized_keys').stdout
+
+
+def assert_rebuilt(proc_rc, out, primary, replica, source=None):
     assert proc_rc == 0, out[-6000:]
     s = replica.slave_status()
     assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
         scenarios.threads(s)
     scenarios.wait_caught_up(primary, replica)
     assert 'tables equal at' in out
-    assert 'reseed-transfer' not in replica.run('cat /root/.ssh/authorized_keys').stdout
+    assert_no_stream_left(source or primary, replica)
     assert replica.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
                        check=False).returncode == 1
 
@@ -196,16 +223,25 @@ def test_wrong_credentials(shared, which):
         bad = extra(shared['password'], replica_rebuild_backup_user=BACKUP_USER,
                     replica_rebuild_backup_password=wrong)
     before = [snapshot(primary), snapshot(replica)]
+    logins = dict((h.name, ssh_logins(h)) for h in (primary, replica))
     started = time.time()
     with SecretsWatch([wrong, shared['password']]) as watch:
         proc = run_playbook(shared['inventory'], PLAYBOOK, bad)
     seconds = time.time() - started
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    line, msg = one_fatal(proc.stdout, replica.name, 'Access denied')
+    if which == 'replication':  # the preflight, before any stream
+        line, msg = one_fatal(proc.stdout, replica.name, 'preflight', 'Access denied')
+    else:  # mariadb-backup itself, once the stream has started: the receiver stopped
+        line, msg = stream_failed(proc.stdout, replica, primary,
+                                  'mariadb-backup on the source failed', 'Access denied',
+                                  'not sealed')
     print('wrong %s password: %.1f s: %s' % (which, seconds, msg))
     assert wrong not in out and shared['password'] not in out and watch.leaks == []
     assert [diff(before[0], snapshot(primary)), diff(before[1], snapshot(replica))] == [{}, {}]
+    assert replica.run(['test', '-e', STAGING + '/reseed_received'], check=False).returncode == 1
+    assert_no_stream_left(primary, replica)
+    assert logins_between((primary, replica), logins) == []
 
 
 def test_mariabackup_of_another_version_or_missing(shared):
@@ -216,6 +252,9 @@ def test_mariabackup_of_another_version_or_missing(shared):
     real = '/usr/bin/mariadb-backup'
     for case, source in (('another version', '/tmp/stub-backup'), ('missing', '/dev/null')):
         before = [snapshot(primary), snapshot(replica)]
+        # An earlier case's partial copy (unsealed) may be there: the receiver, stopped
+        # before the source said START, leaves it as it is.
+        staging = replica.run(['ls', '-A', STAGING], check=False).stdout
         # Only in the primary's own mount namespace (private propagation): the machine's
         # program is untouched.
         primary.run(['mount', '--bind', source, real])
@@ -228,10 +267,14 @@ def test_mariabackup_of_another_version_or_missing(shared):
         assert proc.returncode != 0
         needle = 'cannot back up MariaDB 10.11' if case == 'another version' else \
             'mariadb-backup is not installed on the source'
-        line, msg = one_fatal(proc.stdout, replica.name, primary.name, needle)
+        line, msg = stream_failed(proc.stdout, replica, primary, needle)
         print('mariadb-backup %s: %.1f s: %s' % (case, seconds, msg))
         assert [diff(before[0], snapshot(primary)), diff(before[1], snapshot(replica))] == [
             {}, {}]
+        # The receiver started before the source's own check: stopped, its run file gone,
+        # the staging directory as it was.
+        assert replica.run(['ls', '-A', STAGING], check=False).stdout == staging
+        assert_no_stream_left(primary, replica)
     # The machine's own program was never touched.
     assert 'server 10.11.' in faults.sh([real, '--version']).stderr
 
@@ -247,11 +290,15 @@ def test_stale_staging_is_never_taken_and_the_rerun_succeeds(shared):
     primary.sql("CREATE TABLE labdb.fresh (id INT PRIMARY KEY) ENGINE=InnoDB;"
                 "INSERT INTO labdb.fresh VALUES (1), (2), (3);")
     primary_before = snapshot(primary)
+    logins = dict((h.name, ssh_logins(h)) for h in (primary, replica))
     started = time.time()
     proc = run_playbook(shared['inventory'], PLAYBOOK, extra(shared['password']))
     seconds = time.time() - started
     assert_rebuilt(proc.returncode, proc.stdout, primary, replica)
     print('stale staging, then the re-run: %.1f s' % seconds)
+    # The receiver removed the stale directory before it extracted (after the source proved
+    # itself); no database host logged in to the other.
+    assert logins_between((primary, replica), logins) == []
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.fresh') == '3'
     assert replica.run('test -e /var/lib/mysql/stale-marker', check=False).returncode == 1
     assert replica.run(['test', '-e', STAGING], check=False).returncode == 1
@@ -281,41 +328,55 @@ def left_as_it_was(before, after):
     assert diff(before, after) == {}
 
 
-def unsealed(replica):
-    listing = replica.run('ls -A %s' % STAGING, check=False).stdout.split()
+def unsealed(replica, staging=STAGING):
+    listing = replica.run('ls -A %s' % staging, check=False).stdout.split()
     return 'reseed_received' not in listing
 
 
-def fault_mid_stream(env, inject, needles, recover=None, extra_vars=None):
+def fault_mid_stream(env, inject, needles, extra_vars=None, after_failure=None):
     """Start a rebuild, strike once the copy is under way, then: the run fails with one line
-    naming the host, the step and the cause; the primary is unchanged; the replica is as it
-    was, its partial copy unsealed; a re-run succeeds. Returns the figures."""
+    naming the replica, the source, the causes, and that nothing was swapped; the primary is
+    unchanged; the replica is as it was (same server, serving its data), its partial copy
+    unsealed; nothing of the stream is left, and no database host logged in to the other;
+    a re-run succeeds (after after_failure(), which undoes the fault). Returns the figures."""
     primary, replica = env['primary'], env['replica']
+    rows = replica.sql_value('SELECT COUNT(*) FROM labdb.t')
     before = [snapshot(primary), snapshot(replica)]
+    logins = dict((h.name, ssh_logins(h)) for h in (primary, replica))
     run = faults.start_playbook(env['inventory'], PLAYBOOK, dict(
         extra(env['password'], replica_rebuild_throttle_mbps=THROTTLE), **(extra_vars or {})))
     at = faults.wait_staging_bytes(replica, STAGING, MID_STREAM, run)
     mode = replica.run(['stat', '-c', '%a %U', STAGING]).stdout.split()
     struck = time.time()
     inject()
-    if recover:
-        recover(run)
+    # The first failure reported (the sender's task, before the role's rescue runs).
+    faults.wait_until(lambda: fatal_lines(run.output()), 600, 0.2, 'the stream to fail',
+                      abort=lambda: run.proc.poll() is not None and not fatal_lines(run.output()))
+    reported = time.time() - struck
+    # While the run is still cleaning up, the replica's old server serves its data.
+    serving = replica.sql_value('SELECT COUNT(*) FROM labdb.t')
     rc, out = run.wait(600)
     seconds = time.time() - struck
     assert rc != 0, out[-5000:]
-    line, msg = one_fatal(out, replica.name, *needles)
+    line, msg = stream_failed(out, replica, primary, *needles)
+    assert serving == rows
     # The staging copy, while it arrives, is root's alone (umask 077).
     assert mode == ['700', 'root'], mode
     assert unsealed(replica)
     assert diff(before[0], snapshot(primary)) == {}
     left_as_it_was(before[1], snapshot(replica))
-    assert 'reseed-transfer' not in replica.run('cat /root/.ssh/authorized_keys').stdout
+    assert_no_stream_left(primary, replica)
+    assert logins_between((primary, replica), logins) == []
+    if after_failure:
+        after_failure()
     started = time.time()
     again = run_playbook(env['inventory'], PLAYBOOK, extra(env['password']))
     rerun = time.time() - started
     assert_rebuilt(again.returncode, again.stdout, primary, replica)
-    figures = dict(struck_at_bytes=at, seconds_to_fail=round(seconds, 1),
-                   rerun_seconds=round(rerun, 1), line=line)
+    assert logins_between((primary, replica), logins) == []
+    figures = dict(struck_at_bytes=at, seconds_to_report=round(reported, 1),
+                   seconds_to_fail=round(seconds, 1), rerun_seconds=round(rerun, 1),
+                   line=line)
     print(figures)
     return figures
 
@@ -329,20 +390,29 @@ def test_mariabackup_killed_on_the_source_mid_stream(broken):
 
 @SLOW
 def test_network_cut_mid_stream(broken):
-    replica = broken['replica']
+    """The link cut for good mid-stream, with the defaults (tls, stall limit 60 s): every
+    packet of the stream's port is dropped both ways in the replica's network namespace,
+    the established connection included, until the run has ended (Ansible's ssh still gets
+    through, for the role's cleanup). No TCP retries for 15 minutes: the run fails within
+    the stall limit and names the hop from both ends; the old server serves on; the re-run,
+    once the port is open again, heals.
 
-    def restore_once_failed(run):
-        # The link stays down until the stream's failure is reported (ssh's keepalive on
-        # the source gives up after 3 x 10 s), then comes back for the cleanup and re-run.
-        try:
-            faults.wait_until(lambda: fatal_lines(run.output()), 180, 0.5,
-                              'the stream to fail', abort=lambda: run.proc.poll() is not None)
-        finally:
-            faults.link(replica, up=True)
-
-    fault_mid_stream(broken, lambda: faults.link(replica, up=False),
-                     ['ssh to %s (receiving' % replica.ip, 'not sealed'],
-                     recover=restore_once_failed)
+    Without compression: the lab's data compress so well that the rest of a compressed
+    stream fits in the connection's buffers, and the source then waits for the receiver's
+    answer instead of a link that takes its bytes (bounded by the same limit)."""
+    replica, primary = broken['replica'], broken['primary']
+    try:
+        figures = fault_mid_stream(
+            broken, lambda: faults.cut_port(replica, PORT),
+            ['the link to the replica %s:%d failed' % (replica.ip, PORT),
+             'took no bytes for %d s' % STALL_LIMIT, 'receiver: backup_receive into',
+             'nothing came from the source %s for %d s' % (primary.ip, STALL_LIMIT)],
+            extra_vars={'replica_rebuild_compression': 'none'},
+            after_failure=lambda: faults.restore_port(replica))
+    finally:
+        faults.restore_port(replica)
+    assert figures['seconds_to_report'] < STALL_LIMIT + 15, figures
+    assert figures['seconds_to_fail'] < STALL_LIMIT + 30, figures
 
 
 SMALL = '/var/lib/small'  # the replica's own (overlay /var/lib), never the machine's
@@ -383,12 +453,14 @@ def test_destination_disk_full_mid_stream(broken):
     rc, out = run.wait(600)
     seconds = time.time() - struck
     assert rc != 0, out[-5000:]
-    line, msg = one_fatal(out, replica.name, 'ssh to %s (receiving' % replica.ip,
-                          'No space left on device', 'not sealed')
-    assert 'reseed_received' not in replica.run(['ls', staging]).stdout.split()
+    # The receiver's mbstream fails; the receiver tells the source, which stops at once.
+    line, msg = stream_failed(out, replica, primary, 'mbstream -x on the replica failed',
+                              'No space left on device', 'not sealed')
+    assert unsealed(replica, staging)
     assert diff(before[0], snapshot(primary)) == {}
     assert diff(before[1], snapshot(replica)) == {}
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == '20000'
+    assert_no_stream_left(primary, replica)
     # Room again (the partial copy is reclaimed by the next run): the re-run succeeds.
     replica.run(['rm', SMALL + '/filler'])
     started = time.time()
@@ -426,6 +498,7 @@ def test_new_datadir_that_does_not_start_is_rolled_back(broken):
     assert after['slave']['Gtid_IO_Pos'] == before[1]['slave']['Gtid_IO_Pos']
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == '20000'
     assert diff(before[0], snapshot(primary)) == {}
+    assert_no_stream_left(primary, replica)
     started = time.time()
     again = run_playbook(broken['inventory'], PLAYBOOK, extra(broken['password']))
     assert_rebuilt(again.returncode, again.stdout, primary, replica)
@@ -443,47 +516,76 @@ def test_controller_interrupted_mid_stream(broken):
     rc, out = run.wait(120)
     seconds = time.time() - struck
     assert rc != 0
-    # What the interrupted run left: is the stream still going on the source, is the
-    # transfer key still authorised?
+    # What the interrupted run left at once: is the stream still going on either end, are
+    # this run's certificates still there?
     left = dict(
         backup_running=bool(faults.pids(primary, 'mariadb-backup')),
-        key_on_replica='reseed-transfer' in replica.run(
-            'cat /root/.ssh/authorized_keys').stdout,
-        keydirs_on_source=primary.run('ls -d /tmp/reseed-key-* 2>/dev/null',
-                                      check=False).stdout.split())
+        sender_running=bool(faults.module_pids(primary, 'backup_stream')),
+        receiver_running=bool(faults.module_pids(replica, 'backup_receive')),
+        on_source=transfer_leftovers(primary), on_replica=transfer_leftovers(replica))
     print('interrupted after %.1f s at %d bytes; left: %r' % (seconds, at, left))
     # The action plugin took the signal before Ansible's worker exited and removed the
-    # stream's heartbeat: the stream stops on the source within seconds, the copy unsealed.
+    # stream's heartbeat: the stream stops on the source within seconds, and the receiver,
+    # told (or seeing the connection end without the source's END), stops too; the copy
+    # stays unsealed.
     scenarios.wait_for(lambda: not faults.pids(primary, 'mariadb-backup'), 15, 0.5,
                        'the interrupted stream to stop on the source')
     stopped = time.time() - struck
+    scenarios.wait_for(lambda: not faults.module_pids(replica, 'backup_receive'), 15, 0.5,
+                       'the receiver to stop on the replica')
+    receiver_stopped = time.time() - struck
     assert unsealed(replica)
+    assert not faults.module_pids(primary, 'backup_stream')
+    # Once both ends stopped, only the certificates of the interrupted run stay (the
+    # controller did not get to remove them); the receiver removed its run file.
+    stayed = dict(on_source=transfer_leftovers(primary), on_replica=transfer_leftovers(replica))
+    for found in stayed.values():
+        assert found and all(p.startswith('/tmp/reseed-cert-%s-' % replica.name)
+                             for p in found), stayed
+    # Else the primary and the replica are as they were (same servers, no key), but for the
+    # unsealed copy.
+    for host, earlier in ((primary, before[0]), (replica, before[1])):
+        changed = diff(earlier, snapshot(host))
+        assert set(changed) <= {'tmp'} and all(
+            n.startswith('reseed-cert-') for n in set(changed['tmp'][1]) - set(
+                changed['tmp'][0])), changed
     started = time.time()
     again = run_playbook(broken['inventory'], PLAYBOOK, extra(broken['password']))
+    # The re-run removes them, and leaves nothing of its own (assert_rebuilt).
     assert_rebuilt(again.returncode, again.stdout, primary, replica)
-    # The re-run leaves no transfer key, of its own run or of the interrupted one.
-    assert replica.run('grep -c reseed-transfer /root/.ssh/authorized_keys',
-                       check=False).stdout.strip() == '0'
-    assert primary.run('ls -d /tmp/reseed-key-* 2>/dev/null', check=False).stdout == ''
-    assert not faults.pids(primary, 'mariadb-backup')
     print(dict(interrupt_to_exit=round(seconds, 1), stream_stopped_after=round(stopped, 1),
-               left=left, rerun_seconds=round(time.time() - started, 1)))
+               receiver_stopped_after=round(receiver_stopped, 1), left=left, stayed=stayed,
+               rerun_seconds=round(time.time() - started, 1)))
 
 
 # ---- writes during the whole rebuild, and the secrets -----------------------------------
 
-def files_holding(host, secret, paths):
-    """Files under paths (on host) that hold secret, as bytes anywhere in them."""
-    out = host.run(['grep', '-rlaF', '--', secret] + paths, check=False).stdout
-    return sorted(out.split())
+def files_holding(host, secrets, paths):
+    """{secret: [files]}: the files under paths (on host) that hold a secret, as bytes
+    anywhere in them (one pass over the files for all the secrets)."""
+    argv = ['grep', '-rlaF'] + [a for s in secrets for a in ('-e', s)] + ['--'] + paths
+    candidates = host.run(argv, check=False).stdout.split()
+    return dict((s, [f for f in candidates
+                     if host.run(['grep', '-qaF', '--', s, f], check=False).returncode == 0])
+                for s in secrets)
+
+
+# Where a run could leave a file: on a plain lab host /root is the machine's own (only
+# /root/.ssh is the host's), so only the parts Ansible and the role write are searched there.
+SECRET_PLACES = ['/tmp', '/run', '/root/.ssh', '/root/.ansible', '/root/.ansible_async',
+                 '/etc/mysql', '/var/log/mysql', '/var/lib/mysql']
 
 
 def test_writes_on_the_primary_during_the_whole_rebuild_and_no_secret_anywhere(broken):
     primary, replica, password = broken['primary'], broken['replica'], broken['password']
     create_backup_user(primary)
     secrets = [password, BACKUP_PASSWORD]
+    logins = dict((h.name, ssh_logins(h)) for h in (primary, replica))
     started = time.time()
-    with SecretsWatch(secrets) as watch, faults.OptionFileWatch() as options:
+    # The stream's token is drawn by the role for this run: the catcher reads it on the
+    # replica as soon as the receiver's arguments are there, and the watch looks for it too.
+    with SecretsWatch(secrets) as watch, faults.OptionFileWatch() as options, \
+            faults.StreamTokenCatcher(replica, watch) as tokens:
         with faults.LoadGenerator(primary, rate=20, max_rows=5000, max_seconds=600) as load:
             time.sleep(1)  # writes before the run starts, and until after it ended
             proc = run_playbook(broken['inventory'], PLAYBOOK, extra(
@@ -503,32 +605,42 @@ def test_writes_on_the_primary_during_the_whole_rebuild_and_no_secret_anywhere(b
     assert replica.sql(checksum) == primary.sql(checksum)
     verified = re.search(r'tables equal at [^"]*', proc.stdout).group(0)
 
-    # No secret in any process's argv or environment, on any host, during the run; none in
-    # the output at -vvvv (every task's result included).
+    # The default transport (tls): the stream's connection was the only thing between the
+    # database hosts; neither logged in to the other (Ansible's logins come from the
+    # controller).
+    assert logins_between((primary, replica), logins) == []
+    # One token, this run's (a 32-character random string, the receiver's argument).
+    assert len(tokens.found) == 1 and re.match(r'^[A-Za-z0-9]{32}$', tokens.found[0]), \
+        (tokens.found, tokens.files)
+    secrets.append(tokens.found[0])
+    # No secret in any process's argv or environment, on any host, during the run (the
+    # token from the moment its file was there); none in the output at -vvvv (every task's
+    # result included).
     out = proc.stdout + proc.stderr
     assert watch.leaks == [] and watch.samples > 50
     assert [s for s in secrets if s in out] == []
     # Every option file a program was given was root's and 0600, and none is left.
     assert options.seen and options.loose() == {}, options.seen
     for host in (primary, replica):
-        assert host.run('ls -a /root /tmp | grep -E "\\.cnf$|reseed-key-"',
+        assert host.run('ls -a /root /tmp | grep -E "\\.cnf$|reseed-key-|reseed-cert-"',
                         check=False).stdout == ''
     assert primary.run('find /tmp -name backup.cnf').stdout == ''
     # No file left on either host holds a secret, but MariaDB's own master.info (the
     # replication password, in the datadir the server keeps private).
     old = replica.run('ls -d /var/lib/mysql.reseed-old-*').stdout.split()
     assert len(old) == 1
-    places = ['/tmp', '/root', '/etc/mysql', '/var/log/mysql', '/var/lib/mysql', old[0]]
     for host in (primary, replica):
-        for secret in secrets:
-            found = files_holding(host, secret, places)
-            assert [f for f in found if not f.endswith('/master.info')] == [], (host, found)
+        found = files_holding(host, secrets, SECRET_PLACES + old)
+        assert dict((s[:4] + '...', [f for f in files if not f.endswith('/master.info')])
+                    for s, files in found.items()) == dict(
+                        (s[:4] + '...', []) for s in secrets), (host.name, found)
     # The moved-aside datadir and the new one are the server's alone.
     assert replica.run(['stat', '-c', '%U %a', old[0], '/var/lib/mysql']).stdout.split() == [
         'mysql', '700', 'mysql', '700']
     print(dict(seconds=round(seconds, 1), rows_inserted=load.inserted,
                rows_updated=load.updated, secrets_samples=watch.samples,
-               option_files=sorted(options.seen), verified=verified))
+               token_read_from=tokens.files, option_files=sorted(options.seen),
+               verified=verified))
 
 
 # ---- a copy from a healthy replica, failing midway -------------------------------------
@@ -557,73 +669,15 @@ def test_copy_from_a_replica_killed_midway_leaves_its_sql_thread_running(
     faults.kill_in_host(donor, faults.pids(donor, 'mariadb-backup'))
     rc, out = run.wait(600)
     assert rc != 0, out[-5000:]
-    line, msg = one_fatal(out, replica.name, donor.name, 'mariadb-backup on the source failed')
+    line, msg = stream_failed(out, replica, donor, 'mariadb-backup on the source failed',
+                              'not sealed')
     # The donor replicates again: both threads, not left with its SQL thread stopped.
     status = scenarios.wait_running(donor, timeout=30)
     assert status['Slave_SQL_Running'] == 'Yes'
     assert diff(before[0], snapshot(primary)) == {}
     assert diff(before[1], snapshot(replica)) == {}
+    assert_no_stream_left(donor, replica)
     again = run_playbook(inv, PLAYBOOK, vars_)
-    assert_rebuilt(again.returncode, again.stdout, primary, replica)
+    assert_rebuilt(again.returncode, again.stdout, primary, replica, source=donor)
     scenarios.wait_caught_up(primary, donor)
     print(dict(line=line))
-
-
-def test_tcp_listener_refuses_another_host_that_connects_before_the_source(make_hosts):
-    """The listener (backup_stream's receive command for tcp, run on the replica as the
-    module runs it): another lab host that connects first is turned away, and the listener
-    still takes the source's stream after it, whole."""
-    from ansible_collections.reseed.mariadb.plugins.modules.backup_stream import (
-        EXTRACTED_MARKER, receive_command)
-    hosts = make_hosts('src', 'dst', 'other')
-    src, dst, other = hosts['src'], hosts['dst'], hosts['other']
-    scenarios.load_data(src, rows=2000)
-    receiver = dst.popen(receive_command(STAGING, 'none', 2, (dst.ip, 4444, src.ip)),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        faults.wait_until(lambda: ':4444 ' in dst.run(['ss', '-Hltn']).stdout, 30, 0.1,
-                          'the listener on %s' % dst.name)
-        other.run(['socat', '-u', 'OPEN:/etc/hostname',
-                   'TCP4:%s:4444,connect-timeout=5' % dst.ip], check=False)
-        time.sleep(0.5)
-        assert receiver.poll() is None, receiver.communicate()
-        src.run('mariadb-backup --backup --stream=xbstream --target-dir=/tmp/tcp-first '
-                '2>/dev/null | socat -u STDIN TCP4:%s:4444' % dst.ip)
-        out, err = receiver.communicate(timeout=120)
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.communicate()
-    assert receiver.returncode == 0, err
-    listing = dst.run(['ls', '-A', STAGING]).stdout.split()
-    assert EXTRACTED_MARKER in listing and 'xtrabackup_info' in listing, ' '.join(listing)
-    assert dst.run(['grep', '-r', '-l', other.name, STAGING], check=False).stdout == ''
-
-
-def test_tcp_listener_takes_one_connection_from_the_source_only(make_hosts, inventory,
-                                                                run_module):
-    """The tcp transport's listener on the replica: while the copy streams, another lab host
-    that connects to its port is refused, and the copy arrives whole and sealed."""
-    hosts = make_hosts('src', 'dst', 'other')
-    src, dst, other = hosts['src'], hosts['dst'], hosts['other']
-    scenarios.load_data(src, rows=20000)
-    dst.run('cat >> /root/.ssh/authorized_keys',
-            input=src.run('cat /root/.ssh/id_ed25519.pub').stdout)
-    inv = inventory(src, [dst], [other])
-    result = {}
-    stream = threading.Thread(target=lambda: result.update(res=run_module(
-        inv, src.name, 'backup_stream', {'destination': dst.ip, 'staging_dir': STAGING,
-                                         'transport': 'tcp', 'throttle_mbps': THROTTLE})))
-    stream.start()
-    try:
-        faults.wait_staging_bytes(dst, STAGING, MID_STREAM, timeout=120)
-        intruder = other.run(['socat', '-u', 'OPEN:/etc/hostname',
-                              'TCP4:%s:4444,connect-timeout=5' % dst.ip], check=False)
-    finally:
-        stream.join(300)
-    res = result['res']
-    assert not res.failed, res.result
-    assert intruder.returncode != 0 and 'Connection refused' in intruder.stderr, intruder
-    assert 'reseed_received' in dst.run(['ls', STAGING]).stdout.split()
-    assert dst.run(['grep', '-r', '-l', other.name, STAGING], check=False).stdout == ''
-    assert 'socat' not in dst.run('ps -eo comm').stdout

@@ -8,6 +8,11 @@
 - ``snapshot(host)``: what must not change on a host that a failed run left alone.
 - ``LoadGenerator``: numbered inserts and updates on the primary, bounded in count and time.
 - ``OptionFileWatch``: every ``--defaults-extra-file`` any process names, with its mode.
+- ``StreamTokenCatcher``: this run's stream token, read from the receiver's module arguments
+  on the replica, handed to a ``SecretsWatch`` as soon as it exists.
+- ``ssh_logins(host)`` / ``logins_between(hosts, before)``: the logins each host's sshd
+  accepted; those from another lab host rather than from Ansible on the controller.
+- ``module_pids(host, module)``: our modules still running on a host (receiver, sender).
 - ``fatal_lines(output)``: the lines of a playbook's output that report a failure.
 
 Every loop here is bounded in count and time; processes are only ever stopped by pid.
@@ -15,6 +20,7 @@ Every loop here is bounded in count and time; processes are only ever stopped by
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -27,7 +33,7 @@ import time
 
 import ansible_run
 import scenarios
-from lab import sh
+from lab import CONTROLLER_IP, sh
 from secrets_watch import ProcWatch
 
 
@@ -100,6 +106,22 @@ def pids(host, program):
     return host.run(['pidof', program], check=False).stdout.split()
 
 
+def module_pids(host, module):
+    """Pids of processes inside host that run one of our modules (Python running Ansible's
+    AnsiballZ file of it), e.g. the receiver: 'backup_receive'. Not async_wrapper's watcher,
+    whose argv names the file too: it looks every few seconds whether the module ended, and
+    lingers that long after it."""
+    return host.run(['pgrep', '-f', '^[^ ]*python[0-9.]* [^ ]*/AnsiballZ_%s[.]py' % module],
+                    check=False).stdout.split()
+
+
+def transfer_leftovers(host):
+    """What a stream may leave on a host: this collection's certificates and transfer keys in
+    /tmp, the receiver's run files in /run."""
+    return host.run('ls -d /tmp/reseed-cert-* /tmp/reseed-key-* /run/reseed-receive-* '
+                    '2>/dev/null', check=False).stdout.split()
+
+
 def kill_in_host(host, pid_list, sig='KILL'):
     if pid_list:
         host.run(['kill', '-' + sig] + list(pid_list))
@@ -110,6 +132,35 @@ def link(host, up):
     sh(['ip', 'link', 'set', host.veth, 'up' if up else 'down'])
 
 
+CUT_TABLE = 'reseed_fault_cut'  # not the lab's own table (Host.block_port)
+CUT_NFT = """\
+table inet %(table)s {
+  chain input {
+    type filter hook input priority -10; policy accept;
+    iifname != "lo" tcp dport %(port)d drop
+  }
+  chain output {
+    type filter hook output priority -10; policy accept;
+    oifname != "lo" tcp sport %(port)d drop
+  }
+}
+"""
+
+
+def cut_port(host, port):
+    """Cut a TCP port that host listens on, both ways, in its own network namespace: every
+    packet to it and from it is dropped, established connections included, as on a cut
+    link; everything else (Ansible's ssh) still goes through. (Host.block_port drops the
+    incoming packets only: the host's answers still get out.) restore_port undoes it."""
+    host.run(['nft', '-f', '-'], input=CUT_NFT % dict(table=CUT_TABLE, port=int(port)))
+
+
+def restore_port(host):
+    proc = host.run(['nft', 'delete', 'table', 'inet', CUT_TABLE], check=False)
+    if proc.returncode and 'No such file or directory' not in proc.stderr:
+        raise AssertionError('cannot restore the port on %s: %s' % (host.name, proc.stderr))
+
+
 SLAVE_FIELDS = ('Master_Host', 'Slave_IO_Running', 'Slave_SQL_Running', 'Last_IO_Errno',
                 'Last_SQL_Errno', 'Using_Gtid', 'Gtid_IO_Pos', 'Exec_Master_Log_Pos')
 
@@ -118,24 +169,44 @@ def mariadbd_pid(host):
     return host.run('pidof mariadbd', check=False).stdout.strip()
 
 
+def authorized_keys(host):
+    """root's authorized keys, and on a hardened host those of its login user (ops), whom
+    the ssh transport's key is authorized for there."""
+    paths = ['/root/.ssh/authorized_keys'] + (
+        ['/home/%s/.ssh/authorized_keys' % host.login_user] if host.hardened else [])
+    return dict((p, host.run(['cat', p], check=False).stdout) for p in paths)
+
+
+ROOT_SUSPECTS = re.compile(r'\.cnf$|reseed|mysql|maria|backup|\.pem$|\.key$', re.I)
+
+
 def snapshot(host):
     """What a run that failed must leave as it was on a host."""
     status = host.slave_status()
+    datadir = host.datadir
     return {
         'pid': mariadbd_pid(host),
-        # ddl.log: the server's own, written at a backup's BACKUP STAGE START.
-        'datadir': sorted(n for n in host.run('ls -A /var/lib/mysql').stdout.split()
-                          if n != 'ddl.log'),
+        # ddl.log: the server's own, written at a backup's BACKUP STAGE START. A partial
+        # copy in a staging directory inside a datadir that is a mount point is allowed,
+        # never sealed (the callers check).
+        'datadir': sorted(n for n in host.run(['ls', '-A', datadir]).stdout.split()
+                          if n not in ('ddl.log', '#sql-reseed-staging')),
         'var_lib': sorted(n for n in host.run('ls -A /var/lib').stdout.split()
                           if not n.startswith('mysql.reseed-staging')),
         'slave': dict((k, status.get(k)) for k in SLAVE_FIELDS),
         'gtid_binlog_pos': host.sql_value('SELECT @@GLOBAL.gtid_binlog_pos') or '',
         'users': host.sql("SELECT CONCAT(user, '@', host) FROM mysql.user ORDER BY 1"),
-        'authorized_keys': host.run('cat /root/.ssh/authorized_keys').stdout,
+        'authorized_keys': authorized_keys(host),
         'tmp': sorted(n for n in host.run('ls -A /tmp').stdout.split()
                       if not n.startswith('reseed-stream-')),  # the progress file stays
+        'run': sorted(n for n in host.run('ls -A /run').stdout.split()
+                      if n.startswith('reseed')),
         'conf': sorted(host.run('ls -A /etc/mysql/mariadb.conf.d').stdout.split()),
-        'root': sorted(host.run('ls -A /root').stdout.split()),
+        # A lab host's /root is the machine's own (only /root/.ssh is the host's): other
+        # programs on the machine change it (.cache appeared during a run), so only the
+        # names a rebuild could leave there count.
+        'root': sorted(n for n in host.run('ls -A /root').stdout.split()
+                       if ROOT_SUSPECTS.search(n)),
     }
 
 
@@ -143,10 +214,26 @@ def diff(before, after):
     return dict((k, (before[k], after.get(k))) for k in before if before[k] != after.get(k))
 
 
+ACCEPTED = re.compile(r'^Accepted \S+ for (\S+) from (\S+) port ', re.M)
+
+
 def ssh_logins(host):
-    """How many ssh logins the host's sshd accepted (its log is the host's init.log)."""
+    """Every ssh login the host's sshd accepted, in order, as (user, address); its log is
+    the host's init.log. Two calls compare equal when no login came in between."""
     with open(os.path.join(host.dir, 'init.log')) as f:
-        return f.read().count('Accepted publickey')
+        return ACCEPTED.findall(f.read())
+
+
+def logins_between(hosts, before=None):
+    """The logins hosts accepted from anywhere but the controller (Ansible's own come from
+    CONTROLLER_IP, delegated tasks included), after those in before (host name ->
+    ssh_logins(host)), as 'host <- user@address'."""
+    found = []
+    for host in hosts:
+        seen = ssh_logins(host)[len((before or {}).get(host.name, ())):]
+        found += ['%s <- %s@%s' % (host.name, user, address) for user, address in seen
+                  if address != CONTROLLER_IP]
+    return found
 
 
 FATAL = re.compile(r'^(fatal|failed): \[[^\n]*\]: (FAILED|UNREACHABLE)! => ', re.M)
@@ -270,3 +357,51 @@ class OptionFileWatch(ProcWatch):
         """Option files readable or writable by anyone but their owner, or not root's."""
         return dict((p, modes) for p, modes in self.seen.items()
                     if any(mode & 0o077 or uid != 0 for mode, uid in modes))
+
+
+class StreamTokenCatcher(ProcWatch):
+    """This run's stream token, caught on the replica while the run goes on.
+
+    The role draws the token per run (``__replica_rebuild_token``, no_log), so a test cannot
+    know it in advance. Ansible writes an async task's module, its arguments included, into
+    the remote temporary directory and runs it from there: the receiver's process
+    (AnsiballZ_backup_receive.py, whose run_file names this replica) is found among every
+    process's argv, and its file read through the process's own root. Each token found is
+    added to ``watch`` (a SecretsWatch) at once, so that from then on no process's argv or
+    environment may hold it either; a test then looks for it in the output and in files.
+
+        with SecretsWatch([...]) as watch, StreamTokenCatcher(replica, watch) as tokens:
+            ...
+        assert tokens.found  # the check was not empty
+    """
+
+    MODULE = re.compile(rb'[^\0]*/AnsiballZ_backup_receive\.py')
+    PARAMS = re.compile(r'^params=(.+),$', re.M)
+
+    def __init__(self, replica, watch=None, interval=0.05):
+        super(StreamTokenCatcher, self).__init__(interval)
+        self.mark = 'reseed-receive-%s-' % replica.name
+        self.watch = watch
+        self.found = []  # tokens, in the order they appeared
+        self.files = []  # where each was read
+        self._read = set()  # (pid, path) read whole
+
+    def sample(self, pid, argv):
+        m = self.MODULE.search(argv)
+        if not m or (pid, m.group(0)) in self._read:
+            return
+        path = m.group(0).decode(errors='replace')
+        try:
+            with open('/proc/%s/root%s' % (pid, path)) as f:
+                args = json.loads(ast.literal_eval(
+                    self.PARAMS.search(f.read()).group(1)))['ANSIBLE_MODULE_ARGS']
+        except (OSError, ValueError, SyntaxError, KeyError, AttributeError):
+            return  # gone, or not whole yet: read again on the next pass
+        self._read.add((pid, m.group(0)))
+        token = args.get('token')
+        if self.mark in str(args.get('run_file')) and isinstance(token, str) and \
+                token not in self.found:
+            self.found.append(token)
+            self.files.append(path)
+            if self.watch is not None:
+                self.watch.secrets.append(token.encode())
