@@ -82,7 +82,9 @@ class Stage(object):
             what += ', killed by signal %d' % (rc - 128)
         if self.returncode == 0 and self.ok_text:
             what = 'exit code 0 without "%s"' % self.ok_text
-        tail = ' | '.join(line.strip() for line in self.stderr_tail.strip().splitlines()[-4:])
+        # (mbstream rings the terminal's bell in its messages: control characters go.)
+        tail = ' | '.join(''.join(c for c in line.strip() if c.isprintable())
+                          for line in self.stderr_tail.strip().splitlines()[-4:])
         return '%s failed (%s)%s' % (self.name, what, ': ' + scrub(tail) if tail else '')
 
 

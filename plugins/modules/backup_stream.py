@@ -484,21 +484,23 @@ class Sender(object):
         except transfer.PeerAbort as e:
             self.fail('the replica refused the stream, nothing changed: %s' % e)
         except (transfer.TransferError, OSError, ValueError) as e:
-            self.fail('nothing changed: %s%s' % (e, self.hint()))
+            self.fail('nothing changed: %s%s' % (e, self.hint(str(e))))
         self.result['destination_facts'] = facts
 
-    def hint(self):
-        """What to do, from ssh's own words or the transport's usual causes."""
+    def hint(self, error):
+        """What to do, from ssh's own words (in the error, or from a tunnel that ended
+        later) or the transport's usual causes."""
         p = self.p
-        if self.ssh is not None and self.ssh.poll() is not None:
-            err = self.ssh.stderr.read().decode('utf-8', 'replace').strip()
-            for text, fix in SSH_FIXES:
-                if text in err:
-                    return ' (ssh: %s): %s' % (' | '.join(err.splitlines()[-2:]),
-                                               fix % {'user': p['ssh_user']})
-            return ' (ssh: %s)' % ' | '.join(err.splitlines()[-2:])
         if p['transport'] == 'ssh':
-            return ''
+            said = error
+            if self.ssh is not None and self.ssh.poll() is not None:
+                err = self.ssh.stderr.read().decode('utf-8', 'replace').strip()
+                said += ' ' + err
+                error = ' (ssh: %s)' % ' | '.join(err.splitlines()[-2:])
+            else:
+                error = ''
+            fix = next((fix for text, fix in SSH_FIXES if text in said), None)
+            return error + (': ' + fix % {'user': p['ssh_user']} if fix else '')
         return ('; check that the receiver runs on the replica and that the replica\'s port '
                 '%d is open to this host (firewall), or choose another port '
                 '(replica_rebuild_port)' % p['port'])
@@ -580,7 +582,7 @@ class Sender(object):
                 text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
             if not isinstance(blamed, Pump):  # the link itself works: tell the receiver
                 text += self.receiver_said(text)
-            self.fail(text + unsealed)
+            self.fail(text + ('' if 'not sealed' in text else unsealed))
         try:
             self.channel.send_json(transfer.END, {'ok': True, 'bytes': counts['sent']})
             self.channel.stall_timeout = self.p['stall_timeout']

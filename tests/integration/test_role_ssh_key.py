@@ -93,8 +93,8 @@ def test_transfer_key_is_authorized_for_one_tunnel_from_the_source(keyed):
     public = source.run(['cat', keyed['key'] + '.pub']).stdout.strip()
     lines = [ln for ln in replica.run('cat /root/.ssh/authorized_keys').stdout.splitlines()
              if 'reseed-transfer' in ln]
-    assert lines == ['restrict,port-forwarding,permitopen="127.0.0.1:%d",from="%s" %s' % (
-        PORT, source.ip, public)], lines
+    assert lines == ['restrict,port-forwarding,permitopen="127.0.0.1:%d",from="%s",'
+                     'command="/bin/false" %s' % (PORT, source.ip, public)], lines
     assert public.endswith(' reseed-transfer-%s-test1' % replica.name)
 
 
@@ -131,11 +131,6 @@ def test_transfer_key_opens_the_tunnel_to_the_receivers_port_only(keyed):
     assert logins and set(logins) == {('root', source.ip)}, logins
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug in roles/replica_rebuild/tasks/ssh_key.yml: the key is authorized with '
-    '"restrict,port-forwarding,permitopen=...,from=..." and no forced command, so it runs any '
-    'command (and a shell without a pty) as the ssh user; a forced command such as '
-    'command="/bin/false" stops that and leaves ssh -W working (measured)'))
 def test_transfer_key_runs_no_command_and_no_shell(keyed):
     source, replica = keyed['source'], keyed['replica']
     key, target = keyed['key'], keyed['target']
@@ -287,11 +282,6 @@ def test_ssh_forwarding_refused_fails_before_anything_changes(hardened):
     assert faults.module_pids(replica, 'backup_receive') == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'bug in plugins/modules/backup_stream.py, Sender.hint(): SSH_FIXES is consulted only when '
-    'the ssh process outlived transfer.ssh_tunnel\'s 1 s start-up wait; a refused forward ends '
-    'ssh in about 0.25 s, ssh_tunnel raises with ssh\'s words and hint() adds nothing for '
-    'transport ssh'))
 def test_ssh_forwarding_refused_says_what_to_do(hardened):
     proc = forwarding_refused(hardened)[0]
     line = fatal(proc.stdout, 'administratively prohibited')
