@@ -126,3 +126,38 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     primary.sql('INSERT INTO labdb.t (id) VALUES (900001)')
     scenarios.wait_caught_up(primary, replica)
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t WHERE id = 900001') == '1'
+
+
+def test_dead_replica_on_production_shaped_hosts(make_hosts, inventory, repl_password):
+    """Item 4 where it matters most: the replica's server stopped and its ibdata1 damaged, on
+    a host whose datadir is /data/mysql on its own mount and whose binlogs and relay logs are
+    in /var/log/mysql. Diagnosed down, left alone without force; with force the paths come
+    from the option files, the old datadir is kept, the new server replicates, verified."""
+    hosts = make_hosts('primary', 'replica', hardened=('primary', 'replica'))
+    primary, replica = hosts['primary'], hosts['replica']
+    scenarios.setup_replication(primary, [replica], repl_password, rows=2000)
+    replica.service('stop')
+    replica.run('dd if=/dev/zero of=/data/mysql/ibdata1 bs=16k count=4 conv=notrunc')
+    assert replica.service('start', check=False).returncode != 0  # it does not start any more
+    assert replica.run('pidof mariadbd', check=False).returncode == 1
+    files = replica.run('find /data/mysql -maxdepth 1 | sort').stdout
+    inv = inventory(primary, [replica])
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password}
+    proc = run_playbook(inv, PLAYBOOK, extra)
+    assert proc.returncode != 0 and '%s: the server is down' % replica.name in proc.stdout \
+        and 'replica_rebuild_force=true rebuilds it' in proc.stdout, proc.stdout[-4000:]
+    assert replica.run('find /data/mysql -maxdepth 1 | sort').stdout == files
+    proc = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_force=True))
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert 'tables equal at' in proc.stdout
+    s = replica.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
+        scenarios.threads(s)
+    assert replica.sql_value('SELECT @@datadir') == '/data/mysql/'
+    assert replica.sql_value('SELECT @@relay_log_basename') == '/var/log/mysql/relay-bin'
+    assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == '/data/mysql'
+    assert replica.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.strip()
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
+        'SELECT COUNT(*) FROM labdb.t')
