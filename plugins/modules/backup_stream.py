@@ -582,7 +582,8 @@ class Sender(object):
                 text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
             if not isinstance(blamed, Pump):  # the link itself works: tell the receiver
                 text += self.receiver_said(text)
-            self.fail(text + ('' if 'not sealed' in text else unsealed))
+            # The receiver's own words may already say so, more briefly: said once.
+            self.fail(text.replace('; the copy is not sealed', '') + unsealed)
         try:
             self.channel.send_json(transfer.END, {'ok': True, 'bytes': counts['sent']})
             self.channel.stall_timeout = self.p['stall_timeout']
