@@ -68,6 +68,17 @@ class Server(threading.Thread):
             self.listener.close()
 
 
+def connected(**kw):
+    """A plain connection, accepted: (Server, the source's Channel)."""
+    port = free_port()
+    server = Server(port, **kw)
+    server.start()
+    channel = transfer.connect('127.0.0.1', port, time.time() + 5)
+    hello(channel)
+    server.join(5)
+    return server, channel
+
+
 def hello(channel, token=TOKEN):
     channel.send_json(transfer.HELLO, {'magic': transfer.MAGIC, 'token': token,
                                        'expected_bytes': 5})
@@ -174,12 +185,7 @@ def test_a_port_in_use_cannot_be_bound():
 
 
 def test_a_silent_peer_is_a_stall_not_a_hang():
-    port = free_port()
-    server = Server(port, stall=1.0)
-    server.start()
-    channel = transfer.connect('127.0.0.1', port, time.time() + 5)
-    hello(channel)
-    server.join(5)
+    server, channel = connected(stall=1.0)
     started = time.time()
     with pytest.raises(transfer.Stalled, match='nothing came from the source'):
         server.channel.recv()
@@ -192,12 +198,7 @@ def py(code):
 
 
 def test_pipeline_ends_on_the_connection_and_the_receiving_pipeline_begins_on_it(tmp_path):
-    port = free_port()
-    server = Server(port)
-    server.start()
-    channel = transfer.connect('127.0.0.1', port, time.time() + 5)
-    hello(channel)
-    server.join(5)
+    server, channel = connected()
     out = tmp_path / 'out'
     results = {}
 
@@ -222,12 +223,7 @@ def test_pipeline_ends_on_the_connection_and_the_receiving_pipeline_begins_on_it
 
 
 def test_the_senders_abort_is_blamed_on_the_receiving_side():
-    port = free_port()
-    server = Server(port)
-    server.start()
-    channel = transfer.connect('127.0.0.1', port, time.time() + 5)
-    hello(channel)
-    server.join(5)
+    server, channel = connected()
     channel.send(transfer.DATA, b'abc')
     channel.send_json(transfer.ABORT, {'reason': 'mariadb-backup failed (exit code 1)'})
     pipe = Pipeline([Stage('sink', py('import sys; sys.stdin.buffer.read()'))], {'received': 0},
