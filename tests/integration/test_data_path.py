@@ -198,7 +198,7 @@ def test_wrong_backup_password_is_clear_and_never_shown(pair, run_module):
 
 
 def test_auto_measures_a_slow_link_and_compresses(pair, run_module):
-    src, dst = pair['src'], pair['dst']
+    dst = pair['dst']
     streams = pair['streamer']()
     dst.shape('100mbit')
     try:
