@@ -588,13 +588,19 @@ def test_writes_on_the_primary_during_the_whole_rebuild_and_no_secret_anywhere(b
             faults.StreamTokenCatcher(replica, watch) as tokens:
         with faults.LoadGenerator(primary, rate=20, max_rows=5000, max_seconds=600) as load:
             time.sleep(1)  # writes before the run starts, and until after it ended
+            run_started = time.time()
             proc = run_playbook(broken['inventory'], PLAYBOOK, extra(
                 password, replica_rebuild_backup_user=BACKUP_USER,
                 replica_rebuild_backup_password=BACKUP_PASSWORD), verbosity=4)
+            run_ended = time.time()
             time.sleep(1)
     seconds = time.time() - started
-    assert load.errors == [] and load.inserted > 100, load.errors[:3]
     assert_rebuilt(proc.returncode, proc.stdout, primary, replica)
+    # Rows were committed before the run and after it: writes during the whole rebuild (not
+    # a rate: the watchers sampling /proc share this process's interpreter, and CI's two
+    # cores let the writer go at 93 rows in one run, 1200 in another).
+    assert load.errors == [] and load.spanned(run_started, run_ended), (
+        load.errors[:3], load.first, run_started, run_ended, load.last, load.inserted)
     # Every numbered row is on the replica, and the tables are equal at the same GTID.
     scenarios.wait_caught_up(primary, replica)
     assert replica.sql_value('SELECT @@GLOBAL.gtid_slave_pos') == \

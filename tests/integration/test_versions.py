@@ -28,12 +28,16 @@ def test_11_8_replica_broken_by_1236_rebuilt_while_primary_writes(make_hosts, in
     pid = replica.run('pidof mariadbd').stdout.strip()
     inv = inventory(primary, [replica])
     with LoadGenerator(primary) as load:
+        time.sleep(1)  # rows before the rebuild starts
+        run_started = time.time()
         proc = run_playbook(inv, PLAYBOOK, {
             'replica_rebuild_replication_user': scenarios.REPL_USER,
             'replica_rebuild_replication_password': repl_password})
+        run_ended = time.time()
         time.sleep(1)  # a few rows after the rebuild too
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
-    assert load.errors == [] and load.inserted > 20, (load.inserted, load.errors[:3])
+    assert load.errors == [] and load.spanned(run_started, run_ended), (
+        load.inserted, load.errors[:3])
     assert 'tables equal at' in proc.stdout, proc.stdout[-4000:]
     assert replica.run('pidof mariadbd').stdout.strip() != pid  # a new server, the copy's
     s = replica.slave_status()

@@ -282,6 +282,7 @@ class LoadGenerator(object):
         self.inserted = 0
         self.updated = 0
         self.errors = []
+        self.first = self.last = None  # time.time() of the first and the last commit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -302,6 +303,11 @@ class LoadGenerator(object):
         self._stop.set()
         self._thread.join(30)
 
+    def spanned(self, start, end):
+        """True if rows were committed before start and after end: the writes went on for
+        the whole of [start, end], however slowly a loaded machine let them go."""
+        return self.first is not None and self.first < start and self.last > end
+
     def _run(self):
         deadline = time.time() + self.max_seconds
         conn = self.primary.connect()
@@ -318,6 +324,9 @@ class LoadGenerator(object):
                                   (1 + n % rows,))
                         self.inserted = n
                         self.updated += 1
+                        self.last = time.time()
+                        if self.first is None:
+                            self.first = self.last
                     except Exception as e:  # noqa: BLE001 - recorded, the test asserts none
                         self.errors.append(str(e))
                         if len(self.errors) > 20:
