@@ -192,6 +192,13 @@ version:
   description: "@@version"
   returned: when the server answers (I(state) is not C(down))
   type: str
+tls:
+  description:
+    - Whether the server accepts TLS connections (C(@@have_ssl) is C(YES)). MariaDB 11.4 and
+      later do by default, with a certificate they make themselves; Debian 12's 10.11 does
+      only once it is given one.
+  returned: when the server answers (I(state) is not C(down))
+  type: bool
 '''
 
 import socket
@@ -204,7 +211,8 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
 
 VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
-             'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir')
+             'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir',
+             'have_ssl')
 
 
 def exit_down(module, error):
@@ -272,6 +280,7 @@ def main():
         info[flag] = bool(int(info[flag] or 0))
     info['server_id'] = int(info['server_id'])
     info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
+    info['tls'] = (info.pop('have_ssl') or '').upper() == 'YES'
     errant = None
     if primary_state is not None:
         try:
