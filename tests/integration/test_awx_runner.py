@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -67,6 +68,14 @@ def machine_credential(pdd, username, become_method, become_password=None):
     return {BECOME_PROMPT: become_password} if become_password else {}
 
 
+def write_extravars(pdd, extravars):
+    """env/extravars as AWX writes it for a job: the survey's answers and what credentials
+    inject (a workflow node: its own template's, plus the artifacts of the nodes before)."""
+    fd = os.open(str(pdd / 'env' / 'extravars'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(extravars, f)
+
+
 def private_data_dir(tmp_path, lab, primary, replicas, extravars):
     pdd = tmp_path / 'awx_job'
     (pdd / 'inventory').mkdir(parents=True)
@@ -82,9 +91,7 @@ def private_data_dir(tmp_path, lab, primary, replicas, extravars):
     (pdd / 'inventory' / 'hosts').write_text(json.dumps(inventory))
     shutil.copy(key, str(pdd / 'env' / 'ssh_key'))
     os.chmod(str(pdd / 'env' / 'ssh_key'), 0o600)
-    fd = os.open(str(pdd / 'env' / 'extravars'), os.O_WRONLY | os.O_CREAT, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        json.dump(extravars, f)
+    write_extravars(pdd, extravars)
     # The execution environment has the collection installed: here, the checkout.
     env = ansible_env()
     (pdd / 'env' / 'envvars').write_text(json.dumps(dict(
@@ -94,9 +101,16 @@ def private_data_dir(tmp_path, lab, primary, replicas, extravars):
     return pdd
 
 
-def run_job(pdd, ident, passwords):
-    return ansible_runner.run(private_data_dir=str(pdd), playbook='playbooks/rebuild_replica.yml',
+def run_job(pdd, ident, passwords, playbook='playbooks/rebuild_replica.yml'):
+    return ansible_runner.run(private_data_dir=str(pdd), playbook=playbook,
                               ident=ident, passwords=passwords, quiet=True)
+
+
+def artifacts(run):
+    """The job's artifacts as AWX stores them: what set_stats left (the stats event's
+    artifact_data), which a workflow passes to its next nodes as extra variables."""
+    return next(e['event_data'].get('artifact_data', {}) for e in run.events
+                if e.get('event') == 'playbook_on_stats')
 
 
 def failure_messages(run):
@@ -120,9 +134,25 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
         {'replication_user': 'repl', 'replication_password': repl_password}))
     assert extravars['replica_rebuild_source'] == '' and extravars['replica_rebuild_force'] == 'false'
     assert extravars['replica_rebuild_transport'] == 'tls'
-    pdd = private_data_dir(tmp_path, lab, primary, [broken, healthy], extravars)
+    assert extravars['replica_rebuild_fleet'] == 'false'
+    status_vars = {'replica_status_fail_when_broken': 'true'}
+    pdd = private_data_dir(tmp_path, lab, primary, [broken, healthy], status_vars)
     # ansible-runner starts ansible-playbook from the PATH, as in the execution environment.
     monkeypatch.setenv('PATH', os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    passwords = machine_credential(pdd, 'ops', 'sudo', broken.ops_password)
+
+    # The workflow of docs/AWX.md. Its first node, the status template: it fails because a
+    # replica needs a rebuild (the on-failure path leads to the rebuild), and says which.
+    run = run_job(pdd, '0', passwords, playbook='playbooks/replica_status.yml')
+    assert run.status == 'failed', run.stdout.read()[-6000:]
+    found = artifacts(run)['replica_status']
+    assert (found[broken.name]['state'], found[broken.name]['needs_rebuild'],
+            found[healthy.name]['state'], found[healthy.name]['needs_rebuild']) == (
+                'broken', True, 'running', False), found
+    assert [m for m in failure_messages(run) if m.startswith(broken.name + ': broken (')], \
+        failure_messages(run)
+    assert broken.run('pidof mariadbd').stdout.strip() == broken_pid
+    write_extravars(pdd, extravars)
 
     # A machine credential without the privilege escalation password: the role's first
     # task as root says what to give; nothing changed.
@@ -134,7 +164,9 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     assert [m for m in failure_messages(run) if m.startswith(expected)], failure_messages(run)
     assert broken.run('pidof mariadbd').stdout.strip() == broken_pid
 
-    # With it, the job heals the replica.
+    # With it, the job heals the replica: as a fleet (the survey's answer), which streams
+    # one backup through every replica that needs one: here the one.
+    write_extravars(pdd, dict(extravars, replica_rebuild_fleet='true'))
     passwords = machine_credential(pdd, 'ops', 'sudo', broken.ops_password)
     with SecretsWatch([repl_password, broken.ops_password]) as watch:
         run = run_job(pdd, '2', passwords)
@@ -163,6 +195,27 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     assert by_host[broken.name]['diagnosis_before'] == 'broken'
     # A replica left alone names no source: nothing was copied from anywhere.
     assert by_host[broken.name]['source'] == primary.name and 'source' not in by_host[healthy.name]
+    # The job's artifacts (what a workflow's next node and AWX's API see): every replica,
+    # its diagnosis before and after, the bytes it received, its downtime, its verification.
+    results = artifacts(run)['replica_rebuild_results']
+    assert sorted(results) == sorted([broken.name, healthy.name])
+    rebuilt, left = results[broken.name], results[healthy.name]
+    assert (rebuilt['diagnosis_before'], rebuilt['diagnosis_after'], rebuilt['action']) == (
+        'broken', 'running', 'rebuilt'), rebuilt
+    assert int(rebuilt['bytes_received']) > 1000000 and 0 < float(rebuilt['downtime_seconds']) < 60
+    assert re.match(r'^\d+ tables equal at 0-\d+-\d+', rebuilt['verified']), rebuilt
+    assert (left['diagnosis_before'], left['diagnosis_after'], left['action'], left['verified']) == (
+        'running', 'running', 'none', 'not checked'), left
+    # The job output ends with one line per replica.
+    assert re.search(r'"%s: broken -> running: rebuilt from %s, [\d.]+ MB received, down [\d.]+ s, '
+                     r'\d+ tables equal at ' % (broken.name, primary.name), stdout), stdout[-3000:]
+    assert '"%s: running -> running: none"' % healthy.name in stdout
+
+    # The status template again (the workflow's last node, or the next scheduled run): green.
+    write_extravars(pdd, status_vars)
+    run = run_job(pdd, '3', passwords, playbook='playbooks/replica_status.yml')
+    assert run.status == 'successful', run.stdout.read()[-6000:]
+    assert [r['state'] for r in artifacts(run)['replica_status'].values()] == ['running'] * 2
 
     # Nothing ansible-runner wrote holds a password (env/extravars is AWX's own input,
     # deleted by AWX with the private data dir).
