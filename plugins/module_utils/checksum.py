@@ -3,13 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Table checksums that compare a primary and a replica at the same position.
 
-Pure functions: which tables, the checksum statement of a table, and the comparison. The
+Pure functions: which tables, the checksum statement of a table, the comparison, and what
+the phases of a fleet's check (pause, primary, compare, resume) pass to one another. The
 module (plugins/modules/checksum.py) runs them inside a consistent snapshot on the primary
 and on a replica stopped exactly at the snapshot's position.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import IO_RUNNING
 
 SYSTEM_SCHEMAS = ('mysql', 'information_schema', 'performance_schema', 'sys')
 # Engines whose reads a consistent snapshot covers; others can change under the check.
@@ -121,3 +124,65 @@ def describe(result):
     if result['only_on_replica']:
         parts.append('only on the replica: %s' % ', '.join(result['only_on_replica'][:5]))
     return '; '.join(parts)
+
+
+def refusal(status, name):
+    """Why a replica cannot be checked (its connection's status row, None when missing), or
+    None when it can."""
+    if not status:
+        return ('the replica has no replication connection %r: configure replication first'
+                % name)
+    if status.get('Slave_SQL_Running') != 'Yes' and status.get('Last_SQL_Errno') not in (0, '0'):
+        return ('replication is broken on the replica (SQL error %s: %s): heal it before '
+                'checking the data' % (status.get('Last_SQL_Errno'), status.get('Last_SQL_Error')))
+    return None
+
+
+def running_threads(status):
+    """The threads to start again after the check, as they were found: an IO thread still
+    connecting (Connecting, Preparing) runs too. IO_THREAD first."""
+    return [t for t, field, values in (('IO_THREAD', 'Slave_IO_Running', IO_RUNNING),
+                                       ('SQL_THREAD', 'Slave_SQL_Running', ('Yes',)))
+            if status.get(field) in values]
+
+
+def scan_list(sums):
+    """{'db.tbl': (rows, checksum)} -> [['db.tbl', rows, 'checksum'], ...] sorted: what the
+    primary's phase returns (JSON, the checksum as a string: 64 bits)."""
+    return [[key, int(rows), str(checksum)] for key, (rows, checksum) in sorted(sums.items())]
+
+
+def scan_sums(entries):
+    """scan_list()'s output, as given back to the compare phase -> {'db.tbl': (rows, checksum)}.
+    Raises ValueError on anything else."""
+    sums = {}
+    for entry in entries or []:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
+            raise ValueError('not a [table, rows, checksum] entry: %r' % (entry,))
+        key, rows, checksum = entry
+        try:
+            sums[str(key)] = (int(rows), int(checksum))
+        except (TypeError, ValueError):
+            raise ValueError('not a [table, rows, checksum] entry: %r' % (entry,))
+    return sums
+
+
+def where(snap):
+    """The position a check stands at, as said to users: the GTID, else file:position."""
+    return snap.get('gtid') or '%s:%s' % (snap.get('binlog_file'), snap.get('binlog_pos'))
+
+
+def verdict(snap, primary_sums, primary_skipped, replica_sums, replica_skipped):
+    """The check's result (the module's return values but times): both sides' checksums
+    compared at snap's position (gtid, binlog_file, binlog_pos)."""
+    result = compare(primary_sums, replica_sums)
+    skipped = dict(primary_skipped)
+    skipped.update(replica_skipped)
+    return dict(
+        equal=result['equal'], tables=result['tables'], mismatches=result['mismatches'],
+        only_on_primary=result['only_on_primary'], only_on_replica=result['only_on_replica'],
+        skipped_tables=skipped, gtid=snap.get('gtid') or '', binlog_file=snap['binlog_file'],
+        binlog_pos=int(snap['binlog_pos']),
+        checksums=dict((k, {'rows': int(v[0]), 'checksum': str(v[1])})
+                       for k, v in primary_sums.items()),
+        msg='%s at %s' % (describe(result), where(snap)))

@@ -29,7 +29,83 @@ description:
     the local unix socket, so run it on the replica) and to the primary with I(primary).
   - Changes nothing that stays; replication is resumed in the state it was found in, also
     when the check fails. In check mode it runs the same way, since its net effect is none.
+  - Several replicas of one primary can be checked against one scan of the primary (a
+    fleet), in phases (I(phase)) - C(pause) on every replica, then C(primary) once, then
+    C(compare) on every replica with the result of C(primary) - and the primary is read
+    once instead of once per replica. Every replica is paused before the primary's snapshot
+    is taken, so each is behind the snapshot's position and can run up to it.
 options:
+  phase:
+    description:
+      - C(all) does the whole check of this replica against the primary.
+      - C(pause) stops replication on the replica (after the same refusals as C(all), no
+        connection or a replication error) and returns how it ran, in C(paused).
+      - C(primary) connects to the primary only (I(primary)), opens a consistent snapshot,
+        checksums every table in it and returns the snapshot's position and every table's
+        checksum, in C(scan). It runs once for all the replicas; on any host that reaches
+        the primary.
+      - C(compare) runs the replica paused by C(pause) up to the position of I(primary_scan),
+        checksums every table, compares them with I(primary_scan), and resumes replication
+        as I(paused) says it ran, also when anything fails. Returns what C(all) returns. It
+        does not connect to the primary.
+      - C(resume) resumes replication as I(paused) says it ran, for a replica whose
+        C(compare) did not run or did not resume it (C(resumed) is not in its result).
+      - Until C(compare) or C(resume) has run, a paused replica does not replicate.
+    type: str
+    choices: [all, pause, primary, compare, resume]
+    default: all
+  paused:
+    description:
+      - For phases C(compare) and C(resume), required there - the C(paused) result of this
+        replica's phase C(pause).
+    type: dict
+    suboptions:
+      threads:
+        description:
+          - The replication threads that ran when the replica was paused, started again.
+        type: list
+        elements: str
+        choices: [IO_THREAD, SQL_THREAD]
+        required: true
+      since:
+        description:
+          - When the replica was paused (epoch seconds, this host's clock), for
+            C(replica_paused_seconds).
+        type: float
+  primary_scan:
+    description:
+      - For phase C(compare), required there - the C(scan) result of phase C(primary), as it
+        was returned.
+    type: dict
+    suboptions:
+      gtid:
+        description:
+          - The GTID position of the primary's snapshot (empty in file/position mode).
+        type: str
+        default: ''
+      binlog_file:
+        description:
+          - The primary's binlog file of the snapshot.
+        type: str
+      binlog_pos:
+        description:
+          - The primary's binlog position of the snapshot.
+        type: int
+      checksums:
+        description:
+          - Every table's C([schema.table, rows, checksum]).
+        type: list
+        elements: raw
+        default: []
+      skipped_tables:
+        description:
+          - Tables the primary's scan left out, with the reason.
+        type: dict
+        default: {}
+      snapshot_seconds:
+        description:
+          - How long the snapshot stayed open on the primary.
+        type: float
   connection_name:
     description:
       - The replica's connection to this primary (multi-source); the default connection
@@ -81,6 +157,27 @@ EXAMPLES = r'''
       login_password: "{{ checksum_password }}"
   register: verify
 
+- name: A fleet - stop every replica, so that the primary's snapshot is ahead of them all
+  reseed.mariadb.checksum:
+    phase: pause
+  register: paused
+
+- name: Checksum the primary once
+  reseed.mariadb.checksum:
+    phase: primary
+    primary:
+      login_host: db1.example.com
+      login_user: checksum
+      login_password: "{{ checksum_password }}"
+  register: primary_scan
+  run_once: true
+
+- name: Compare every replica with that scan, at its position; replication resumed
+  reseed.mariadb.checksum:
+    phase: compare
+    paused: "{{ paused.paused }}"
+    primary_scan: "{{ primary_scan.scan }}"
+
 - name: Report without failing
   reseed.mariadb.checksum:
     primary:
@@ -94,72 +191,92 @@ EXAMPLES = r'''
 RETURN = r'''
 equal:
   description: Whether every compared table is equal and both sides have the same tables.
-  returned: success
+  returned: success (phases all and compare)
   type: bool
   sample: true
 gtid:
   description: The GTID position at which both sides were compared (empty in file/position mode).
-  returned: success
+  returned: success (phases all, primary and compare)
   type: str
   sample: 0-1-1042
 binlog_file:
   description: The primary's binlog file of the snapshot.
-  returned: success
+  returned: success (phases all, primary and compare)
   type: str
   sample: mysql-bin.000003
 binlog_pos:
   description: The primary's binlog position of the snapshot.
-  returned: success
+  returned: success (phases all, primary and compare)
   type: int
   sample: 40213
 tables:
-  description: Number of tables compared.
-  returned: success
+  description: Number of tables compared (phase primary - checksummed on the primary).
+  returned: success (phases all, primary and compare)
   type: int
   sample: 12
 mismatches:
   description: The tables that differ, with rows and checksums of both sides.
-  returned: success
+  returned: success (phases all and compare)
   type: list
   elements: dict
   sample: [{table: shop.orders, primary_rows: 100, replica_rows: 99, primary_checksum: '123', replica_checksum: '456'}]
 only_on_primary:
   description: Tables the replica lacks.
-  returned: success
+  returned: success (phases all and compare)
   type: list
   elements: str
   sample: []
 only_on_replica:
   description: Tables the primary lacks.
-  returned: success
+  returned: success (phases all and compare)
   type: list
   elements: str
   sample: []
 skipped_tables:
   description: Tables not compared, with the reason.
-  returned: success
+  returned: success (phases all, primary and compare)
   type: dict
   sample: {shop.legacy: 'engine MyISAM is not transactional: ...'}
 checksums:
   description: Rows and checksum of every compared table on the primary.
-  returned: success
+  returned: success (phases all and compare)
   type: dict
   sample: {shop.orders: {rows: 100, checksum: '123'}}
 seconds:
-  description: Wall time of the whole check.
-  returned: success
+  description: Wall time of the whole check (of this phase).
+  returned: success (phases all, primary and compare)
   type: float
   sample: 3.2
 primary_snapshot_seconds:
   description: How long the snapshot stayed open on the primary.
-  returned: success
+  returned: success (phases all, primary and compare)
   type: float
   sample: 1.4
 replica_paused_seconds:
-  description: How long the replica did not replicate new events.
-  returned: success
+  description: How long the replica did not replicate new events (phases compare and resume -
+    since its phase pause).
+  returned: success (phases all, compare and resume); also on failure once replication is resumed
   type: float
   sample: 2.9
+paused:
+  description: How replication ran before the pause, for phases compare and resume (their
+    I(paused)).
+  returned: success (phase pause)
+  type: dict
+  sample: {threads: [IO_THREAD, SQL_THREAD], since: 1795660000.123}
+scan:
+  description: The primary's snapshot position and every table's checksum, for phase compare
+    (its I(primary_scan)); one C([schema.table, rows, checksum]) per table.
+  returned: success (phase primary)
+  type: dict
+  sample: {gtid: 0-1-1042, binlog_file: mysql-bin.000003, binlog_pos: 40213,
+           checksums: [[shop.orders, 100, '123']], skipped_tables: {}, snapshot_seconds: 1.4}
+resumed:
+  description: Replication was started again as the pause found it (phases compare and
+    resume); absent when it was not, and phase resume should run.
+  returned: phases compare and resume, also on failure
+  type: bool
+  sample: true
 msg:
   description: The verdict in one line.
   returned: always
@@ -178,12 +295,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
 from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
-    COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, compare, describe, position_reached, split_tables,
-    tables_sql)
+    COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, position_reached, refusal, running_threads,
+    scan_list, scan_sums, split_tables, tables_sql, verdict, where)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
-from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
-    IO_RUNNING, status_row)
+from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import status_row
+
+PHASES = ('all', 'pause', 'primary', 'compare', 'resume')
 
 
 class CheckFailed(Exception):
@@ -220,7 +338,8 @@ def open_snapshot(primary):
 
 class SnapshotChecksums(threading.Thread):
     """The primary's checksums inside its snapshot, while the replica catches up and
-    computes its own: the two scans overlap instead of adding up."""
+    computes its own: the two scans overlap instead of adding up (phase all). Phase primary
+    runs it alone."""
 
     def __init__(self, primary, databases, exclude):
         super(SnapshotChecksums, self).__init__()
@@ -277,8 +396,8 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
         if time.time() > deadline:
             raise CheckFailed(
                 'the replica did not reach the primary\'s position %s within %ss (IO: %s %s)'
-                % (snap['gtid'] or '%s:%s' % (snap['binlog_file'], snap['binlog_pos']),
-                   timeout, status.get('Slave_IO_Running'), status.get('Last_IO_Error')))
+                % (where(snap), timeout, status.get('Slave_IO_Running'),
+                   status.get('Last_IO_Error')))
         time.sleep(0.1)
 
 
@@ -290,7 +409,8 @@ def resume(replica, name, running, status):
     IO thread started alone stops at once. Both threads therefore start in one statement
     (the UNTIL is cleared before either runs), and when the SQL thread stays stopped a
     CHANGE MASTER that changes nothing clears it first. status: the connection's row of
-    SHOW ALL SLAVES STATUS, read before the check."""
+    SHOW ALL SLAVES STATUS (its use_gtid and heartbeat period, which a check leaves as they
+    were)."""
     # An UNTIL start may leave the IO thread running (file/position): stop, then resume.
     replica.query('STOP SLAVE %s', [name])
     current = cm.current_settings(status)
@@ -304,24 +424,25 @@ def resume(replica, name, running, status):
         replica.query('START SLAVE %%s %s' % running[0], [name])
 
 
-def verify(module, primary, replica):
+def checkable_status(replica, name):
+    status = status_row(replica, name)
+    reason = refusal(status, name)
+    if reason:
+        raise CheckFailed(reason)
+    return status
+
+
+def using_gtid(status):
+    return (status.get('Using_Gtid') or 'No') != 'No'
+
+
+def verify(module, primary, replica, out):
+    """Phase all: the whole check of one replica against the primary."""
     p = module.params
     name = p['connection_name']
     exclude = p['exclude_databases']
-    status = status_row(replica, name)
-    if not status:
-        raise CheckFailed('the replica has no replication connection %r: configure '
-                          'replication first' % name)
-    if status.get('Slave_SQL_Running') != 'Yes' and status.get('Last_SQL_Errno') not in (0, '0'):
-        raise CheckFailed('replication is broken on the replica (SQL error %s: %s): heal it '
-                          'before checking the data' % (status.get('Last_SQL_Errno'),
-                                                        status.get('Last_SQL_Error')))
-    # Threads to start again afterwards, as they were found: an IO thread still connecting
-    # (Connecting, Preparing) runs too.
-    running = [t for t, field, values in (('IO_THREAD', 'Slave_IO_Running', IO_RUNNING),
-                                          ('SQL_THREAD', 'Slave_SQL_Running', ('Yes',)))
-               if status.get(field) in values]
-    use_gtid = (status.get('Using_Gtid') or 'No') != 'No'
+    status = checkable_status(replica, name)
+    running = running_threads(status)
     started = time.time()
     replica.query('STOP SLAVE %s', [name])
     paused = time.time()
@@ -330,29 +451,97 @@ def verify(module, primary, replica):
         snap = open_snapshot(primary)
         primary_side = SnapshotChecksums(primary, p['databases'], exclude)
         primary_side.start()
-        run_replica_until(replica, name, snap, use_gtid, p['catch_up_timeout'])
+        run_replica_until(replica, name, snap, using_gtid(status), p['catch_up_timeout'])
         replica_sums, replica_skipped = checksums(replica, p['databases'], exclude)
-        snap['sums'], snap['skipped'] = primary_side.result()
+        primary_sums, primary_skipped = primary_side.result()
     finally:
         if primary_side is not None:
             primary_side.join()
         resume(replica, name, running, status)
     resumed = time.time()
-    result = compare(snap['sums'], replica_sums)
-    skipped = dict(snap['skipped'])
-    skipped.update(replica_skipped)
-    where = snap['gtid'] or '%s:%s' % (snap['binlog_file'], snap['binlog_pos'])
-    return dict(
-        equal=result['equal'], tables=result['tables'], mismatches=result['mismatches'],
-        only_on_primary=result['only_on_primary'], only_on_replica=result['only_on_replica'],
-        skipped_tables=skipped, gtid=snap['gtid'], binlog_file=snap['binlog_file'],
-        binlog_pos=snap['binlog_pos'],
-        checksums=dict((k, {'rows': v[0], 'checksum': str(v[1])})
-                       for k, v in snap['sums'].items()),
-        seconds=round(resumed - started, 3),
-        primary_snapshot_seconds=round(primary_side.seconds, 3),
-        replica_paused_seconds=round(resumed - paused, 3),
-        msg='%s at %s' % (describe(result), where))
+    out.update(verdict(snap, primary_sums, primary_skipped, replica_sums, replica_skipped))
+    out.update(seconds=round(resumed - started, 3),
+               primary_snapshot_seconds=round(primary_side.seconds, 3),
+               replica_paused_seconds=round(resumed - paused, 3))
+
+
+def pause(module, replica, out):
+    """Phase pause: replication stopped, and how it ran, for compare or resume."""
+    name = module.params['connection_name']
+    running = running_threads(checkable_status(replica, name))
+    replica.query('STOP SLAVE %s', [name])
+    out.update(paused={'threads': running, 'since': round(time.time(), 3)},
+               msg='replication paused (it ran: %s)' % (', '.join(running) or 'nothing'))
+
+
+def scan_primary(module, primary, out):
+    """Phase primary: every table checksummed inside one snapshot of the primary."""
+    p = module.params
+    snap = open_snapshot(primary)
+    side = SnapshotChecksums(primary, p['databases'], p['exclude_databases'])
+    side.start()  # nothing to overlap with here: waited for at once
+    sums, skipped = side.result()
+    seconds = round(side.seconds, 3)
+    out.update(snap, tables=len(sums), skipped_tables=skipped, seconds=seconds,
+               primary_snapshot_seconds=seconds,
+               scan=dict(snap, checksums=scan_list(sums), skipped_tables=skipped,
+                         snapshot_seconds=seconds),
+               msg='%d tables checksummed on the primary at %s' % (len(sums), where(snap)))
+
+
+def resumed_as_paused(module, replica, out, work=None):
+    """Run work(status) on the paused replica, then resume replication as the pause found
+    it, also when work fails (phases compare and resume)."""
+    p = module.params
+    name, threads = p['connection_name'], p['paused']['threads']
+    status = status_row(replica, name)
+    if not status:
+        raise CheckFailed('the replica has no replication connection %r' % name)
+    try:
+        if work:
+            work(status)
+    finally:
+        resume(replica, name, threads, status)
+        out['resumed'] = True
+        since = p['paused'].get('since')
+        if since:
+            out['replica_paused_seconds'] = round(time.time() - since, 3)
+
+
+def compare_with_primary(module, replica, out):
+    """Phase compare: the paused replica run up to the primary's snapshot, checksummed and
+    compared with the primary's scan, then resumed."""
+    p = module.params
+    started = time.time()
+    scan = p['primary_scan'] or {}
+    found = {}
+
+    def work(status):
+        if not scan.get('binlog_file'):
+            raise CheckFailed('no scan of the primary to compare with (its phase primary '
+                              'failed or did not run)')
+        try:
+            found['primary'] = scan_sums(scan.get('checksums'))
+        except ValueError as e:
+            raise CheckFailed('primary_scan: %s' % e)
+        run_replica_until(replica, p['connection_name'], scan, using_gtid(status),
+                          p['catch_up_timeout'])
+        found['replica'] = checksums(replica, p['databases'], p['exclude_databases'])
+
+    resumed_as_paused(module, replica, out, work)
+    out.update(verdict(scan, found['primary'], scan.get('skipped_tables') or {},
+                       *found['replica']))
+    out.update(seconds=round(time.time() - started, 3))
+    if scan.get('snapshot_seconds') is not None:
+        out['primary_snapshot_seconds'] = scan['snapshot_seconds']
+
+
+def resume_paused(module, replica, out):
+    """Phase resume: replication started again as the pause found it (a fleet's check that
+    failed between its pause and its compare)."""
+    resumed_as_paused(module, replica, out)
+    out['msg'] = 'replication resumed (%s)' % (
+        ', '.join(module.params['paused']['threads']) or 'nothing ran')
 
 
 def main():
@@ -364,29 +553,56 @@ def main():
         exclude_databases=dict(type='list', elements='str', default=list(SYSTEM_SCHEMAS)),
         catch_up_timeout=dict(type='int', default=600),
         fail_on_mismatch=dict(type='bool', default=True),
+        phase=dict(type='str', default='all', choices=list(PHASES)),
+        paused=dict(type='dict', options=dict(
+            threads=dict(type='list', elements='str', required=True,
+                         choices=['IO_THREAD', 'SQL_THREAD']),
+            since=dict(type='float'))),
+        primary_scan=dict(type='dict', options=dict(
+            gtid=dict(type='str', default=''),
+            binlog_file=dict(type='str'),
+            binlog_pos=dict(type='int'),
+            checksums=dict(type='list', elements='raw', default=[]),
+            skipped_tables=dict(type='dict', default={}),
+            snapshot_seconds=dict(type='float'))),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[('phase', 'compare', ['paused', 'primary_scan']),
+                                        ('phase', 'resume', ['paused'])])
+    phase = module.params['phase']
     replica = primary = None
-    queries = []
+    out = {}
     try:
-        replica = Connection(module.params)
-        primary_params = module.params['primary'] or {}
-        if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
-            module.fail_json(msg='checksum: primary.login_host is required (the primary as '
-                                 'this host reaches it)', queries=[])
-        primary = Connection(primary_params)
-        result = verify(module, primary, replica)
+        if phase != 'primary':
+            replica = Connection(module.params)
+        if phase in ('all', 'primary'):
+            primary_params = module.params['primary'] or {}
+            if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
+                module.fail_json(msg='checksum: primary.login_host is required (the primary '
+                                     'as this host reaches it)', queries=[])
+            primary = Connection(primary_params)
+        if phase == 'all':
+            verify(module, primary, replica, out)
+        elif phase == 'pause':
+            pause(module, replica, out)
+        elif phase == 'primary':
+            scan_primary(module, primary, out)
+        elif phase == 'compare':
+            compare_with_primary(module, replica, out)
+        else:
+            resume_paused(module, replica, out)
     except (DbError, CheckFailed) as e:
         queries = (primary.queries if primary else []) + (replica.queries if replica else [])
-        module.fail_json(msg='checksum: %s' % e, queries=queries)
+        failed = dict((k, out[k]) for k in ('resumed', 'replica_paused_seconds') if k in out)
+        module.fail_json(msg='checksum: %s' % e, queries=queries, **failed)
     finally:
         for conn in (primary, replica):
             if conn:
                 conn.close()
-    result['queries'] = primary.queries + replica.queries
-    if not result['equal'] and module.params['fail_on_mismatch']:
-        module.fail_json(changed=False, **result)
-    module.exit_json(changed=False, **result)
+    out['queries'] = (primary.queries if primary else []) + (replica.queries if replica else [])
+    if 'equal' in out and not out['equal'] and module.params['fail_on_mismatch']:
+        module.fail_json(changed=False, **out)
+    module.exit_json(changed=False, **out)
 
 
 if __name__ == '__main__':

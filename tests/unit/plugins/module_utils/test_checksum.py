@@ -58,3 +58,52 @@ def test_compare_equal_and_different():
 ])
 def test_position_reached(cur, target, reached):
     assert ck.position_reached(cur[0], cur[1], target[0], target[1]) is reached
+
+
+def test_refusal_says_why_a_replica_cannot_be_checked():
+    assert 'no replication connection' in ck.refusal(None, 'east')
+    broken = {'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '1062', 'Last_SQL_Error': 'dup'}
+    assert 'SQL error 1062: dup' in ck.refusal(broken, '') and 'heal it' in ck.refusal(broken, '')
+    assert ck.refusal({'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '0'}, '') is None
+    assert ck.refusal({'Slave_SQL_Running': 'Yes', 'Last_SQL_Errno': 0}, '') is None
+
+
+@pytest.mark.parametrize('io,sql,threads', [
+    ('Yes', 'Yes', ['IO_THREAD', 'SQL_THREAD']),
+    ('Connecting', 'Yes', ['IO_THREAD', 'SQL_THREAD']),
+    ('Preparing', 'No', ['IO_THREAD']),
+    ('No', 'Yes', ['SQL_THREAD']),
+    ('No', 'No', []),
+])
+def test_running_threads_as_found(io, sql, threads):
+    assert ck.running_threads({'Slave_IO_Running': io, 'Slave_SQL_Running': sql}) == threads
+
+
+def test_a_scan_goes_through_json_and_back():
+    import json
+    sums = {'b.y': (2, 18446744073709551615), 'a.x': (0, 0)}
+    entries = json.loads(json.dumps(ck.scan_list(sums)))
+    assert entries == [['a.x', 0, '0'], ['b.y', 2, '18446744073709551615']]
+    assert ck.scan_sums(entries) == sums
+    assert ck.scan_sums([]) == {} and ck.scan_sums(None) == {}
+
+
+@pytest.mark.parametrize('entry', [['a.x', 1], 'a.x', ['a.x', 'many', '1'], ['a.x', 1, None]])
+def test_a_malformed_scan_is_refused(entry):
+    with pytest.raises(ValueError, match='not a \\[table, rows, checksum\\] entry'):
+        ck.scan_sums([entry])
+
+
+def test_verdict_of_a_replica_against_the_primarys_scan():
+    snap = {'gtid': '0-1-42', 'binlog_file': 'mysql-bin.000002', 'binlog_pos': 900}
+    primary = ck.scan_sums([['a.x', 10, '123'], ['a.y', 1, '5']])
+    res = ck.verdict(snap, primary, {'a.m': 'MyISAM'}, {'a.x': (10, 123), 'a.y': (1, 5)},
+                     {'a.n': 'Aria'})
+    assert res['equal'] and res['msg'] == '2 tables equal at 0-1-42'
+    assert res['skipped_tables'] == {'a.m': 'MyISAM', 'a.n': 'Aria'}
+    assert res['checksums'] == {'a.x': {'rows': 10, 'checksum': '123'},
+                                'a.y': {'rows': 1, 'checksum': '5'}}
+    assert (res['gtid'], res['binlog_file'], res['binlog_pos']) == ('0-1-42', 'mysql-bin.000002', 900)
+    res = ck.verdict(dict(snap, gtid=''), primary, {}, {'a.x': (9, 123)}, {})
+    assert not res['equal'] and res['msg'] == ('1 of 1 tables differ (a.x); missing on the '
+                                               'replica: a.y at mysql-bin.000002:900')
