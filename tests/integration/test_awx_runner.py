@@ -148,7 +148,7 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     found = artifacts(run)['replica_status']
     assert (found[broken.name]['state'], found[broken.name]['needs_rebuild'],
             found[healthy.name]['state'], found[healthy.name]['needs_rebuild']) == (
-                'broken', True, 'running', False), found
+                'broken', True, 'healthy', False), found
     assert [m for m in failure_messages(run) if m.startswith(broken.name + ': broken (')], \
         failure_messages(run)
     assert broken.run('pidof mariadbd').stdout.strip() == broken_pid
@@ -201,21 +201,21 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     assert sorted(results) == sorted([broken.name, healthy.name])
     rebuilt, left = results[broken.name], results[healthy.name]
     assert (rebuilt['diagnosis_before'], rebuilt['diagnosis_after'], rebuilt['action']) == (
-        'broken', 'running', 'rebuilt'), rebuilt
+        'broken', 'healthy', 'rebuilt'), rebuilt
     assert int(rebuilt['bytes_received']) > 1000000 and 0 < float(rebuilt['downtime_seconds']) < 60
     assert re.match(r'^\d+ tables equal at 0-\d+-\d+', rebuilt['verified']), rebuilt
     assert (left['diagnosis_before'], left['diagnosis_after'], left['action'], left['verified']) == (
-        'running', 'running', 'none', 'not checked'), left
+        'healthy', 'healthy', 'none', 'not checked'), left
     # The job output ends with one line per replica.
-    assert re.search(r'"%s: broken -> running: rebuilt from %s, [\d.]+ MB received, down [\d.]+ s, '
+    assert re.search(r'"%s: broken -> healthy: rebuilt from %s, [\d.]+ MB received, down [\d.]+ s, '
                      r'\d+ tables equal at ' % (broken.name, primary.name), stdout), stdout[-3000:]
-    assert '"%s: running -> running: none"' % healthy.name in stdout
+    assert '"%s: healthy -> healthy: none"' % healthy.name in stdout
 
     # The status template again (the workflow's last node, or the next scheduled run): green.
     write_extravars(pdd, status_vars)
     run = run_job(pdd, '3', passwords, playbook='playbooks/replica_status.yml')
     assert run.status == 'successful', run.stdout.read()[-6000:]
-    assert [r['state'] for r in artifacts(run)['replica_status'].values()] == ['running'] * 2
+    assert [r['state'] for r in artifacts(run)['replica_status'].values()] == ['healthy'] * 2
 
     # Nothing ansible-runner wrote holds a password (env/extravars is AWX's own input,
     # deleted by AWX with the private data dir).
