@@ -34,10 +34,25 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
     assert 'broken; needs_rebuild=True' in status.stdout
     assert 'healthy; needs_rebuild=False' in status.stdout
 
+    # replica_rebuild_source: auto takes a healthy replica as the donor, else the primary.
+    # A replica whose replication is stopped is not healthy: the primary (check mode, which
+    # chooses and changes nothing).
+    healthy.sql('STOP SLAVE')
+    check = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'), check=True)
+    assert check.returncode == 0, check.stdout[-6000:]
+    assert 'source auto: the primary %s (no healthy replica)' % primary.name in check.stdout, \
+        check.stdout[-6000:]
+    assert mariadbd_pid(broken) != '' and broken.slave_status()['Last_IO_Errno'] == '1236'
+    healthy.sql('START SLAVE')
+    scenarios.wait_caught_up(primary, healthy)
+
     with SecretsWatch([repl_password]) as watch:
-        proc = run_playbook(inv, PLAYBOOK, extra, verbosity=1)
+        proc = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'), verbosity=1)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
+    # The copy came from the healthy replica (its --slave-info coordinates, the primary's).
+    assert 'source auto: the healthy replica %s (the highest GTID' % healthy.name in proc.stdout
+    assert '"source": "%s"' % healthy.name in proc.stdout, proc.stdout[-6000:]
     # The broken replica runs on new data, caught up, verified; its old datadir is kept.
     s = broken.slave_status()
     assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
