@@ -3,10 +3,13 @@
 """A fleet healed from one backup (replica_rebuild_fleet): four replicas broken four ways
 (1236, 1062, 1032, errant GTID) while a writer inserts on the primary; one run of the
 playbook streams one backup through all four and every replica ends healthy, with every
-committed row, verified. mariadb-backup ran once on the primary: its general log says so."""
+committed row, verified. mariadb-backup ran once on the primary, and the verification read
+the primary once for the four replicas: its general log says so."""
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import re
 
@@ -15,6 +18,10 @@ from ansible_run import REPO, run_playbook, task_lines
 from faults import LoadGenerator
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+# Each task's start and end (bench/'s callback), to time the verification.
+TIMINGS = {'ANSIBLE_CALLBACKS_ENABLED': 'bench_timings',
+           'ANSIBLE_CALLBACK_PLUGINS': os.path.join(REPO, 'bench', 'callback_plugins')}
+VERIFY_TASKS = ('Join the replicas checked together', 'Drop the temporary account on the primary')
 
 
 def down_window(host):
@@ -27,8 +34,23 @@ def down_window(host):
     return stamps['stopped'], stamps['ready']
 
 
+def verify_seconds(timings_file):
+    """Wall time of the role's verification step (tasks/verify.yml: from its first task's
+    start to its last task's end)."""
+    with open(timings_file) as f:
+        tasks = json.load(f)['tasks']
+    start = next(t['start'] for t in tasks if t['name'].endswith(VERIFY_TASKS[0]))
+    end = [t['end'] for t in tasks if t['name'].endswith(VERIFY_TASKS[1])][-1]
+    return end - start
+
+
+def checksum_scans(general_log):
+    """{'`db`.`table`': how many times the server's general log shows it checksummed}."""
+    return collections.Counter(re.findall(r'BIT_XOR\(.* FROM (`[^`]+`\.`[^`]+`)', general_log))
+
+
 def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inventory,
-                                                               repl_password):
+                                                               repl_password, tmp_path):
     hosts = make_hosts('primary', 'r1236', 'r1062', 'r1032', 'errant')
     primary = hosts.pop('primary')
     replicas = [hosts[n] for n in ('r1236', 'r1062', 'r1032', 'errant')]
@@ -43,8 +65,9 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
     extra = {'replica_rebuild_replication_user': 'repl',
              'replica_rebuild_replication_password': repl_password,
              'replica_rebuild_fleet': True}
+    timings = str(tmp_path / 'timings.json')
     with LoadGenerator(primary, rate=20, max_rows=100000) as writer:
-        proc = run_playbook(inv, PLAYBOOK, extra)
+        proc = run_playbook(inv, PLAYBOOK, extra, env=dict(TIMINGS, BENCH_TIMINGS_FILE=timings))
     primary.sql('SET GLOBAL general_log = OFF')
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert writer.errors == [] and writer.inserted > 0
@@ -52,7 +75,18 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
     log = primary.run('cat /var/log/mysql/general.log').stdout
     assert len(re.findall(r'BACKUP STAGE START', log)) == 1, \
         re.findall(r'.*BACKUP STAGE.*', log)
-    assert proc.stdout.count('tables equal at') == 4, proc.stdout[-6000:]
+    # One scan of the primary for the four verifications: every table checksummed there
+    # once (not once per replica), and every replica equal to it at the same GTID.
+    scans = checksum_scans(log)
+    assert scans and set(scans.values()) == {1}, scans
+    assert {'`labdb`.`t`', '`labdb`.`load`'} <= set(scans), scans
+    lines = task_lines(proc.stdout, 'Checksum the primary once for every replica checked')
+    assert len([x for x in lines if x.startswith('ok: [')]) == 1, lines
+    # Each replica's result (summary.yml's report; the fleet's last lines say it again).
+    verdicts = re.findall(r'"verified": "(\d+) tables equal at ([0-9,-]+)"', proc.stdout)
+    assert len(verdicts) == 4 and len(set(verdicts)) == 1, verdicts
+    assert int(verdicts[0][0]) == len(scans), (verdicts, scans)
+    print('fleet verification of 4 replicas: %.1f s' % verify_seconds(timings))
     for replica in replicas:
         s = replica.slave_status()
         assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
