@@ -126,10 +126,16 @@ def external_logs(host):
     assert host.sql_value('SELECT @@log_bin_basename') == '/var/log/mysql/mysql-bin'
 
 
-@pytest.mark.parametrize('setup', ['plain', 'mount_point', 'external_logs'])
-def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup):
-    host = make_hosts('r', datadir_mount=('r',) if setup == 'mount_point' else ())['r']
+@pytest.mark.parametrize('setup,release', [
+    ('plain', None), ('mount_point', None), ('external_logs', None),
+    ('plain', 'trixie'),  # MariaDB 11.8 (docs/VERSIONS.md)
+], ids=['plain', 'mount_point', 'external_logs', 'plain-11.8'])
+def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup, release):
+    host = make_hosts('r', datadir_mount=('r',) if setup == 'mount_point' else (),
+                      release={'r': release} if release else None)['r']
     inv = inventory(host)
+    # 11.8's mariadb-backup names its metadata mariadb_backup_*, 10.11's xtrabackup_*.
+    checkpoints = 'mariadb_backup_checkpoints' if release else 'xtrabackup_checkpoints'
     staging = MOUNT_STAGING if setup == 'mount_point' else STAGING
     if setup == 'external_logs':
         external_logs(host)
@@ -138,6 +144,7 @@ def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup):
     host.run(['chmod', '0750', '/var/lib/mysql'])  # not the 0700 the swap gives the old one
     logs_before = host.run('ls /var/log/mysql').stdout
     host.run(['truncate', '-s', '0', staging + '/ibdata1'])
+    before = pid(host)
     res = run_module(inv, host.name, 'datadir_swap', {'staging': staging, 'start_timeout': 60})
     assert res.failed
     assert 'step start the new server' in res['msg'] and 'rolled back' in res['msg'], res['msg']
@@ -146,8 +153,11 @@ def test_corrupt_copy_rolls_back(make_hosts, inventory, run_module, setup):
     # The old server runs on its own data; the hold file is gone; the copy is kept.
     assert rows(host) == ['1', '2', '3', '4']
     assert host.sql_value('SELECT @@read_only') == '0'
+    assert pid(host) != before  # stopped for the swap, started again on the old datadir
+    if release:
+        assert host.sql_value('SELECT @@version').startswith('11.8.')
     assert host.run(['test', '-e', res['hold_config']], check=False).returncode != 0
-    assert host.run(['test', '-f', staging + '/xtrabackup_checkpoints']).returncode == 0
+    assert host.run(['test', '-f', staging + '/' + checkpoints]).returncode == 0
     assert host.run(['test', '-f', staging + '/reseed_swapped'], check=False).returncode != 0
     assert host.run('ls -d /var/lib/mysql.reseed-old-* /var/lib/mysql/#sql-reseed-old-*',
                     check=False).stdout == ''
