@@ -1,19 +1,28 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """MariaDB 11.8 (Debian 13 lab hosts, tests/lab/release.py): a real 11.8 replica, broken by
-error 1236, healed by the playbook with its defaults while the primary takes writes.
-docs/VERSIONS.md records what differs from 10.11."""
+error 1236, healed by the playbook with its defaults while the primary takes writes; mixed
+10.11/11.8 pairs; and, on one set of 11.8 hosts, the other cases of issue 14: replicas
+broken by 1062 and by an errant GTID healed in one run, file/position mode, a copy from a
+healthy replica, a dead replica rebuilt when forced. (The swap's rollback on 11.8 is a case
+of test_datadir_swap.py.) docs/VERSIONS.md records what differs from 10.11."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
+
+import pytest
 
 import scenarios
 from ansible_run import REPO, run_playbook
 from faults import LoadGenerator
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+PATH_VARIABLES = ('datadir', 'pid_file', 'log_error', 'log_bin_basename', 'log_bin_index',
+                  'relay_log_basename', 'relay_log_index')
 
 
 def test_11_8_replica_broken_by_1236_rebuilt_while_primary_writes(make_hosts, inventory,
@@ -88,3 +97,189 @@ def test_mixed_versions_newer_replica_rebuilt_older_one_refused(make_hosts, inve
     assert oldr.run('pidof mariadbd').stdout.strip() == pid
     assert oldr.run('test -e /var/lib/mysql.reseed-staging', check=False).returncode == 1
     assert newp.run('pidof mariadb-backup', check=False).returncode == 1
+
+
+# ---- the other rebuild cases on 11.8, on one set of hosts ------------------------------
+# An 11.8 primary and two 11.8 replicas, made once for the cases below (a rebuild costs a
+# minute on CI's two cores; hosts and data a quarter of one). Each case breaks a replica
+# that replicates, heals it and leaves both replicas replicating and caught up, so the
+# next case starts from that state (run alone, a case finds it too).
+
+def reports(stdout):
+    """{host: replica_rebuild_result} as the role's 'Report' task printed it."""
+    out = {}
+    for m in re.finditer(r'^ok: \[([^\]]+)\] => (\{\n.*?\n\})$', stdout, re.M | re.S):
+        data = json.loads(m.group(2))
+        if 'replica_rebuild_result' in data:
+            out[m.group(1)] = data['replica_rebuild_result']
+    return out
+
+
+def server_pid(host):
+    return host.run('pidof mariadbd', check=False).stdout.strip()
+
+
+def old_datadirs(host):
+    return sorted(host.run('ls -d /var/lib/mysql.reseed-old-*', check=False).stdout.split())
+
+
+def same_data(primary, replica):
+    """Caught up, then the same rows and checksums as the primary."""
+    scenarios.wait_caught_up(primary, replica)
+    for query in ('SELECT COUNT(*), SUM(n), MIN(v), MAX(v) FROM labdb.t',
+                  'SELECT COUNT(*), SUM(id), SUM(LENGTH(msg)) FROM labdb.log',
+                  'CHECKSUM TABLE labdb.t, labdb.log'):
+        assert replica.sql(query) == primary.sql(query), (replica.name, query)
+
+
+def assert_rebuilt(proc, primary, replica, before, mode='gtid', source=None):
+    """The playbook's run rebuilt `replica` (state `before`: its server pid and kept old
+    datadirs) from `source` (the primary unless told): a new server on the copy, replicating
+    from the primary in `mode`, verified, with the primary's rows; its old datadir kept."""
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
+    result = reports(proc.stdout).get(replica.name)
+    assert result and result['action'] == 'rebuilt', (replica.name, result)
+    assert result['source'] == (source or primary).name, result
+    assert re.match(r'\d+ tables equal at ', result['verified']), result['verified']
+    assert server_pid(replica) not in ('', before['pid'])  # a new server, the copy's
+    kept = old_datadirs(replica)
+    assert len(kept) == len(before['old']) + 1 and result['old_datadir'] in kept, (
+        kept, result)
+    assert replica.run(['test', '-f', result['old_datadir'] + '/ibdata1']).returncode == 0
+    s = scenarios.wait_running(replica)
+    assert (s['Last_IO_Errno'], s['Last_SQL_Errno']) == ('0', '0'), scenarios.threads(s)
+    assert s['Using_Gtid'] == ('No' if mode == 'file_pos' else 'Slave_Pos'), s['Using_Gtid']
+    assert s['Master_Host'] == primary.ip
+    # A row written now arrives (in file_pos mode it also moves gtid_slave_pos, which the
+    # copy of a primary leaves empty, to where MASTER_GTID_WAIT looks).
+    marker = 'after the rebuild of %s, %s' % (replica.name, time.time())
+    primary.sql('INSERT INTO labdb.log (msg) VALUES (%s)' % scenarios.q(marker))
+    same_data(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.log WHERE msg = %s'
+                             % scenarios.q(marker)) == '1'
+    # Nothing of this server's own in its binlog: the data came from the primary.
+    sid = replica.sql_value('SELECT @@server_id')
+    assert '-%s-' % sid not in replica.sql_value('SELECT @@GLOBAL.gtid_binlog_state')
+    assert replica.sql_value('SELECT @@version').startswith('11.8.')
+    assert replica.run('test -e /var/lib/mysql.reseed-staging', check=False).returncode == 1
+    # The copy was made by 11.8's mariadb-backup: its metadata under the new names.
+    assert replica.run('test -f /var/lib/mysql/mariadb_backup_info').returncode == 0
+    return result
+
+
+def state(*hosts):
+    return dict((h.name, {'pid': server_pid(h), 'old': old_datadirs(h)}) for h in hosts)
+
+
+@pytest.fixture(scope='module')
+def on_11_8(lab, tmp_path_factory):
+    """An 11.8 primary with 3000 rows and two 11.8 replicas (r1, r2), replicating."""
+    number = lab.next_number()
+    names = dict((role, 't%d-%s' % (number, role)) for role in ('primary', 'r1', 'r2'))
+    password = "Rp'l\\" + os.urandom(8).hex()
+    try:
+        hosts = dict((role, lab.create(name, release='trixie'))
+                     for role, name in names.items())
+        scenarios.setup_replication(hosts['primary'], [hosts['r1'], hosts['r2']], password,
+                                    rows=3000)
+        for h in hosts.values():
+            assert h.sql_value('SELECT @@version').startswith('11.8.'), h.name
+        yield dict(hosts, password=password, extra={
+            'replica_rebuild_replication_user': scenarios.REPL_USER,
+            'replica_rebuild_replication_password': password})
+    finally:
+        if os.environ.get('RESEED_LAB_KEEP') != '1':
+            for name in names.values():
+                lab.destroy(name)
+
+
+def replicating(primary, *replicas):
+    for r in replicas:
+        scenarios.wait_running(r)
+        scenarios.wait_caught_up(primary, r)
+
+
+def test_11_8_replicas_broken_by_1062_and_errant_gtid_healed_in_one_run(on_11_8, inventory):
+    primary, r1, r2 = on_11_8['primary'], on_11_8['r1'], on_11_8['r2']
+    replicating(primary, r1, r2)
+    scenarios.break_1062(primary, r1)
+    errant = scenarios.break_errant(primary, r2)
+    before = state(r1, r2)
+    proc = run_playbook(inventory(primary, [r1, r2]), PLAYBOOK, on_11_8['extra'])
+    assert_rebuilt(proc, primary, r1, before[r1.name])
+    assert_rebuilt(proc, primary, r2, before[r2.name])
+    assert proc.stdout.count('tables equal at') >= 2
+    # The breakages are undone: the primary's row, no errant transaction.
+    assert r1.sql_value('SELECT v FROM labdb.t WHERE id = 100001') == 'primary'
+    assert r2.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg = "
+                        "'errant write on the replica'") == '0'
+    assert r2.sql_value('SELECT @@GLOBAL.gtid_binlog_state') != errant
+
+
+def test_11_8_replica_rebuilt_in_file_pos_mode(on_11_8, inventory):
+    primary, r1, r2 = on_11_8['primary'], on_11_8['r1'], on_11_8['r2']
+    replicating(primary, r1, r2)
+    scenarios.break_1236(primary, r1)
+    before = state(r1, r2)
+    proc = run_playbook(inventory(primary, [r1]), PLAYBOOK,
+                        dict(on_11_8['extra'], replica_rebuild_mode='file_pos'))
+    assert_rebuilt(proc, primary, r1, before[r1.name], mode='file_pos')
+    # Replicating by file and position, at the primary's own (it takes no writes now).
+    file_name, position = primary.sql('SHOW MASTER STATUS')[0][:2]
+    s = scenarios.wait_for(lambda: (lambda s: s if s['Exec_Master_Log_Pos'] == position
+                                    else None)(r1.slave_status()),
+                           what='%s at %s:%s' % (r1.name, file_name, position))
+    assert (s['Master_Log_File'], s['Read_Master_Log_Pos']) == (file_name, position)
+    assert (s['Relay_Master_Log_File'], s['Exec_Master_Log_Pos']) == (file_name, position)
+    assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg IN "
+                        "('after replica stopped', 'in the new binlog')") == '2'
+    assert state(r2) == {r2.name: before[r2.name]}  # the other replica untouched
+
+
+def test_11_8_replica_rebuilt_from_a_healthy_11_8_replica(on_11_8, inventory):
+    primary, r1, r2 = on_11_8['primary'], on_11_8['r1'], on_11_8['r2']
+    replicating(primary, r1, r2)
+    scenarios.break_1032(primary, r1)
+    before = state(r1, r2)
+    proc = run_playbook(inventory(primary, [r1], [r2]), PLAYBOOK,
+                        dict(on_11_8['extra'], replica_rebuild_source=r2.name))
+    assert_rebuilt(proc, primary, r1, before[r1.name], source=r2)
+    # The copy came from the donor (its mariadb-backup, with --slave-info), not the primary.
+    assert 'SET GLOBAL gtid_slave_pos' in r1.run(
+        'cat /var/lib/mysql/mariadb_backup_slave_info').stdout
+    # The donor gave its copy and replicates on, the same server on the same datadir.
+    assert state(r2) == {r2.name: before[r2.name]}
+    s = scenarios.wait_running(r2)
+    assert s['Using_Gtid'] == 'Slave_Pos' and s['Last_SQL_Errno'] == '0', scenarios.threads(s)
+    same_data(primary, r2)
+    assert r1.sql('SELECT n FROM labdb.t WHERE id = 7') == primary.sql(
+        'SELECT n FROM labdb.t WHERE id = 7')
+
+
+def test_11_8_dead_replica_rebuilt_when_forced(on_11_8, inventory, run_module):
+    """A stopped 11.8 replica: diagnosed down with its paths from 11.8's option files, left
+    alone without force, rebuilt with it."""
+    primary, r1, r2 = on_11_8['primary'], on_11_8['r1'], on_11_8['r2']
+    replicating(primary, r1, r2)
+    inv = inventory(primary, [r2])
+    live = dict(zip(PATH_VARIABLES, r2.sql('SELECT ' + ', '.join(
+        '@@' + v for v in PATH_VARIABLES))[0]))
+    r2.service('stop')
+    assert server_pid(r2) == ''
+    before = state(r2)
+    info = run_module(inv, r2.name, 'replication_info', {})
+    assert not info.failed and info['state'] == 'down', info.result
+    assert info['needs_rebuild'] is False and info['server_pids'] == []
+    assert 'the server is down, no mariadbd process runs' in info['reason'], info['reason']
+    assert dict((k, info['server_paths'][k]) for k in PATH_VARIABLES) == dict(
+        (k, v.rstrip('/') if k == 'datadir' else v) for k, v in live.items()), (
+        info['server_paths'], live)
+    refused = run_playbook(inv, PLAYBOOK, on_11_8['extra'])
+    assert refused.returncode != 0
+    assert '%s: the server is down, no mariadbd process runs' % r2.name in refused.stdout
+    assert server_pid(r2) == '' and old_datadirs(r2) == before[r2.name]['old']
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('while the replica was down')")
+    proc = run_playbook(inv, PLAYBOOK, dict(on_11_8['extra'], replica_rebuild_force=True))
+    assert_rebuilt(proc, primary, r2, before[r2.name])
+    assert reports(proc.stdout)[r2.name]['diagnosis_before'] == 'down'
+    replicating(primary, r1)  # the other replica, on the same primary, went on
