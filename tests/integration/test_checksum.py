@@ -179,3 +179,62 @@ def test_password_in_no_argv_and_not_in_output_at_vvvv(checked, run_module):
     assert watch.leaks == []
     assert CHECK_PASSWORD not in res.stdout + res.stderr
     assert CHECK_PASSWORD not in str(res.result)
+
+
+def test_phases_pause_primary_compare_while_the_primary_takes_writes(checked, run_module):
+    """A fleet's check, on one replica: paused, the primary scanned (by itself, without the
+    replica), compared at the scan's GTID; replication resumed with no UNTIL left."""
+    primary, replica = checked['primary'], checked['replica']
+    writer = Writer(primary)
+    writer.start()
+    time.sleep(1)
+    paused = run_module(checked['inventory'], replica.name, 'checksum', {'phase': 'pause'})
+    assert not paused.failed, paused.result
+    assert paused['paused']['threads'] == ['IO_THREAD', 'SQL_THREAD']
+    stopped = replica.slave_status()
+    assert (stopped['Slave_IO_Running'], stopped['Slave_SQL_Running']) == ('No', 'No'), stopped
+    scan = run_module(checked['inventory'], replica.name, 'checksum',
+                      dict(checked['args'], phase='primary'))
+    assert not scan.failed, scan.result
+    assert scan['scan']['gtid'].startswith('0-%d-' % primary.server_id)
+    rows = dict((table, n) for table, n, checksum in scan['scan']['checksums'])
+    assert rows['labdb.t'] == 100 and rows['labdb.numbers'] > 0, rows
+    assert CHECK_PASSWORD not in scan.stdout and CHECK_PASSWORD not in str(scan.result)
+    res = run_module(checked['inventory'], replica.name, 'checksum', {
+        'phase': 'compare', 'paused': paused['paused'], 'primary_scan': scan['scan']})
+    total = writer.finish()
+    assert not res.failed, res.result
+    assert res['equal'] is True and res['resumed'] is True and res['gtid'] == scan['gtid']
+    assert res['replica_paused_seconds'] >= res['seconds'] > 0
+    assert not any(q.startswith('SELECT BINLOG_GTID_POS') for q in res['queries'])
+    status = scenarios.wait_running(replica)
+    assert status['Until_Condition'] == 'None'
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.numbers') == str(total)
+
+
+def test_phases_resume_as_found_after_a_failed_compare_or_none(checked, run_module):
+    """A compare that finds a difference still resumes; a replica paused whose compare never
+    ran is resumed by phase resume: the SQL thread a DBA had stopped stays stopped."""
+    primary, replica = checked['primary'], checked['replica']
+    replica.sql("SET SESSION sql_log_bin=0; UPDATE labdb.t SET v='tampered' WHERE id=7;")
+    paused = run_module(checked['inventory'], replica.name, 'checksum', {'phase': 'pause'})
+    scan = run_module(checked['inventory'], replica.name, 'checksum',
+                      dict(checked['args'], phase='primary'))
+    res = run_module(checked['inventory'], replica.name, 'checksum', {
+        'phase': 'compare', 'paused': paused['paused'], 'primary_scan': scan['scan']})
+    assert res.failed and res['resumed'] is True
+    assert [m['table'] for m in res['mismatches']] == ['labdb.t']
+    scenarios.wait_running(replica)
+    replica.sql('STOP SLAVE SQL_THREAD')
+    paused = run_module(checked['inventory'], replica.name, 'checksum', {'phase': 'pause'})
+    assert paused['paused']['threads'] == ['IO_THREAD']
+    res = run_module(checked['inventory'], replica.name, 'checksum',
+                     {'phase': 'resume', 'paused': paused['paused']})
+    assert not res.failed and res['resumed'] is True, res.result
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after the resume')")
+    after = primary.sql_value('SELECT @@gtid_binlog_pos')
+    scenarios.wait_for(lambda: replica.slave_status()['Gtid_IO_Pos'] == after, 30,
+                       what='the IO thread fetching again')
+    status = replica.slave_status()
+    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
