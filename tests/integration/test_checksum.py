@@ -46,6 +46,17 @@ class Writer(threading.Thread):
         return self.count
 
 
+def io_thread_alone_fetches(primary, replica, msg):
+    """A new transaction on the primary reaches the replica's relay log; its SQL thread
+    stays stopped."""
+    primary.sql("INSERT INTO labdb.log (msg) VALUES (%s)" % scenarios.q(msg))
+    after = primary.sql_value('SELECT @@gtid_binlog_pos')
+    scenarios.wait_for(lambda: replica.slave_status()['Gtid_IO_Pos'] == after, 30,
+                       what='the IO thread fetching %s' % msg)
+    status = replica.slave_status()
+    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
+
+
 @pytest.fixture
 def checked(replicated, inventory):
     primary = replicated['primary']
@@ -96,12 +107,7 @@ def test_threads_resume_as_found_with_no_until_left(checked, run_module):
     assert status['Slave_IO_Running'] in ('Yes', 'Connecting', 'Preparing'), status
     applied = replica.sql_value('SELECT @@gtid_slave_pos')
     assert applied == res['gtid'], (applied, res['gtid'])
-    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after the check')")
-    after = primary.sql_value('SELECT @@gtid_binlog_pos')
-    scenarios.wait_for(lambda: replica.slave_status()['Gtid_IO_Pos'] == after, 30,
-                       what='the IO thread fetching past the check')
-    status = replica.slave_status()
-    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
+    io_thread_alone_fetches(primary, replica, 'after the check')
     assert replica.sql_value('SELECT @@gtid_slave_pos') == applied
     head, row = replica.run(['mariadb', '--batch', '-e', 'SHOW ALL SLAVES STATUS']).stdout.splitlines()
     heartbeat = dict(zip(head.split('\t'), row.split('\t')))['Slave_heartbeat_period']
@@ -232,9 +238,4 @@ def test_phases_resume_as_found_after_a_failed_compare_or_none(checked, run_modu
     res = run_module(checked['inventory'], replica.name, 'checksum',
                      {'phase': 'resume', 'paused': paused['paused']})
     assert not res.failed and res['resumed'] is True, res.result
-    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after the resume')")
-    after = primary.sql_value('SELECT @@gtid_binlog_pos')
-    scenarios.wait_for(lambda: replica.slave_status()['Gtid_IO_Pos'] == after, 30,
-                       what='the IO thread fetching again')
-    status = replica.slave_status()
-    assert (status['Slave_IO_Running'], status['Slave_SQL_Running']) == ('Yes', 'No'), status
+    io_thread_alone_fetches(primary, replica, 'after the resume')
