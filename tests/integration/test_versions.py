@@ -150,8 +150,8 @@ def assert_rebuilt(proc, primary, replica, before, mode='gtid', source=None):
     assert (s['Last_IO_Errno'], s['Last_SQL_Errno']) == ('0', '0'), scenarios.threads(s)
     assert s['Using_Gtid'] == ('No' if mode == 'file_pos' else 'Slave_Pos'), s['Using_Gtid']
     assert s['Master_Host'] == primary.ip
-    # A row written now arrives (in file_pos mode it also moves gtid_slave_pos, which the
-    # copy of a primary leaves empty, to where MASTER_GTID_WAIT looks).
+    # A row written now arrives (and, in file_pos mode too, moves the replica's
+    # gtid_slave_pos to the primary's last GTID, which same_data waits for).
     marker = 'after the rebuild of %s, %s' % (replica.name, time.time())
     primary.sql('INSERT INTO labdb.log (msg) VALUES (%s)' % scenarios.q(marker))
     same_data(primary, replica)
