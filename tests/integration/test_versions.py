@@ -175,7 +175,7 @@ def state(*hosts):
 
 
 @pytest.fixture(scope='module')
-def on_11_8(lab, tmp_path_factory):
+def on_11_8(lab):
     """An 11.8 primary with 3000 rows and two 11.8 replicas (r1, r2), replicating."""
     number = lab.next_number()
     names = dict((role, 't%d-%s' % (number, role)) for role in ('primary', 'r1', 'r2'))
