@@ -53,6 +53,9 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
     # The copy came from the healthy replica (its --slave-info coordinates, the primary's).
     assert 'source auto: the healthy replica %s (the highest GTID' % healthy.name in proc.stdout
     assert '"source": "%s"' % healthy.name in proc.stdout, proc.stdout[-6000:]
+    # The summary has the stream's figures (a one-at-a-time run: stream.yml's results).
+    for field in ('bytes', 'bytes_received', 'stream_seconds', 'downtime_seconds'):
+        assert '"%s": ' % field in proc.stdout, field
     # The broken replica runs on new data, caught up, verified; its old datadir is kept.
     s = broken.slave_status()
     assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
