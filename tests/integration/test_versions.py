@@ -52,6 +52,9 @@ def test_11_8_replica_broken_by_1236_rebuilt_while_primary_writes(make_hosts, in
     s = replica.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
         scenarios.threads(s)
+    # replica_rebuild_primary_ssl auto: an 11.8 primary accepts TLS by itself, so the replica
+    # replicates over it, and 11.8 checks the server's certificate (through the password).
+    assert (s['Master_SSL_Allowed'], s['Master_SSL_Verify_Server_Cert']) == ('Yes', 'Yes'), s
     scenarios.wait_caught_up(primary, replica)
     for query in ('SELECT COUNT(*), SUM(n) FROM labdb.t', 'SELECT COUNT(*) FROM labdb.log',
                   'SELECT COUNT(*), SUM(id) FROM labdb.load'):
@@ -229,9 +232,11 @@ def test_11_8_replica_rebuilt_in_file_pos_mode(on_11_8, inventory):
     assert_rebuilt(proc, primary, r1, before[r1.name], mode='file_pos')
     # Replicating by file and position, at the primary's own (it takes no writes now).
     file_name, position = primary.sql('SHOW MASTER STATUS')[0][:2]
-    s = scenarios.wait_for(lambda: (lambda s: s if s['Exec_Master_Log_Pos'] == position
-                                    else None)(r1.slave_status()),
-                           what='%s at %s:%s' % (r1.name, file_name, position))
+
+    def at_position():
+        status = r1.slave_status()
+        return status if status['Exec_Master_Log_Pos'] == position else None
+    s = scenarios.wait_for(at_position, what='%s at %s:%s' % (r1.name, file_name, position))
     assert (s['Master_Log_File'], s['Read_Master_Log_Pos']) == (file_name, position)
     assert (s['Relay_Master_Log_File'], s['Exec_Master_Log_Pos']) == (file_name, position)
     assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg IN "
