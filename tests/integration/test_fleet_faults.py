@@ -123,13 +123,7 @@ def test_fleet_faults_leave_each_replica_healed_or_intact_and_reruns_converge(
     # its system tablespace before its swap: its new server does not start, it is rolled
     # back onto its old datadir; r2 is healed.
     run = faults.start_playbook(inv, PLAYBOOK, extra)
-
-    def prepared():
-        return r3.run(['grep', '-qs', 'log-applied', STAGING + '/xtrabackup_checkpoints'],
-                      check=False).returncode == 0
-    faults.wait_until(prepared, 300, 0.05, 'r3 copy to be prepared',
-                      abort=lambda: run.proc.poll() is not None)
-    r3.run(['truncate', '-s', '0', STAGING + '/ibdata1'])
+    faults.spoil_copy_once_prepared(r3, STAGING, run)
     rc, out = run.wait(600)
     assert rc != 0, out[-6000:]
     healed(primary, r2, out)

@@ -475,14 +475,7 @@ def test_new_datadir_that_does_not_start_is_rolled_back(broken):
     primary, replica = broken['primary'], broken['replica']
     before = [snapshot(primary), snapshot(replica)]
     run = faults.start_playbook(broken['inventory'], PLAYBOOK, extra(broken['password']))
-
-    def prepared():
-        return replica.run(['grep', '-qs', 'log-applied', STAGING + '/xtrabackup_checkpoints'],
-                           check=False).returncode == 0
-    # Between the prepare and the swap: the prepared copy loses its system tablespace.
-    faults.wait_until(prepared, 300, 0.05, 'the copy to be prepared',
-                      abort=lambda: run.proc.poll() is not None)
-    replica.run(['truncate', '-s', '0', STAGING + '/ibdata1'])
+    faults.spoil_copy_once_prepared(replica, STAGING, run)
     rc, out = run.wait(600)
     assert rc != 0, out[-5000:]
     line, msg = one_fatal(out, replica.name, 'step start the new server', 'rolled back')

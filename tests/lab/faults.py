@@ -101,6 +101,18 @@ def wait_staging_bytes(host, path, at_least, run=None, timeout=120):
                       abort=(lambda: run.proc.poll() is not None) if run else None)
 
 
+def spoil_copy_once_prepared(host, staging, run):
+    """Between the prepare and the swap: once the copy at staging on host is prepared
+    (its checkpoints say log-applied), it loses its system tablespace (ibdata1 emptied), so
+    that the new server will not start on it. run: the playbook, in the background."""
+    def prepared():
+        return host.run(['grep', '-qs', 'log-applied', staging + '/xtrabackup_checkpoints',
+                         staging + '/mariadb_backup_checkpoints'], check=False).returncode == 0
+    wait_until(prepared, 300, 0.05, 'the copy on %s to be prepared' % host.name,
+               abort=lambda: run.proc.poll() is not None)
+    host.run(['truncate', '-s', '0', staging + '/ibdata1'])
+
+
 def pids(host, program):
     """Pids of program inside host, as the host sees them (for kill inside the host)."""
     return host.run(['pidof', program], check=False).stdout.split()

@@ -202,3 +202,29 @@ def sshd_log(name):
     role could change it)."""
     with open(os.path.join(LAB_ROOT, 'hosts', name, 'init.log')) as f:
         return f.read()
+
+
+def assert_breakage_undone(kind):
+    """What prepare's breakage of that kind (broken_<kind>: scenarios.BREAKAGES) did to the
+    replicas of its group is undone on them, each caught up with the primary first."""
+    for name in RUNNER.get_hosts('broken_' + kind):
+        host = get(name)
+        wait_caught_up(host)
+        if kind == '1236':
+            # Written on the primary while the replica was stopped, then purged.
+            assert sql_value(host, "SELECT COUNT(*) FROM labdb.log WHERE msg IN "
+                                   "('after replica stopped', 'in the new binlog')") == '2', name
+        elif kind == '1062':
+            # Row 100001, written on the replica outside the binlog, then on the primary.
+            assert sql(host, 'SELECT v FROM labdb.t WHERE id = 100001') == [['primary']], name
+        elif kind == '1032':
+            # Row 7, deleted on the replica outside the binlog, then updated on the primary.
+            assert sql(host, 'SELECT n FROM labdb.t WHERE id = 7') == sql(
+                primary(), 'SELECT n FROM labdb.t WHERE id = 7') != [], name
+        elif kind == 'errant':
+            # The transaction the primary never had.
+            for side in (host, primary()):
+                assert sql_value(side, "SELECT COUNT(*) FROM labdb.log "
+                                       "WHERE msg = 'errant write on the replica'") == '0', name
+        else:
+            raise ValueError('no check for breakage %r' % kind)
