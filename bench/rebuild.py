@@ -76,6 +76,14 @@ class DowntimeProbe(threading.Thread):
             found.append((start, self.tries[-1][0]))
         return found
 
+    def longest(self):
+        """A Measure of the longest outage (its window, for the CPU); 0 s when none."""
+        found = self.outages()
+        if not found:
+            return Measure(0.0)
+        start, end = max(found, key=lambda o: o[1] - o[0])
+        return Measure(end - start, (start, end))
+
 
 def make_replica(src, dst, password):
     """dst: a running GTID replica of src at src's current position."""
@@ -97,6 +105,33 @@ def result_with(timings, action, key):
     return {}
 
 
+def run_rebuild(bench, inventory, extra, probed, name='timings'):
+    """One run of the rebuild playbook on `inventory`, timed from start to end, with a
+    DowntimeProbe on each host of `probed` (the replicas). Returns (Measure, {host name:
+    its probe}); the Measure has the callback's timings."""
+    timings_file = os.path.join(bench.tmp, name + '.json')
+    env = {'ANSIBLE_CALLBACKS_ENABLED': 'bench_timings',
+           'ANSIBLE_CALLBACK_PLUGINS': CALLBACKS, 'BENCH_TIMINGS_FILE': timings_file}
+    probes = dict((host.name, DowntimeProbe(host)) for host in probed)
+    for probe in probes.values():
+        probe.start()
+    try:
+        bench.cpu.sample()
+        start = time.time()
+        proc = ansible_run.run_playbook(inventory, PLAYBOOK, extra, env=env, timeout=7200)
+        end = bench.cpu.sample()
+    finally:
+        for probe in probes.values():
+            probe.stop()
+    if proc.returncode != 0:
+        raise RuntimeError('the rebuild playbook failed:\n' + proc.stdout[-3000:])
+    with open(timings_file) as f:
+        timings = json.load(f)
+    for host in probed:  # the kept old datadir: disk, not time
+        host.run('rm -rf /var/lib/mysql.reseed-old-*')
+    return Measure(end - start, (start, end), timings=timings), probes
+
+
 def rebuild_once(bench, breakage, password):
     src, dst = bench.src, bench.dst
     if breakage == '1236':
@@ -104,33 +139,18 @@ def rebuild_once(bench, breakage, password):
     extra = {'replica_rebuild_replication_user': scenarios.REPL_USER,
              'replica_rebuild_replication_password': password,
              'replica_rebuild_force': breakage == 'none'}
-    timings_file = os.path.join(bench.tmp, 'timings.json')
-    env = {'ANSIBLE_CALLBACKS_ENABLED': 'bench_timings',
-           'ANSIBLE_CALLBACK_PLUGINS': CALLBACKS, 'BENCH_TIMINGS_FILE': timings_file}
-    probe = DowntimeProbe(dst)
-    probe.start()
-    try:
-        bench.cpu.sample()
-        start = time.time()
-        proc = ansible_run.run_playbook(bench.inventory, PLAYBOOK, extra, env=env,
-                                        timeout=7200)
-        end = bench.cpu.sample()
-    finally:
-        probe.stop()
-    if proc.returncode != 0:
-        raise RuntimeError('the rebuild playbook failed:\n' + proc.stdout[-3000:])
-    with open(timings_file) as f:
-        timings = json.load(f)
-    dst.run('rm -rf /var/lib/mysql.reseed-old-*')  # the kept old datadir: disk, not time
+    m, probes = run_rebuild(bench, bench.inventory, extra, [dst])
+    start, timings, probe = m.window[0], m.extra['timings'], probes[dst.name]
     # Healthy: the replication task returned (both threads running, caught up with the
     # primary). The checks of the data that follow are timed on their own.
     healthy = [t['end'] for t in timings['tasks']
                if t['action'] == 'reseed.mariadb.replication' and t['end']]
     verify = [t['end'] - t['start'] for t in timings['tasks']
               if t['action'] == 'reseed.mariadb.checksum' and t['end']]
-    return Measure(end - start, (start, end), timings=timings, outages=probe.outages(),
-                   tries=len(probe.tries), healthy=healthy[-1] - start if healthy else None,
+    m.extra.update(outages=probe.outages(), down=probe.longest(), tries=len(probe.tries),
+                   healthy=healthy[-1] - start if healthy else None,
                    verify=verify[-1] if verify else None)
+    return m
 
 
 def playbook(bench, breakage):
@@ -155,10 +175,8 @@ def playbook(bench, breakage):
     if prepare is not None:
         bench.add('playbook: prepare (backup_prepare, its own seconds)', 'playbook',
                   Measure(prepare), part='prepare')
-    longest = max(outages, key=lambda o: o[1] - o[0]) if outages else None
     bench.add('playbook: replica down, probed from the controller every 0.1 s', 'playbook',
-              Measure(longest[1] - longest[0], longest) if longest else Measure(0.0),
-              part='downtime_probe')
+              m.extra['down'], part='downtime_probe')
     swap = result_with(timings, 'datadir_swap', 'downtime_seconds').get('downtime_seconds')
     if swap is not None:
         bench.add("playbook: replica down, datadir_swap's downtime_seconds", 'playbook',
