@@ -10,12 +10,15 @@ Every figure of a run is taken in that run, so ratios hold on a noisy machine. P
 markdown table (with the machine-wide CPU of each step) and the issue-7 targets, and writes
 bench/results/<time>.md, .json and .png (a bar chart). Never run by the tests.
 
-Sections (--only, comma-separated; all by default), in this order:
+Sections (--only, comma-separated; all but fleet by default), in this order:
 - stages: each stage alone, raw `tar | ssh | tar`, the hand pipeline (datapath.py);
 - ours: reseed.mariadb.backup_stream (and backup_receive) per transport x compression x parallel (datapath.py);
 - shaped: our stream (tls, ssh) on a link shaped to 1gbit and 100mbit (datapath.py);
 - logical: mariadb-dump | mariadb, mydumper + myloader (logical.py);
-- playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py).
+- playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py);
+- fleet (only when asked for, never by default): four replicas PREFIX-r1..r4 rebuilt with
+  replica_rebuild_fleet=true, one at a time, and one alone; the primary's bytes read by
+  mariadb-backup and sent, and each replica's downtime (fleet.py; issue 13).
 The page cache is warm (a read of the datadir comes first) and dirty pages are flushed
 (sync) before each step.
 """
@@ -32,12 +35,14 @@ import traceback
 
 import core  # first: it puts tests/lab on the path
 import datapath
+import fleet
 import logical
 import rebuild
 import report
 from lab import Lab
 
-SECTIONS = ('stages', 'ours', 'shaped', 'logical', 'playbook')
+SECTIONS = ('stages', 'ours', 'shaped', 'logical', 'playbook', 'fleet')
+DEFAULT = SECTIONS[:-1]  # fleet: four more hosts and nine rebuilds, only with --only fleet
 
 
 def parse_args(argv=None):
@@ -48,9 +53,11 @@ def parse_args(argv=None):
                         help='mariadb-backup --parallel of the stages, and the parallel of '
                              'the shaped runs (default 2)')
     parser.add_argument('--hosts', default='bench', metavar='PREFIX',
-                        help='lab hosts PREFIX-src and PREFIX-dst (default bench)')
-    parser.add_argument('--only', default=','.join(SECTIONS),
-                        help='sections, comma-separated: %s (default all)' % ','.join(SECTIONS))
+                        help='lab hosts PREFIX-src and PREFIX-dst, and PREFIX-r1..r4 for '
+                             'the fleet section (default bench)')
+    parser.add_argument('--only', default=','.join(DEFAULT),
+                        help='sections, comma-separated: %s (default all but fleet)'
+                             % ','.join(SECTIONS))
     parser.add_argument('--rates', default='1gbit,100mbit',
                         help='link rates of the shaped section (tc syntax, comma-separated)')
     parser.add_argument('--transports', default='tls,tcp,ssh',
@@ -64,6 +71,9 @@ def parse_args(argv=None):
     parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
                         help='break the replica before the playbook (error 1236), or leave '
                              'it healthy and force the rebuild')
+    parser.add_argument('--fleet-compression', choices=('none', 'zstd', 'auto'), default='none',
+                        help='replica_rebuild_compression of the fleet section (default none: '
+                             'the same in its three runs)')
     parser.add_argument('--keep', action='store_true', help='reuse and keep the bench hosts')
     parser.add_argument('--repeat', type=int, default=3, help='runs per step (median)')
     parser.add_argument('--out', default=os.path.join(core.ROOT, 'bench', 'results'))
@@ -87,6 +97,7 @@ def run_sections(bench, args):
                                           args.shaped_transports.split(',')),
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
+        'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression),
     }
     errors = []
     for name in SECTIONS:
@@ -135,11 +146,18 @@ def main(argv=None):
         json.dump({'stamp': stamp, 'args': vars(args), 'cpus': os.cpu_count(),
                    'rows': bench.rows, 'facts': facts, 'notes': bench.notes,
                    'errors': errors, 'targets': report.targets(bench.rows)}, f, indent=2)
+    title = 'reseed.mariadb bench %s: %s, %d CPUs' % (stamp, size, os.cpu_count())
+    charts = []
     if bench.rows:
-        report.chart(bench.rows, base + '.png', 'reseed.mariadb bench %s: %s, %d CPUs' % (
-            stamp, size, os.cpu_count()))
+        report.chart(bench.rows, base + '.png', title)
+        charts.append(base + '.png')
+    runs = report.fleet_runs(bench.rows)
+    if runs:  # single, fleet, serial side by side
+        report.chart([runs[m] for m in ('single', 'fleet', 'serial') if m in runs],
+                     base + '-fleet.png', 'fleet, ' + title)
+        charts.append(base + '-fleet.png')
     print('\n' + text)
-    print('written: %s.{md,json%s}' % (base, ',png' if bench.rows else ''))
+    print('written: %s' % ', '.join([base + '.md', base + '.json'] + charts))
     return 1 if errors else 0
 
 

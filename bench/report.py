@@ -14,6 +14,7 @@ KINDS = {  # kind: (legend, colour), in the legend's order
     'ours': ('ours: backup_stream', '#2ca02c'),
     'logical': ('logical copy', '#d62728'),
     'playbook': ('playbook: the whole rebuild', '#9467bd'),
+    'fleet': ('fleet: 4 replicas, or 1 alone', '#17becf'),
 }
 
 HEADER = """\
@@ -168,16 +169,97 @@ def shaped_targets(rows):
                           '>= 2x none at 1gbit')]
 
 
+def fleet_runs(rows):
+    """{mode: wall row} of the fleet section: single, fleet, serial (those measured)."""
+    return dict((r['fleet'], r) for r in find(rows, kind='fleet', part='wall'))
+
+
+def gb(n):
+    return fmt(n / 1e9 if n is not None else None, '%.3f')
+
+
+def times(n, of):
+    return '%.2fx' % (n / of) if n is not None and of else ''
+
+
+FLEET_HEADER = """\
+### Fleet (issue 13): the primary's own counters
+
+*backups*: the primary's mariadb-backup --backup processes; *read*: the bytes its
+mariadb-backup processes read (rchar of /proc/<pid>/io, sampled inside the primary every
+0.05 s: every read call, from the page cache or the disk, re-reads included, so it may exceed
+the stream); *from disk*: what the disk had to fetch (read_bytes; the page cache is warm);
+*sent*: eth0's tx_bytes in the primary's namespace, after - before (all it sent: the stream,
+replication, the checks, Ansible's ssh). *x copy*: over the single run's stream
+(backup_stream's bytes_read, {copy} GB). Downtime: the longest outage a client saw on each
+replica (a login every 0.1 s).
+"""
+FLEET_COLUMNS = ('run', 'seconds', 'CPU floor s', 'x CPU floor', 'x single', 'backups',
+                 'read GB', 'x copy', 'from disk GB', 'sent GB', 'x copy',
+                 'longest downtime s')
+
+
+def fleet_table(rows):
+    runs = fleet_runs(rows)
+    if not runs:
+        return []
+    single = runs.get('single', {}).get('seconds')
+    copy = runs.get('single', {}).get('copy')
+    lines = [FLEET_HEADER.format(copy=gb(copy)), '| %s |' % ' | '.join(FLEET_COLUMNS),
+             '|---|' + '---:|' * (len(FLEET_COLUMNS) - 2) + '---|']
+    for mode in ('single', 'fleet', 'serial'):
+        r = runs.get(mode)
+        if not r:
+            continue
+        down = ', '.join('%s %.2f' % kv for kv in sorted(r['downtime'].items()))
+        cells = ('%s (compression %s)' % (mode, r.get('compression')), '%.2f' % r['seconds'],
+                 fmt(r['cpu_floor_s']), fmt(ratios(rows, r)[2]), times(r['seconds'], single),
+                 str(r['backups']), gb(r['read']), times(r['read'], copy), gb(r['read_disk']),
+                 gb(r['sent']), times(r['sent'], copy), down)
+        lines.append('| %s |' % ' | '.join(cells))
+    return ['', '\n'.join(lines)]
+
+
+def fleet_targets(rows):
+    runs = fleet_runs(rows)
+    single, fleet, serial = (runs.get(m) for m in ('single', 'fleet', 'serial'))
+    copy = single and single.get('copy')
+    out = []
+    text = 'fleet of 4 <= 1.5x a single replica (end to end, verified)'
+    out.append(target(text, fleet and single and '%.2f s vs %.2f s: %.2fx' % (
+        fleet['seconds'], single['seconds'], fleet['seconds'] / single['seconds']),
+        fleet and single and fleet['seconds'] <= 1.5 * single['seconds']))
+    text = 'fleet >= 2.5x faster than one at a time'
+    out.append(target(text, fleet and serial and '%.2f s vs %.2f s: %.2fx' % (
+        fleet['seconds'], serial['seconds'], serial['seconds'] / fleet['seconds']),
+        fleet and serial and serial['seconds'] >= 2.5 * fleet['seconds']))
+    for key, what in (('read', "read by the primary's mariadb-backup"),
+                      ('sent', "sent on the primary's eth0")):
+        text = 'bytes %s: about 1x the copy for the fleet (<= 1.25x)' % what
+        out.append(target(text, fleet and copy and '%s GB, %s the copy of %s GB (serial: %s)' % (
+            gb(fleet[key]), times(fleet[key], copy), gb(copy),
+            times(serial[key], copy) if serial else 'not run'),
+            fleet and copy and fleet[key] <= 1.25 * copy))
+    for r in (fleet, serial, single):
+        if r:
+            worst = max(r['downtime'].items(), key=lambda kv: kv[1])
+            out.append(target('%s: each replica down <= 15 s' % r['fleet'],
+                              'longest %.2f s (%s)' % (worst[1], worst[0]), worst[1] <= 15))
+    return out
+
+
 def targets(rows):
-    """[(target, figures, verdict)] for each issue-7 target."""
+    """[(target, figures, verdict)] for each issue-7 target, and issue 13's when the fleet
+    section ran."""
     return (stream_targets(rows) + logical_target(rows) + playbook_targets(rows) +
-            shaped_targets(rows))
+            shaped_targets(rows) + (fleet_targets(rows) if fleet_runs(rows) else []))
 
 
 def markdown(head, rows, notes, errors, repeat):
     lines = [head, '', HEADER.format(cpus=os.cpu_count(), repeat=repeat), table(rows), '']
     lines += ['- ' + n for n in notes]
     lines += ['- **section %s failed**: %s' % e for e in errors]
+    lines += fleet_table(rows)
     lines += ['', '### Targets', '']
     lines += ['- %s: %s -- **%s**' % t for t in targets(rows)]
     return '\n'.join(lines) + '\n'
