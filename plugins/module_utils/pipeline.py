@@ -142,7 +142,7 @@ class Pump(Relay):
         super(Pump, self).__init__(src, dst, rate_limit)
         self.name = name
         self.end = None  # what the END frame said (receiving side)
-        self.forward = forward  # transfer.Forward: the frames go on to the next hop too
+        self.forward = forward  # transfer.Fanout: the frames go on to the next hops too
 
     def run(self):
         try:
@@ -237,7 +237,7 @@ class Pipeline(object):
 
     source / sink: (Channel, name) the chain begins / ends on; its pump is a relay of its
     own (counted like the others: with a source, relay 0 is the bytes received).
-    forward: a transfer.Forward the source's frames go on to, as they arrive."""
+    forward: a transfer.Fanout the source's frames go on to, as they arrive."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
                  progress_every=1.0, expected_bytes=None, side=(), watchdog=None,

@@ -414,7 +414,13 @@ class Forward(object):
 
     def finish(self, end):
         """Pass END on and wait for the next hop's RESULT; the hop's result (a dict)."""
+        self.send_end(end)
+        return self.await_result()
+
+    def send_end(self, end):
         self.frame(END, json.dumps(end).encode('utf-8'))
+
+    def await_result(self):
         if self.alive:
             try:
                 kind, self.result = self.channel.recv_json(RESULT)
@@ -432,3 +438,35 @@ class Forward(object):
         if self.error:
             report.update(ok=False, error=self.error)
         return report
+
+
+class Fanout(object):
+    """A receiver's onward hops (a tree of replicas: each receiver passes the stream on to
+    up to fan-out next ones): a Forward each, every frame to each hop still alive, in turn
+    (one thread); a hop that fails stops alone. END goes to every hop before any RESULT is
+    awaited, so the hops finish together."""
+
+    def __init__(self, hops):
+        self.hops = list(hops)
+
+    @property
+    def alive(self):
+        return any(hop.alive for hop in self.hops)
+
+    def stop(self, reason):
+        for hop in self.hops:
+            if hop.alive:
+                hop.stop(reason)
+
+    def frame(self, kind, payload=b''):
+        for hop in self.hops:
+            hop.frame(kind, payload)
+
+    def finish(self, end):
+        """END to every hop, then each one's RESULT; the hops' results (a list)."""
+        for hop in self.hops:
+            hop.send_end(end)
+        return [hop.await_result() for hop in self.hops]
+
+    def report(self):
+        return [hop.report() for hop in self.hops]

@@ -80,15 +80,17 @@ options:
     type: path
   forward_to:
     description:
-      - A chain of replicas (one backup for several); every frame this receiver takes goes
-        on, as it came, to the receiver of the next replica, while this one extracts its own
-        copy. This host connects to it as the source connected here (with C(transport=tls),
-        presenting I(tls_cert); the next receiver's I(peer_cert) is this host's certificate
+      - A chain or a tree of replicas (one backup for several); every frame this receiver
+        takes goes on, as it came, to the receiver of each next replica listed (one for a
+        chain, up to the fan-out for a tree), while this one extracts its own copy. This
+        host connects to each as the source connected here (with C(transport=tls),
+        presenting I(tls_cert); a next receiver's I(peer_cert) is this host's certificate
         and its I(source_address) this host's address).
-      - Best effort; when the next hop cannot be reached or fails, this copy goes on alone
-        and C(forward) says why (the next replica keeps its old server).
+      - Best effort; when a next hop cannot be reached or fails, this copy and the other
+        hops go on, and C(forward) says why (that replica keeps its old server).
       - Not with C(transport=ssh).
-    type: dict
+    type: list
+    elements: dict
     suboptions:
       destination:
         description: The next replica's address.
@@ -101,7 +103,7 @@ options:
         description: Its certificate for this run (PEM text), with C(transport=tls).
         type: str
   connect_timeout:
-    description: With I(forward_to), seconds to keep trying to reach the next receiver.
+    description: With I(forward_to), seconds to keep trying to reach each next receiver.
     type: int
     default: 30
 extends_documentation_fragment:
@@ -165,11 +167,13 @@ sealed:
   type: bool
 forward:
   description:
-    - With I(forward_to), how the next hop ended (C(destination), C(ok), C(sealed),
-      C(bytes), C(error)) and, in its own C(forward), the hops after it.
+    - With I(forward_to), how each next hop ended (C(destination), C(ok), C(sealed),
+      C(bytes), C(error)) and, in its own C(forward), the hops after it; in the order of
+      I(forward_to).
   returned: with forward_to, once the source connected
-  type: dict
-  sample: {destination: 10.0.0.13, ok: true, sealed: true, bytes: 410000000}
+  type: list
+  elements: dict
+  sample: [{destination: 10.0.0.13, ok: true, sealed: true, bytes: 410000000}]
 facts:
   description: What the preflight found (staging state, free bytes, lock, programs).
   returned: always
@@ -289,7 +293,8 @@ class Receiver(object):
             missing.append('source_address')
         if p['forward_to'] and p['transport'] == 'ssh':
             self.fail('forward_to needs transport tls or tcp')
-        if p['forward_to'] and p['transport'] == 'tls' and not p['forward_to']['peer_cert']:
+        if p['forward_to'] and p['transport'] == 'tls' and not all(
+                hop['peer_cert'] for hop in p['forward_to']):
             missing.append('forward_to.peer_cert')
         if missing:
             self.fail('transport=%s needs %s' % (p['transport'], ', '.join(missing)))
@@ -398,10 +403,13 @@ class Receiver(object):
             self.result['bytes_received'] / 1e9, p['staging_dir']), **self.result)
 
     def open_forward(self, hello):
-        """The next hop of a chain: connect to its receiver, as the source connected here
-        (this host's certificate, the same token), before anything changes here. When it
-        cannot be reached, this copy goes on alone and the failure is reported."""
-        p, nxt = self.p, self.p['forward_to']
+        """The next hops of a chain or tree: connect to each one's receiver, as the source
+        connected here (this host's certificate, the same token), before anything changes
+        here. A hop that cannot be reached is reported; this copy and the others go on."""
+        return transfer.Fanout(self.open_hop(hello, nxt) for nxt in self.p['forward_to'])
+
+    def open_hop(self, hello, nxt):
+        p = self.p
         forward = transfer.Forward(None, nxt['destination'])
         try:
             tls = None
@@ -478,7 +486,7 @@ def main():
         accept_timeout=dict(type='int', default=120),
         run_file=dict(type='path'),
         progress_file=dict(type='path'),
-        forward_to=dict(type='dict', options=dict(
+        forward_to=dict(type='list', elements='dict', options=dict(
             destination=dict(type='str', required=True),
             port=dict(type='int'),
             peer_cert=dict(type='str'),

@@ -68,7 +68,7 @@ def test_one_backup_two_replicas_and_a_hop_that_dies(make_hosts, inventory, tmp_
     last = start(tmp_path, inv, second, receive_args(second, first, cert, token))
     head = start(tmp_path, inv, first, receive_args(
         first, src, cert, token,
-        forward_to={'destination': second.ip, 'peer_cert': cert[second.name]['cert']}))
+        forward_to=[{'destination': second.ip, 'peer_cert': cert[second.name]['cert']}]))
     sent = run_module(inv, src.name, 'backup_stream', dict(
         destination=first.ip, port=PORT, token=token, tls_cert=cert[src.name]['cert_file'],
         tls_key=cert[src.name]['key_file'], peer_cert=cert[first.name]['cert'],
@@ -80,9 +80,9 @@ def test_one_backup_two_replicas_and_a_hop_that_dies(make_hosts, inventory, tmp_
     # Every byte crossed the source's link once; the same bytes reached both.
     assert got_first['bytes_received'] == got_second['bytes_received'] == sent['bytes_sent']
     assert got_second['peer'] == first.ip
-    assert got_first['forward'] == {'destination': second.ip, 'ok': True, 'sealed': True,
-                                    'bytes': sent['bytes_sent']}
-    assert sent['receiver']['forward']['sealed'] is True
+    assert got_first['forward'] == [{'destination': second.ip, 'ok': True, 'sealed': True,
+                                     'bytes': sent['bytes_sent']}]
+    assert sent['receiver']['forward'][0]['sealed'] is True
     expected = checksums(src)
     for host in (first, second):
         prep = run_module(inv, host.name, 'backup_prepare', {'path': STAGING})
@@ -108,7 +108,7 @@ def test_one_backup_two_replicas_and_a_hop_that_dies(make_hosts, inventory, tmp_
     last = start(tmp_path, inv, second, receive_args(second, first, cert, token))
     head = start(tmp_path, inv, first, receive_args(
         first, src, cert, token,
-        forward_to={'destination': second.ip, 'peer_cert': cert[second.name]['cert']}))
+        forward_to=[{'destination': second.ip, 'peer_cert': cert[second.name]['cert']}]))
 
     def kill_second():
         pids = second.run('pidof mbstream', check=False).stdout.split()
@@ -127,8 +127,8 @@ def test_one_backup_two_replicas_and_a_hop_that_dies(make_hosts, inventory, tmp_
     assert not sent.failed, sent.result
     got_first, got_second = result_of(*head, first), result_of(*last, second)
     assert not got_first['failed'] and got_first['sealed'] is True
-    assert got_first['forward']['ok'] is False and \
-        'mbstream -x on the replica failed' in got_first['forward']['error'], got_first
+    assert got_first['forward'][0]['ok'] is False and \
+        'mbstream -x on the replica failed' in got_first['forward'][0]['error'], got_first
     assert got_second['failed'] and not got_second['sealed']
     assert 'reseed_received' in first.run('ls %s' % STAGING).stdout.split()
     assert 'reseed_received' not in second.run('ls %s' % STAGING).stdout.split()

@@ -230,3 +230,37 @@ def test_the_senders_abort_is_blamed_on_the_receiving_side():
                     source=(server.channel, 'the stream from the source'))
     blamed = pipe.run()
     assert 'mariadb-backup failed (exit code 1)' in blamed.describe(lambda t: t)
+
+
+def test_a_fanout_passes_every_frame_to_each_hop_and_a_failed_hop_stops_alone():
+    """A tree's inner replica: two next hops over real sockets. The first fails mid-stream
+    (its RESULT says why); the other gets every frame, then END, and answers; the reports
+    come in forward_to's order, the failed one with its reason."""
+    pairs = [socket.socketpair(), socket.socketpair()]
+    hops = [transfer.Forward(transfer.Channel(a, 'replica %d' % n, stall_timeout=5), 'r%d' % n)
+            for n, (a, b) in enumerate(pairs)]
+    far = [transfer.Channel(b, 'inner replica', stall_timeout=5) for a, b in pairs]
+    fan = transfer.Fanout(hops)
+    fan.frame(transfer.DATA, b'one')
+    assert [c.recv() for c in far] == [(transfer.DATA, bytearray(b'one'))] * 2
+    far[0].send_json(transfer.RESULT, {'ok': False, 'error': 'disk full'})
+    fan.frame(transfer.DATA, b'two')
+    fan.frame(transfer.DATA, b'three')
+    assert not hops[0].alive and 'disk full' in hops[0].error and fan.alive
+    assert [far[1].recv(), far[1].recv()] == [(transfer.DATA, bytearray(b'two')),
+                                              (transfer.DATA, bytearray(b'three'))]
+    # END reaches the live hop before any RESULT is awaited: it answers after reading it.
+    answer = threading.Thread(target=lambda: (
+        far[1].recv_json(transfer.END),
+        far[1].send_json(transfer.RESULT, {'ok': True, 'sealed': True, 'bytes': 8})))
+    answer.start()
+    reports = fan.finish({'ok': True})
+    answer.join(5)
+    assert reports[1] == {'destination': 'r1', 'ok': True, 'sealed': True, 'bytes': 8}
+    assert reports[0]['destination'] == 'r0' and reports[0]['ok'] is False and \
+        'disk full' in reports[0]['error']
+    assert fan.report() == reports
+    fan.stop('late')  # hops already ended keep their own reason
+    assert 'disk full' in fan.report()[0]['error']
+    for c in far:
+        c.sock.close()
