@@ -16,6 +16,9 @@ import scenarios
 from ansible_run import REPO, run_playbook
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+# The playbook's last play: one line per replica, then the failure of a replica left alone
+# because its server is down, held until the others are done.
+LAST_PLAY = 'Sum up, then fail the replicas left alone because their server is down'
 PATH_VARIABLES = ('datadir', 'pid_file', 'log_error', 'log_bin_basename', 'log_bin_index',
                   'relay_log_basename', 'relay_log_index')
 STAGING = '/var/lib/mysql.reseed-staging'
@@ -106,8 +109,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert 'failed=0' in recap(refused.stdout, healthy)
     assert server_pids(healthy) == healthy_pid
     # The failure is held until the end (a failed batch of serial 1 would end the play).
-    before, after = refused.stdout.split(
-        'PLAY [Fail the replicas left alone because their server is down]')
+    before, after = refused.stdout.split('PLAY [%s]' % LAST_PLAY)
     assert '%s: healthy (' % healthy.name in before
     assert 'fatal: [%s]' % dead.name in after and 'fatal: [%s]' % healthy.name not in after
 
@@ -141,7 +143,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert stopped.returncode != 0
     assert 'replication_info on %s: the server is down, no mariadbd process runs' % (
         primary.name) in stopped.stdout, stopped.stdout[-4000:]
-    assert 'PLAY [Fail the replicas left alone' not in stopped.stdout
+    assert 'PLAY [%s]' % LAST_PLAY not in stopped.stdout
     assert healthy.name not in stopped.stdout.split('PLAY RECAP')[-1]
 
 
