@@ -65,12 +65,17 @@ def parse_args(argv=None):
     parser.add_argument('--compressions', default='none,zstd,auto',
                         help='compressions of the ours section (comma-separated)')
     parser.add_argument('--parallels', default='1,2',
-                        help='parallel values of the ours section (comma-separated)')
+                        help='parallel values of the ours section (comma-separated): N for '
+                        'mariadb-backup --parallel and mbstream -p both N, N/M for mbstream '
+                        '-p M')
     parser.add_argument('--shaped-transports', default='tls,ssh',
                         help='transports of the shaped section (comma-separated)')
     parser.add_argument('--playbook-break', choices=('1236', 'none'), default='1236',
                         help='break the replica before the playbook (error 1236), or leave '
                              'it healthy and force the rebuild')
+    parser.add_argument('--fleet-runs', default='single,fleet,serial',
+                        help='runs of the fleet section (comma-separated; default '
+                        'single,fleet,serial)')
     parser.add_argument('--fleet-compression', choices=('none', 'zstd', 'auto'), default='none',
                         help='replica_rebuild_compression of the fleet section (default none: '
                              'the same in its three runs)')
@@ -92,12 +97,13 @@ def run_sections(bench, args):
         'stages': lambda: datapath.stages(bench),
         'ours': lambda: datapath.ours(bench, args.transports.split(','),
                                       args.compressions.split(','),
-                                      [int(x) for x in args.parallels.split(',')]),
+                                      args.parallels.split(',')),
         'shaped': lambda: datapath.shaped(bench, args.rates.split(','),
                                           args.shaped_transports.split(',')),
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
-        'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression),
+        'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression,
+                                           args.fleet_runs.split(',')),
     }
     errors = []
     for name in SECTIONS:

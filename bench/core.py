@@ -145,7 +145,8 @@ class Bench(object):
                                      '  (CPU %.1f s)' % cpu), flush=True)
         return row
 
-    def stream(self, transport, compression, parallel, staging='/var/lib/bench-x'):
+    def stream(self, transport, compression, parallel, staging='/var/lib/bench-x',
+               extract_parallel=None):
         """One run of reseed.mariadb.backup_stream through Ansible (and its action plugin)
         into backup_receive on the destination (both ends, as the role starts them), into an
         emptied staging directory. Its seconds are the sending module's own; its window, for
@@ -160,7 +161,8 @@ class Bench(object):
                 ssh_key='/root/.ssh/id_ed25519' if transport == 'ssh' else None)
         res, received = self.streamers[key].stream(send={
             'compression': compression, 'parallel': parallel,
-            'progress_file': '/tmp/bench-progress.json'}, receive={'parallel': parallel})
+            'progress_file': '/tmp/bench-progress.json'},
+            receive={'parallel': parallel if extract_parallel is None else extract_parallel})
         if res.failed or received.get('failed'):
             raise RuntimeError('backup_stream failed: %s; receiver: %s' % (
                 res.get('msg'), received.get('msg')))

@@ -82,15 +82,26 @@ def socat(bench, tls=False):
         listener.wait(30)
 
 
+def parallel_pair(value):
+    """A --parallels entry: 'N' (mariadb-backup --parallel and mbstream -p both N) or 'N/M'
+    (mariadb-backup N, mbstream M) -> (N, M)."""
+    backup, _, extract = str(value).partition('/')
+    return int(backup), int(extract or backup)
+
+
 def stream_row(bench, label, transport, compression, parallel, **attrs):
-    """The median run of our stream as a row; names what `auto` chose."""
-    m = bench.repeated(lambda: bench.stream(transport, compression, parallel))
+    """The median run of our stream as a row; names what `auto` chose. parallel: N or
+    'N/M' (parallel_pair)."""
+    parallel, extract_p = parallel_pair(parallel)
+    m = bench.repeated(lambda: bench.stream(transport, compression, parallel,
+                                            extract_parallel=extract_p))
     chosen = m.extra['auto'].get('chosen')
-    name = '%sbackup_stream %s, %s%s, parallel %d (%.2f GB sent)' % (
-        label, transport, compression, ' -> %s' % chosen if chosen else '', parallel,
+    name = '%sbackup_stream %s, %s%s, parallel %s (%.2f GB sent)' % (
+        label, transport, compression, ' -> %s' % chosen if chosen else '',
+        parallel if extract_p == parallel else '%d, mbstream -p %d' % (parallel, extract_p),
         m.extra['bytes_sent'] / 1e9)
     row = bench.add(name, 'ours', m, m.extra['bytes_read'], transport=transport,
-                    extract_p=parallel, compression=compression,
+                    extract_p=extract_p, compression=compression,
                     bytes_sent=m.extra['bytes_sent'], auto=m.extra['auto'] or None, **attrs)
     bench.facts.setdefault('stream_bytes', m.extra['bytes_read'])
     return row

@@ -43,14 +43,16 @@ TX_BYTES = 'cat /sys/class/net/eth0/statistics/tx_bytes'
 
 
 class BackupReads(object):
-    """The primary's mariadb-backup processes' read counters while a run lasts: {(pid, b or
-    o): {'rchar': n, 'read_bytes': n}}, each the last value seen. rchar counts every byte its
-    read calls returned (from the page cache or the disk), read_bytes those the disk had to
-    fetch (about none with a warm cache)."""
+    """The primary's mariadb-backup processes' read counters while a run lasts: {pid:
+    {'rchar': n, 'read_bytes': n}}, each the last value seen, and which pids were seen as a
+    --backup. rchar counts every byte its read calls returned (from the page cache or the
+    disk), read_bytes those the disk had to fetch. One process is one entry, whatever its
+    command line looked like at each look."""
 
     def __init__(self, host):
         self.host = host
         self.last = {}
+        self.backup_pids = set()
         self.proc = None
         self.reader = None
 
@@ -68,7 +70,9 @@ class BackupReads(object):
         for line in self.proc.stdout:
             pid, kind, key, value = (line.split() + [''] * 4)[:4]
             if key in ('rchar:', 'read_bytes:') and value.isdigit():
-                self.last.setdefault((pid, kind), {})[key[:-1]] = int(value)
+                self.last.setdefault(pid, {})[key[:-1]] = int(value)
+                if kind == 'b':
+                    self.backup_pids.add(pid)
 
     def __exit__(self, *exc):
         self.host.run('rm -f %s' % RUNNING, check=False)
@@ -81,7 +85,12 @@ class BackupReads(object):
 
     def backups(self):
         """How many mariadb-backup --backup processes ran."""
-        return len([pid for pid, kind in self.last if kind == 'b'])
+        return len(self.backup_pids)
+
+    def processes(self):
+        """[(pid, 'backup' or 'other', rchar, read_bytes)] of every process seen."""
+        return [(pid, 'backup' if pid in self.backup_pids else 'other', v.get('rchar'),
+                 v.get('read_bytes')) for pid, v in sorted(self.last.items())]
 
 
 def make_replicas(bench, prefix, keep):
@@ -107,6 +116,7 @@ def run_once(bench, inventory, replicas, extra, name):
         m, probes = rebuild.run_rebuild(bench, inventory, extra, replicas, name)
     stream = rebuild.result_with(m.extra['timings'], 'backup_stream', 'bytes_read')
     m.extra.update(sent=int(src.run(TX_BYTES).stdout) - sent, backups=reads.backups(),
+                   processes=reads.processes(),
                    read=reads.total('rchar'), read_disk=reads.total('read_bytes'),
                    down=dict((n, p.longest()) for n, p in probes.items()),
                    copy=stream.get('bytes_read'), stream_sent=stream.get('bytes_sent'),
@@ -124,10 +134,16 @@ RUNS = (  # (mode, replicas, replica_rebuild_fleet, label)
 )
 
 
-def fleet(bench, prefix, keep, compression='none'):
+def fleet(bench, prefix, keep, compression='none', runs=None):
+    unknown = set(runs or ()) - set(r[0] for r in RUNS)
+    if unknown:
+        raise ValueError('--fleet-runs: runs are %s, not %s' % (
+            ', '.join(r[0] for r in RUNS), ', '.join(sorted(unknown))))
     replicas, password = make_replicas(bench, prefix, keep)
     try:
         for mode, count, chain, label in RUNS:
+            if runs and mode not in runs:
+                continue
             hosts = replicas[:count]
             inventory = ansible_run.write_inventory(
                 bench.src.lab, os.path.join(bench.tmp, 'fleet-%s.json' % mode),
@@ -142,6 +158,7 @@ def fleet(bench, prefix, keep, compression='none'):
                       backups=m.extra['backups'], read=m.extra['read'],
                       read_disk=m.extra['read_disk'], sent=m.extra['sent'],
                       copy=m.extra['copy'], stream_sent=m.extra['stream_sent'],
+                      processes=m.extra['processes'],
                       compression=m.extra['compression'],
                       downtime=dict((n, round(d.seconds, 2)) for n, d in down.items()))
             for name in sorted(down):

@@ -27,6 +27,8 @@ from lab import ADMIN_USER
 
 PLAYBOOK = os.path.join(ROOT, 'playbooks', 'rebuild_replica.yml')
 CALLBACKS = os.path.join(ROOT, 'bench', 'callback_plugins')
+# The task of roles/replica_rebuild/tasks/replicate.yml that returns once the replica is healthy.
+HEALTHY_TASK = "Replicate from the copy's coordinates and wait until caught up"
 
 
 class DowntimeProbe(threading.Thread):
@@ -141,15 +143,18 @@ def rebuild_once(bench, breakage, password):
              'replica_rebuild_force': breakage == 'none'}
     m, probes = run_rebuild(bench, bench.inventory, extra, [dst])
     start, timings, probe = m.window[0], m.extra['timings'], probes[dst.name]
-    # Healthy: the replication task returned (both threads running, caught up with the
-    # primary). The checks of the data that follow are timed on their own.
+    # Healthy: the role's replication task returned (both threads running, caught up with
+    # the primary). The verification that follows (verify.yml: its own replication tasks
+    # pause and resume the replica, then the checksums) is timed from there to the end of
+    # its last checksum task.
     healthy = [t['end'] for t in timings['tasks']
-               if t['action'] == 'reseed.mariadb.replication' and t['end']]
-    verify = [t['end'] - t['start'] for t in timings['tasks']
-              if t['action'] == 'reseed.mariadb.checksum' and t['end']]
+               if t['action'] == 'reseed.mariadb.replication' and t['end']
+               and t['name'].endswith(HEALTHY_TASK)]
+    checked = [t['end'] for t in timings['tasks']
+               if t['action'] == 'reseed.mariadb.checksum' and t['end']]
     m.extra.update(outages=probe.outages(), down=probe.longest(), tries=len(probe.tries),
                    healthy=healthy[-1] - start if healthy else None,
-                   verify=verify[-1] if verify else None)
+                   verify=checked[-1] - healthy[-1] if healthy and checked else None)
     return m
 
 
