@@ -338,6 +338,10 @@ class Swap(object):
         self.moves.append((None, path))
 
     def swap_files(self):
+        # Listed again now that the old server is down: at its shutdown it wrote its binlog
+        # state (<log_bin>.state), which a new server would load and so keep the old
+        # server's GTIDs, errant ones included, in its own binlog state.
+        self.plan_external_logs()
         if self.layout == 'rename':
             self.move(self.datadir, self.old)
             self.move(self.staging, self.datadir)

@@ -200,13 +200,20 @@ def test_external_binlog_and_relay_log_moved_aside(one, run_module):
     host, inv = one
     external_logs(host)
     make_copy(host)
+    # A transaction of the old server's own (an errant GTID, on a replica): in its binlog
+    # state, which it writes to mysql-bin.state when it stops.
+    host.sql('SET SESSION gtid_domain_id = 7; INSERT INTO swaptest.t VALUES (5)')
+    assert '7-' in host.sql_value('SELECT @@gtid_binlog_state')
     host.sql('FLUSH BINARY LOGS')
     old_logs = host.run('ls /var/log/mysql').stdout.split()
     assert 'mysql-bin.000002' in old_logs
     res = run_module(inv, host.name, 'datadir_swap', {'staging': STAGING})
     assert not res.failed, res.result
     moved = {e['from'].rsplit('/', 1)[1]: e['to'] for e in res['external_logs']}
-    assert {'mysql-bin.000001', 'mysql-bin.000002', 'mysql-bin.index'} <= set(moved)
+    assert {'mysql-bin.000001', 'mysql-bin.000002', 'mysql-bin.index',
+            'mysql-bin.state'} <= set(moved), moved
+    # The new server's binlog state is its own: none of the old server's GTIDs.
+    assert '7-' not in host.sql_value('SELECT @@gtid_binlog_state')
     for to in moved.values():
         assert to.startswith('/var/log/mysql/reseed-old-')
         assert host.run(['test', '-f', to]).returncode == 0

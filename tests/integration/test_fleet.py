@@ -4,7 +4,12 @@
 (1236, 1062, 1032, errant GTID) while a writer inserts on the primary; one run of the
 playbook streams one backup through all four and every replica ends healthy, with every
 committed row, verified. mariadb-backup ran once on the primary, and the verification read
-the primary once for the four replicas: its general log says so."""
+the primary once for the four replicas: its general log says so.
+
+On production-shaped hosts (tests/lab/README.md, hardened): Ansible is the unprivileged
+`ops` with sudo, sshd refuses root, each datadir is /data/mysql on its own mount with the
+binlogs and relay logs in /var/log/mysql. The chain's hops are the receivers' own
+connections: no database host logs in to another."""
 
 from __future__ import annotations
 
@@ -51,7 +56,8 @@ def checksum_scans(general_log):
 
 def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inventory,
                                                                repl_password, tmp_path):
-    hosts = make_hosts('primary', 'r1236', 'r1062', 'r1032', 'errant')
+    names = ('primary', 'r1236', 'r1062', 'r1032', 'errant')
+    hosts = make_hosts(*names, hardened=names)
     primary = hosts.pop('primary')
     replicas = [hosts[n] for n in ('r1236', 'r1062', 'r1032', 'errant')]
     scenarios.setup_replication(primary, replicas, repl_password, rows=5000)
@@ -96,9 +102,18 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
         for table in ('labdb.t', 'labdb.load'):
             assert replica.sql_value('SELECT COUNT(*) FROM %s' % table) == primary.sql_value(
                 'SELECT COUNT(*) FROM %s' % table), (replica.name, table)
-        assert replica.run('ls -d /var/lib/mysql.reseed-old-*').stdout.strip()
+        # No GTID of the replica's own (the errant one) survived in its binlog state: the
+        # old server's binlogs and its state file, in /var/log/mysql, were moved aside.
+        own = '-%s-' % replica.sql_value('SELECT @@server_id')
+        assert own not in replica.sql_value('SELECT @@gtid_binlog_state'), replica.name
+        assert replica.sql_value('SELECT @@datadir') == '/data/mysql/'
+        assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == \
+            '/data/mysql'
+        # The old datadir kept: inside the mount (the mount point itself cannot be renamed).
+        assert replica.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.strip()
         assert replica.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
     assert primary.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
+    assert scenarios.logins_from_other_hosts(primary, *replicas) == []
     # The source streamed for the chain's head only; the others received from the replica
     # before them.
     lines = task_lines(proc.stdout, 'Stream the backup from the source into the first replica '
@@ -114,4 +129,5 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
     again = run_playbook(inv, PLAYBOOK, extra)
     assert again.returncode == 0, again.stdout[-3000:]
     recap = again.stdout.split('PLAY RECAP')[-1]
-    assert 'changed=0' in recap and 'changed=1' not in recap, recap
+    assert 'changed=0' in recap and 'changed=1' not in recap, \
+        (recap, task_lines(again.stdout, 'Say what was found and what will be done'))

@@ -22,16 +22,6 @@ def mariadbd_pid(host):
     return host.run('pidof mariadbd').stdout.strip()
 
 
-def logins_from_other_hosts(*hosts):
-    """ssh logins each host's sshd accepted from anywhere but the controller (Ansible)."""
-    found = []
-    for host in hosts:
-        with open(os.path.join(host.dir, 'init.log')) as f:
-            found += [line for line in f.read().splitlines() if 'Accepted publickey' in line
-                      and ' from 10.213.47.1 ' not in line]
-    return found
-
-
 def unchanged(replica, pid, other_hosts):
     """Nothing changed on the replica: same server, no staging, no certificate or key left."""
     assert mariadbd_pid(replica) == pid
@@ -119,7 +109,7 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == '/data/mysql'
     assert replica.run('ls -d /data/mysql/#sql-reseed-old-* 2>/dev/null || ls -d '
                        '/data/mysql.reseed-old-*').stdout.strip()
-    assert logins_from_other_hosts(primary, replica) == []
+    assert scenarios.logins_from_other_hosts(primary, replica) == []
     assert replica.run('cat /home/ops/.ssh/authorized_keys').stdout == keys
     for host in (primary, replica):
         assert host.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 
-from lab import LabError
+from lab import NET, LabError
 
 REPL_USER = 'repl'
 DB = 'labdb'
@@ -246,3 +246,14 @@ def enable_tls(primary, clients, workdir):
     primary.service('restart')
     if primary.sql_value('SELECT @@have_ssl') != 'YES':
         raise LabError('TLS did not come up on %s' % primary.name)
+
+
+def logins_from_other_hosts(*hosts):
+    """ssh logins each host's sshd accepted from anywhere but the controller (Ansible, from
+    the bridge's address)."""
+    found = []
+    for host in hosts:
+        with open(os.path.join(host.dir, 'init.log')) as f:
+            found += [line for line in f.read().splitlines() if 'Accepted publickey' in line
+                      and ' from %s.1 ' % NET not in line]
+    return found
