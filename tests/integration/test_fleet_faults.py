@@ -15,6 +15,10 @@ still broken), and a re-run healing whatever is left (issue 13, item 5):
 6. a tree (replica_rebuild_fanout 2: r1 passes the stream on to r2 and r3), every replica
    rebuilt by force: r2's receiver dies mid-stream; r1 and r3 are rebuilt, r2 keeps its
    old server, healthy.
+
+The hosts are production-shaped (tests/lab/README.md, hardened): Ansible is the
+unprivileged `ops` with sudo, sshd refuses root, the datadir is /data/mysql on its own mount
+(the staging copy and the kept datadir inside it), binlogs and relay logs in /var/log/mysql.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ansible_run import REPO, run_playbook
 from faults import fatal_lines
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
-STAGING = '/var/lib/mysql.reseed-staging'
+STAGING = '/data/mysql/#sql-reseed-staging'
 THROTTLE = 4  # MB/s: the stream lasts several seconds, time to strike halfway
 MID_STREAM = 8 << 20  # bytes in a replica's staging copy: the stream is under way
 
@@ -51,7 +55,7 @@ def intact(replica, pid, rolled_back=False):
     assert replica.slave_status()['Last_IO_Errno'] == '1236', replica.name
     assert faults.module_pids(replica, 'backup_receive') == []
     assert faults.transfer_leftovers(replica) == [], replica.name
-    listing = replica.run('ls -A %s' % STAGING, check=False).stdout.split()
+    listing = replica.run(['ls', '-A', STAGING], check=False).stdout.split()
     assert 'reseed_swapped' not in listing, listing
     assert ('reseed_received' in listing) == rolled_back, listing
     assert replica.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
@@ -67,7 +71,7 @@ def healed(primary, replica, out):
         'SELECT COUNT(*) FROM labdb.t')
     assert '"%s: broken -> healthy: rebuilt from %s' % (replica.name, primary.name) in out, \
         out[-4000:]
-    assert replica.run('ls -d /var/lib/mysql.reseed-old-*').stdout.strip()
+    assert replica.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.strip()
 
 
 def source_clean(primary):
@@ -94,7 +98,8 @@ def strike_mid_stream(inv, extra, primary, replica, inject):
 
 def test_fleet_faults_leave_each_replica_healed_or_intact_and_reruns_converge(
         make_hosts, inventory, repl_password):
-    hosts = make_hosts('primary', 'r1', 'r2', 'r3')
+    names = ('primary', 'r1', 'r2', 'r3')
+    hosts = make_hosts(*names, hardened=names)
     primary = hosts['primary']
     r1, r2, r3 = hosts['r1'], hosts['r2'], hosts['r3']
     scenarios.setup_replication(primary, [r1, r2, r3], repl_password, rows=20000)
