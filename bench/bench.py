@@ -103,7 +103,7 @@ def run_sections(bench, args):
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
         'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression,
-                                           args.fleet_runs.split(',')),
+                                     args.fleet_runs.split(',')),
     }
     errors = []
     for name in SECTIONS:

@@ -85,8 +85,8 @@ def socat(bench, tls=False):
 def parallel_pair(value):
     """A --parallels entry: 'N' (mariadb-backup --parallel and mbstream -p both N) or 'N/M'
     (mariadb-backup N, mbstream M) -> (N, M)."""
-    backup, _, extract = str(value).partition('/')
-    return int(backup), int(extract or backup)
+    parts = str(value).split('/', 1)
+    return int(parts[0]), int(parts[-1])
 
 
 def stream_row(bench, label, transport, compression, parallel, **attrs):
