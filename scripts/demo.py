@@ -74,16 +74,15 @@ def main():
     status_table(lab, 'Broken:')
     # The primary's own record of the backups taken (mariadb-backup's BACKUP STAGE START).
     primary.sql("SET GLOBAL general_log_file = '%s'; SET GLOBAL general_log = ON" % GENERAL_LOG)
-    print('\nHealing them from one backup: ansible-playbook playbooks/rebuild_replica.yml '
-          '-e replica_rebuild_fleet=true\n', flush=True)
+    print('\nHealing them from one backup (the default): ansible-playbook '
+          'playbooks/rebuild_replica.yml\n', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         inventory = ansible_run.write_inventory(lab, os.path.join(tmp, 'inventory.json'),
                                                 PRIMARY, REPLICAS)
         secrets = os.path.join(tmp, 'secrets.json')
         with os.fdopen(os.open(secrets, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
             json.dump({'replica_rebuild_replication_user': scenarios.REPL_USER,
-                       'replica_rebuild_replication_password': password,
-                       'replica_rebuild_fleet': True}, f)
+                       'replica_rebuild_replication_password': password}, f)
         rc = subprocess.call([ansible_run.bin_path('ansible-playbook'), '-i', inventory,
                               os.path.join(ansible_run.REPO, 'playbooks', 'rebuild_replica.yml'),
                               '-e', '@' + secrets], env=ansible_run.ansible_env(),

@@ -137,14 +137,17 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert dead.run(['head', '-c', '16', old + '/ibdata1']).stdout == '\0' * 16
 
     # A primary that is down is no rebuild case: the diagnosis fails, naming it, and (as any
-    # failure but a dead replica's) stops the replicas after it.
+    # failure but a dead replica's) ends the run: the replicas run together (the fleet), so
+    # each fails there, and nothing changed on either.
     primary.service('stop')
     stopped = run_playbook(inv, PLAYBOOK, forced)
     assert stopped.returncode != 0
     assert 'replication_info on %s: the server is down, no mariadbd process runs' % (
         primary.name) in stopped.stdout, stopped.stdout[-4000:]
     assert 'PLAY [%s]' % LAST_PLAY not in stopped.stdout
-    assert healthy.name not in stopped.stdout.split('PLAY RECAP')[-1]
+    for replica in (dead, healthy):
+        assert 'changed=0' in recap(stopped.stdout, replica), stopped.stdout[-3000:]
+    assert server_pids(healthy) == healthy_pid
 
 
 def test_swap_on_a_down_server_rolls_back_stopped_and_refuses_a_live_one(
