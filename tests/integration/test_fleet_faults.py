@@ -9,7 +9,8 @@ still broken), and a re-run healing whatever is left (issue 13, item 5):
    old servers intact;
 2. the re-run: r3's new datadir does not start: r3 is rolled back, r2 is healed, r1 (healthy
    now) is left alone;
-3. the re-run: the source's mariadb-backup dies mid-stream: r3 intact;
+3. the re-run (r3 alone to rebuild: no chain): the source's mariadb-backup dies mid-stream:
+   r3 intact;
 4. the re-run: the controller is interrupted mid-stream: r3 intact;
 5. the re-run converges: every replica healthy and verified;
 6. a tree (replica_rebuild_fanout 2: r1 passes the stream on to r2 and r3), every replica
@@ -80,16 +81,26 @@ def source_clean(primary):
     assert faults.transfer_leftovers(primary) == []
 
 
+def new_copy_bytes(replica):
+    """Bytes of the copy under way in replica's staging directory; 0 while a sealed copy that
+    an earlier run left there (rolled back) still waits to be reclaimed."""
+    if 'reseed_received' in replica.run(['ls', '-A', STAGING], check=False).stdout.split():
+        return 0
+    return faults.staging_bytes(replica, STAGING)
+
+
 def strike_mid_stream(inv, extra, primary, replica, inject):
     """Start the fleet's run throttled and uncompressed (the stream lasts seconds), strike
-    once the backup runs on the primary and replica's copy is under way (a copy an earlier
-    run left there is reclaimed first), wait for the run's end; returns (rc, output, seconds
-    from the strike to the end)."""
+    once the backup runs on the primary and replica's new copy is under way (not the sealed
+    one an earlier run left there, which is reclaimed first), wait for the run's end;
+    returns (rc, output, seconds from the strike to the end)."""
     run = faults.start_playbook(inv, PLAYBOOK, dict(
         extra, replica_rebuild_throttle_mbps=THROTTLE, replica_rebuild_compression='none'))
     faults.wait_until(lambda: faults.pids(primary, 'mariadb-backup'), 300, 0.05,
                       'the backup to start on the primary', abort=lambda: run.proc.poll() is not None)
-    faults.wait_staging_bytes(replica, STAGING, MID_STREAM, run)
+    faults.wait_until(lambda: new_copy_bytes(replica) >= MID_STREAM, 120, 0.1,
+                      '%d bytes of a new copy on %s' % (MID_STREAM, replica.name),
+                      abort=lambda: run.proc.poll() is not None)
     struck = time.time()
     inject(run)
     rc, out = run.wait(600)
@@ -145,12 +156,14 @@ def test_fleet_faults_leave_each_replica_healed_or_intact_and_reruns_converge(
     source_clean(primary)
     pids[r2.name] = faults.mariadbd_pid(r2)
 
-    # 3. The source dies mid-stream (r3 alone in the chain now).
+    # 3. The source dies mid-stream. r3 is the only replica left to rebuild: the stream of a
+    # replica alone, no chain.
     rc, out, figures['source_death_to_end'] = strike_mid_stream(
         inv, extra, primary, r3,
         lambda run: faults.kill_in_host(primary, faults.pids(primary, 'mariadb-backup')))
     assert rc != 0, out[-6000:]
-    failure_line(out, '%s: stream from %s (chain %s)' % (r3.name, primary.name, r3.name),
+    assert 'first replica of the chain' not in out
+    failure_line(out, '%s: stream from %s: ' % (r3.name, primary.name),
                  'mariadb-backup on the source failed', 'Nothing was swapped')
     intact(r3, pids[r3.name])
     source_clean(primary)
