@@ -79,6 +79,10 @@ def parse_args(argv=None):
     parser.add_argument('--fleet-compression', choices=('none', 'zstd', 'auto'), default='none',
                         help='replica_rebuild_compression of the fleet section (default none: '
                              'the same in its three runs)')
+    parser.add_argument('--fleet-drop-old', action='store_true',
+                        help='the fleet section\'s rebuilds delete the old datadir once the new '
+                             'one runs (replica_rebuild_keep_old_datadir: false), for sizes '
+                             'whose kept datadirs the disk cannot hold (8 GB here)')
     parser.add_argument('--keep', action='store_true', help='reuse and keep the bench hosts')
     parser.add_argument('--repeat', type=int, default=3, help='runs per step (median)')
     parser.add_argument('--out', default=os.path.join(core.ROOT, 'bench', 'results'))
@@ -103,7 +107,7 @@ def run_sections(bench, args):
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
         'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression,
-                                     args.fleet_runs.split(',')),
+                                     args.fleet_runs.split(','), args.fleet_drop_old),
     }
     errors = []
     for name in SECTIONS:

@@ -134,7 +134,7 @@ RUNS = (  # (mode, replicas, replica_rebuild_fleet, label)
 )
 
 
-def fleet(bench, prefix, keep, compression='none', runs=None):
+def fleet(bench, prefix, keep, compression='none', runs=None, drop_old=False):
     unknown = set(runs or ()) - set(r[0] for r in RUNS)
     if unknown:
         raise ValueError('--fleet-runs: runs are %s, not %s' % (
@@ -151,7 +151,8 @@ def fleet(bench, prefix, keep, compression='none', runs=None):
             extra = {'replica_rebuild_replication_user': scenarios.REPL_USER,
                      'replica_rebuild_replication_password': password,
                      'replica_rebuild_force': True, 'replica_rebuild_fleet': chain,
-                     'replica_rebuild_compression': compression}
+                     'replica_rebuild_compression': compression,
+                     'replica_rebuild_keep_old_datadir': not drop_old}
             m = bench.repeated(lambda: run_once(bench, inventory, hosts, extra, mode))
             down = m.extra['down']
             bench.add(label, 'fleet', m, fleet=mode, part='wall', replicas=count,
