@@ -160,7 +160,10 @@ class Pump(Relay):
 
     def send(self):
         """The last program's output as DATA frames, a KEEPALIVE while it is quiet. The
-        receiver says nothing until the end unless it fails: then its frame says why."""
+        receiver says nothing until the end unless it fails: then its frame says why.
+        Each frame is read and sent from one buffer, the header before the payload."""
+        frame = bytearray(transfer.HEADER.size + CHUNK)
+        payload = memoryview(frame)[transfer.HEADER.size:]
         while True:
             ready = select.select([self.src, self.dst], [], [], transfer.KEEPALIVE_EVERY)[0]
             if self.dst in ready:
@@ -172,16 +175,18 @@ class Pump(Relay):
                 continue
             if self.src not in ready:
                 continue
-            data = os.read(self.src, CHUNK)
-            if not data:
+            n = os.readv(self.src, [payload])
+            if not n:
                 return
-            self.dst.send(transfer.DATA, data)
-            self.counted(len(data))
+            self.dst.send_framed(transfer.DATA, frame, n)
+            self.counted(n)
 
     def receive(self):
-        """DATA frames into the first program, until END (or the sender's ABORT)."""
+        """DATA frames into the first program, until END (or the sender's ABORT); each into
+        one buffer, reused."""
+        buf = bytearray(CHUNK)
         while True:
-            kind, payload = self.src.recv()
+            kind, payload = self.src.recv(into=buf)
             if kind == transfer.DATA:
                 if self.forward is not None:
                     self.forward.frame(kind, payload)
