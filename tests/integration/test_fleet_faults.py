@@ -81,14 +81,6 @@ def source_clean(primary):
     assert faults.transfer_leftovers(primary) == []
 
 
-def new_copy_bytes(replica):
-    """Bytes of the copy under way in replica's staging directory; 0 while a sealed copy that
-    an earlier run left there (rolled back) still waits to be reclaimed."""
-    if 'reseed_received' in replica.run(['ls', '-A', STAGING], check=False).stdout.split():
-        return 0
-    return faults.staging_bytes(replica, STAGING)
-
-
 def strike_mid_stream(inv, extra, primary, replica, inject):
     """Start the fleet's run throttled and uncompressed (the stream lasts seconds), strike
     once the backup runs on the primary and replica's new copy is under way (not the sealed
@@ -98,9 +90,7 @@ def strike_mid_stream(inv, extra, primary, replica, inject):
         extra, replica_rebuild_throttle_mbps=THROTTLE, replica_rebuild_compression='none'))
     faults.wait_until(lambda: faults.pids(primary, 'mariadb-backup'), 300, 0.05,
                       'the backup to start on the primary', abort=lambda: run.proc.poll() is not None)
-    faults.wait_until(lambda: new_copy_bytes(replica) >= MID_STREAM, 120, 0.1,
-                      '%d bytes of a new copy on %s' % (MID_STREAM, replica.name),
-                      abort=lambda: run.proc.poll() is not None)
+    faults.wait_staging_bytes(replica, STAGING, MID_STREAM, run)
     struck = time.time()
     inject(run)
     rc, out = run.wait(600)

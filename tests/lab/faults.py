@@ -4,7 +4,7 @@
 
 - ``start_playbook(...)``: ansible-playbook in the background (its own session), so that a
   test can act while it runs; ``.wait()`` gives (returncode, output).
-- ``wait_staging_bytes(host, path, n)``: until the copy on the replica holds n bytes.
+- ``wait_staging_bytes(host, path, n)``: until the copy under way on the replica holds n bytes.
 - ``snapshot(host)``: what must not change on a host that a failed run left alone.
 - ``LoadGenerator``: numbered inserts and updates on the primary, bounded in count and time.
 - ``OptionFileWatch``: every ``--defaults-extra-file`` any process names, with its mode.
@@ -94,10 +94,22 @@ def staging_bytes(host, path):
     return int(out[0]) if out else 0
 
 
+def new_copy_bytes(host, path):
+    """Bytes of the copy under way at path on host; 0 while a sealed copy that an earlier run
+    left there (rolled back) still waits to be reclaimed."""
+    if 'reseed_received' in host.run(['ls', '-A', path], check=False).stdout.split():
+        return 0
+    return staging_bytes(host, path)
+
+
 def wait_staging_bytes(host, path, at_least, run=None, timeout=120):
-    """Until the copy at path on host holds at_least bytes (mid-stream)."""
-    return wait_until(lambda: staging_bytes(host, path) >= at_least and staging_bytes(host, path),
-                      timeout, 0.1, '%d bytes in %s on %s' % (at_least, path, host.name),
+    """Until the copy under way at path on host (not a sealed one an earlier run left)
+    holds at_least bytes (mid-stream); returns its bytes then."""
+    def reached():
+        n = new_copy_bytes(host, path)
+        return n >= at_least and n
+    return wait_until(reached, timeout, 0.1, '%d bytes of a new copy in %s on %s'
+                      % (at_least, path, host.name),
                       abort=(lambda: run.proc.poll() is not None) if run else None)
 
 
