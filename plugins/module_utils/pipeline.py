@@ -183,13 +183,15 @@ class Pump(Relay):
 
     def receive(self):
         """DATA frames into the first program, until END (or the sender's ABORT); each into
-        one buffer, reused."""
-        buf = bytearray(CHUNK)
+        one buffer, reused, behind room for a header: a frame passed on to the next hops
+        leaves from that buffer in one write."""
+        frame = bytearray(transfer.HEADER.size + CHUNK)
+        buf = memoryview(frame)[transfer.HEADER.size:]
         while True:
             kind, payload = self.src.recv(into=buf)
             if kind == transfer.DATA:
                 if self.forward is not None:
-                    self.forward.frame(kind, payload)
+                    self.forward.frame(kind, payload, frame if len(payload) <= CHUNK else None)
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(self.dst, view):]

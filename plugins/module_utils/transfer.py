@@ -510,8 +510,10 @@ class Forward(object):
             self.channel.close()
             self.channel = None
 
-    def frame(self, kind, payload=b''):
-        """Pass one frame on; a RESULT the next hop sent meanwhile (it failed) stops it."""
+    def frame(self, kind, payload=b'', framed=None):
+        """Pass one frame on; a RESULT the next hop sent meanwhile (it failed) stops it.
+        framed: the buffer that holds the payload after HEADER.size free bytes (the
+        receiver's), so that the frame goes on in one write (Channel.send_framed)."""
         if not self.alive:
             return
         try:
@@ -519,7 +521,10 @@ class Forward(object):
                 said = self.channel.poll()
                 if said is not None:
                     return self.stop(reason_of(self.channel.name, said[1]))
-            self.channel.send(kind, payload)
+            if framed is None:
+                self.channel.send(kind, payload)
+            else:
+                self.channel.send_framed(kind, framed, len(payload))
         except TransferError as e:
             self.stop(str(e))
 
@@ -569,9 +574,9 @@ class Fanout(object):
             if hop.alive:
                 hop.stop(reason)
 
-    def frame(self, kind, payload=b''):
+    def frame(self, kind, payload=b'', framed=None):
         for hop in self.hops:
-            hop.frame(kind, payload)
+            hop.frame(kind, payload, framed)
 
     def finish(self, end):
         """END to every hop, then each one's RESULT; the hops' results (a list)."""

@@ -222,6 +222,61 @@ def test_pipeline_ends_on_the_connection_and_the_receiving_pipeline_begins_on_it
     assert results['counts'] == {'received': 5000000} and out.stat().st_size == 5000000
 
 
+def test_a_receiving_pipeline_passes_each_data_frame_on_whole_to_every_hop(tmp_path):
+    """A chain's inner replica: the frames it takes go on, from its own receive buffer (one
+    write each), byte for byte and frame for frame, to both next hops."""
+    server, channel = connected()
+    pairs = [socket.socketpair(), socket.socketpair()]
+    writes = [[], []]
+    fan = transfer.Fanout([transfer.Forward(transfer.Channel(Writes(a, writes[n]), 'hop %d' % n, 5),
+                                            'h%d' % n) for n, (a, b) in enumerate(pairs)])
+    far = [transfer.Channel(b, 'inner replica', 5) for a, b in pairs]
+    got = [[], []]
+
+    def read(n):
+        while True:
+            kind, payload = far[n].recv()
+            got[n].append((kind, bytes(payload)))
+            if kind == transfer.END:
+                return
+
+    readers = [threading.Thread(target=read, args=(n,)) for n in (0, 1)]
+    for r in readers:
+        r.start()
+    frames = [os.urandom(1 << 20), b'', os.urandom(1000), os.urandom(300000)]
+    sender = threading.Thread(target=lambda: [channel.send(transfer.DATA, f) for f in frames]
+                              + [channel.send_json(transfer.END, {'ok': True})])
+    sender.start()
+    out = tmp_path / 'out'
+    pipe = Pipeline([Stage('sink', py('import sys; open(%r, "wb").write(sys.stdin.buffer.read())'
+                                      % str(out)))], {'received': 0},
+                    source=(server.channel, 'the stream'), forward=fan)
+    assert pipe.run() is None
+    sender.join(10)
+    for hop in fan.hops:  # END is backup_receive's to pass on, not the pipeline's
+        hop.channel.send_json(transfer.END, {'ok': True})
+    for r in readers:
+        r.join(10)
+    assert out.read_bytes() == b''.join(frames)
+    for n in (0, 1):
+        assert got[n][:-1] == [(transfer.DATA, f) for f in frames]
+        assert writes[n][:len(frames)] == [transfer.HEADER.size + len(f) for f in frames]
+
+
+class Writes(object):
+    """A socket that notes the size of each write."""
+
+    def __init__(self, sock, sizes):
+        self.sock, self.sizes = sock, sizes
+
+    def sendall(self, data):
+        self.sizes.append(len(data))
+        return self.sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
 def test_the_senders_abort_is_blamed_on_the_receiving_side():
     server, channel = connected()
     channel.send(transfer.DATA, b'abc')
