@@ -19,8 +19,10 @@ Sections (--only, comma-separated; all but fleet by default), in this order:
 - fleet (only when asked for, never by default): four replicas PREFIX-r1..r4 rebuilt with
   replica_rebuild_fleet=true, one at a time, and one alone; the primary's bytes read by
   mariadb-backup and sent, and each replica's downtime (fleet.py; issue 13).
-The page cache is warm (a read of the datadir comes first) and dirty pages are flushed
-(sync) before each step.
+The page cache is warm (a read of the datadir comes first), dirty pages are flushed (sync)
+before each step, and each step waits until the memory freed before it has been handed back
+to the hypervisor where the machine does that (core.settle_memory), so that a stage alone
+and our stream start from the same memory.
 """
 
 from __future__ import annotations

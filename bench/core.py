@@ -25,6 +25,34 @@ BACKUP = ('mariadb-backup --backup --stream=xbstream --parallel={p} '
           '--target-dir=/tmp/bench-bk 2>/tmp/bench-bk.log')
 SSH = 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'
 CLK_TCK = os.sysconf('SC_CLK_TCK')
+# Free page reporting (virtio-balloon): this VM hands freed memory back to its host, and the
+# next touch of it costs about 2.5 CPU s per GB in page faults (docs/PERFORMANCE.md).
+REPORTED_KIB = '/sys/module/page_reporting/parameters/reported_kib'
+
+
+def settle_memory(quiet=4.0, limit=30.0):
+    """Wait until the memory that the previous step freed (a removed copy) has been handed
+    back to the hypervisor: the count of reported memory has not moved for `quiet` seconds
+    (the kernel reports in 2-second rounds). Every timed step starts so, stages alone and
+    streams alike: a stage run right after its `rm -rf` would reuse memory still in the
+    guest, which our stream, started through Ansible seconds later, cannot. Returns the MiB
+    handed back meanwhile; 0 at once on a machine without free page reporting."""
+    if not os.path.exists(REPORTED_KIB):
+        return 0
+
+    def reported():
+        with open(REPORTED_KIB) as f:
+            return int(f.read())
+
+    first = last = reported()
+    still = time.time()
+    deadline = still + limit
+    while time.time() < deadline and time.time() - still < quiet:
+        time.sleep(0.25)
+        now = reported()
+        if now != last:
+            last, still = now, time.time()
+    return (last - first) // 1024
 
 
 def busy_cpu_seconds():
@@ -115,12 +143,13 @@ class Bench(object):
     def shell(self, host, cmd, before=None, timeout=7200):
         """A Measure of cmd on host; `before` (a command on host, or a function) runs untimed
         first. Dirty pages of the previous step are flushed (sync) first, so that no step
-        pays for another's writeback."""
+        pays for another's writeback, and freed memory is let go (settle_memory)."""
         if callable(before):
             before()
         elif before:
             host.run(before, timeout=timeout)
         host.run('sync', timeout=timeout)
+        settle_memory()
         start = self.cpu.sample()
         host.run(cmd, timeout=timeout)
         end = self.cpu.sample()
@@ -153,6 +182,7 @@ class Bench(object):
         the CPU, comes from the progress file's last write (the same kernel's clock)."""
         self.dst.run('rm -rf %s' % staging, timeout=600)
         self.dst.run('sync', timeout=600)
+        settle_memory()
         key = (transport, staging)
         if key not in self.streamers:
             self.streamers[key] = Streamer(

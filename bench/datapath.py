@@ -101,7 +101,7 @@ def stream_row(bench, label, transport, compression, parallel, **attrs):
         parallel if extract_p == parallel else '%d, mbstream -p %d' % (parallel, extract_p),
         m.extra['bytes_sent'] / 1e9)
     row = bench.add(name, 'ours', m, m.extra['bytes_read'], transport=transport,
-                    extract_p=extract_p, compression=compression,
+                    parallel=parallel, extract_p=extract_p, compression=compression,
                     bytes_sent=m.extra['bytes_sent'], auto=m.extra['auto'] or None, **attrs)
     bench.facts.setdefault('stream_bytes', m.extra['bytes_read'])
     return row

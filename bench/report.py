@@ -106,6 +106,45 @@ def stream_targets(rows):
     return out
 
 
+def stages_cpu(rows, row):
+    """The CPU seconds of a stream's stages alone (mariadb-backup to /dev/null, its
+    transport alone, mbstream at its -p from a file), or None when one is missing."""
+    found = [find(rows, stage=n) for n in ('backup', row['transport'],
+                                           'mbstream-%d' % row.get('extract_p', 1))]
+    if not all(f and f[0].get('cpu_s') is not None for f in found):
+        return None
+    return [f[0]['cpu_s'] for f in found]
+
+
+def tls_targets(rows):
+    """Issue 12's: tls against the hand pipeline and against tcp at the same settings, and
+    each stream's CPU against the sum of its stages alone."""
+    out = []
+    tls, naive = fastest(rows, transport='tls'), find(rows, kind='naive')
+    text = 'tls >= 1.5x faster than the hand pipeline'
+    out.append(target(text, tls and naive and '%.2f s vs %.2f s: %.2fx' % (
+        tls['seconds'], naive[0]['seconds'], naive[0]['seconds'] / tls['seconds']),
+        tls and naive and naive[0]['seconds'] / tls['seconds'] >= 1.5))
+    same = tls and [r for r in find(rows, kind='ours', transport='tcp') if not r.get('link')
+                    and all(r.get(k) == tls.get(k) for k in ('compression', 'parallel',
+                                                               'extract_p'))]
+    text = 'tls within 1.3x of tcp (same settings)'
+    out.append(target(text, same and '%.2f s vs %.2f s: %.2fx (CPU floor %.2f s vs %.2f s)' % (
+        tls['seconds'], same[0]['seconds'], tls['seconds'] / same[0]['seconds'],
+        tls['cpu_floor_s'] or 0, same[0]['cpu_floor_s'] or 0),
+        same and tls['seconds'] / same[0]['seconds'] <= 1.3))
+    for row in [r for r in find(rows, kind='ours') if r.get('transport') in ('tls', 'tcp')
+                and not r.get('link') and r.get('compression') == 'none']:
+        parts = stages_cpu(rows, row)
+        text = '%s: CPU <= 1.3x its stages alone' % row['name']
+        out.append(target(text, parts and row.get('cpu_s') is not None and
+                          '%.2f CPU s vs %s = %.2f: %.2fx' % (
+                              row['cpu_s'], ' + '.join('%.2f' % c for c in parts), sum(parts),
+                              row['cpu_s'] / sum(parts)),
+                          parts and row['cpu_s'] <= 1.3 * sum(parts)))
+    return out
+
+
 def logical_target(rows):
     best = fastest(rows)
     dump = find(rows, kind='logical', name='mariadb-dump --single-transaction --quick | mariadb')
@@ -249,9 +288,9 @@ def fleet_targets(rows):
 
 
 def targets(rows):
-    """[(target, figures, verdict)] for each issue-7 target, and issue 13's when the fleet
-    section ran."""
-    return (stream_targets(rows) + logical_target(rows) + playbook_targets(rows) +
+    """[(target, figures, verdict)] for each issue-7 target, issue 12's, and issue 13's when
+    the fleet section ran."""
+    return (stream_targets(rows) + tls_targets(rows) + logical_target(rows) + playbook_targets(rows) +
             shaped_targets(rows) + (fleet_targets(rows) if fleet_runs(rows) else []))
 
 
