@@ -125,9 +125,9 @@ def tls_targets(rows):
     out.append(target(text, tls and naive and '%.2f s vs %.2f s: %.2fx' % (
         tls['seconds'], naive[0]['seconds'], naive[0]['seconds'] / tls['seconds']),
         tls and naive and naive[0]['seconds'] / tls['seconds'] >= 1.5))
+    keys = ('compression', 'parallel', 'extract_p')
     same = tls and [r for r in find(rows, kind='ours', transport='tcp') if not r.get('link')
-                    and all(r.get(k) == tls.get(k) for k in ('compression', 'parallel',
-                                                               'extract_p'))]
+                    and all(r.get(k) == tls.get(k) for k in keys)]
     text = 'tls within 1.3x of tcp (same settings)'
     out.append(target(text, same and '%.2f s vs %.2f s: %.2fx (CPU floor %.2f s vs %.2f s)' % (
         tls['seconds'], same[0]['seconds'], tls['seconds'] / same[0]['seconds'],
