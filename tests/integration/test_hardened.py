@@ -151,3 +151,36 @@ def test_dead_replica_on_production_shaped_hosts(make_hosts, inventory, repl_pas
     scenarios.wait_caught_up(primary, replica)
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
         'SELECT COUNT(*) FROM labdb.t')
+
+
+def test_source_auto_on_production_shaped_hosts(make_hosts, inventory, repl_password):
+    """replica_rebuild_source=auto where every host is production-shaped: the copy comes from
+    the healthy replica (its mariadb-backup run through sudo by `ops`, its coordinates from
+    --slave-info) over tls, and no database host logs in to another."""
+    roles = ('primary', 'broken', 'healthy')
+    hosts = make_hosts(*roles, hardened=roles)
+    primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
+    scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=2000)
+    scenarios.break_1062(primary, broken)
+    healthy_pid = mariadbd_pid(healthy)
+    proc = run_playbook(inventory(primary, [broken, healthy]), PLAYBOOK, {
+        'replica_rebuild_replication_user': 'repl',
+        'replica_rebuild_replication_password': repl_password,
+        'replica_rebuild_source': 'auto'}, verbosity=1)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert 'source auto: the healthy replica %s (the highest GTID' % healthy.name in proc.stdout
+    assert '"source": "%s"' % healthy.name in proc.stdout, proc.stdout[-6000:]
+    s = broken.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Last_SQL_Errno']) == \
+        ('Yes', 'Yes', '0'), scenarios.threads(s)
+    assert 'tables equal at' in proc.stdout
+    primary.sql('INSERT INTO labdb.t (id) VALUES (900002)')
+    for replica in (broken, healthy):
+        scenarios.wait_caught_up(primary, replica)
+        assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
+            'SELECT COUNT(*) FROM labdb.t')
+    assert broken.sql_value('SELECT @@datadir') == '/data/mysql/'
+    assert broken.run('ls -d /data/mysql/#sql-reseed-old-* 2>/dev/null || ls -d '
+                      '/data/mysql.reseed-old-*').stdout.strip()
+    assert mariadbd_pid(healthy) == healthy_pid
+    assert scenarios.logins_from_other_hosts(primary, broken, healthy) == []
