@@ -38,13 +38,20 @@ def find(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def stages_of(rows, row):
+    """The stages alone of a stream (mariadb-backup to /dev/null, its transport alone,
+    mbstream at its -p from a file), or None when one is missing."""
+    names = ('backup', row['transport'], 'mbstream-%d' % row.get('extract_p', 1))
+    found = [find(rows, stage=n) for n in names]
+    return [f[0] for f in found] if all(found) else None
+
+
 def slowest_stage(rows, row):
     """The slowest stage alone that bounds `row` (a stream with a transport), or None."""
     if not row.get('transport') or row.get('link'):
         return None
-    names = ('backup', row['transport'], 'mbstream-%d' % row.get('extract_p', 1))
-    found = [find(rows, stage=n) for n in names]
-    return max((f[0] for f in found), key=lambda r: r['seconds']) if all(found) else None
+    stages = stages_of(rows, row)
+    return max(stages, key=lambda r: r['seconds']) if stages else None
 
 
 def ratios(rows, row):
@@ -95,36 +102,27 @@ def stream_targets(rows):
         x = best['seconds'] / stage['seconds']
         out.append(target(text, '%s: %.2f s; slowest stage: %s, %.2f s; %.2fx' % (
             best['name'], best['seconds'], stage['name'], stage['seconds'], x), x <= 1.3))
-    best, naive = fastest(rows), find(rows, kind='naive')
-    text = 'ours >= 1.5x faster than the hand pipeline'
-    if best and naive:
-        x = naive[0]['seconds'] / best['seconds']
-        out.append(target(text, '%.2f s vs %.2f s: %.2fx' % (
-            best['seconds'], naive[0]['seconds'], x), x >= 1.5))
-    else:
-        out.append(target(text))
+    out.append(hand_target(rows, 'ours'))
     return out
 
 
-def stages_cpu(rows, row):
-    """The CPU seconds of a stream's stages alone (mariadb-backup to /dev/null, its
-    transport alone, mbstream at its -p from a file), or None when one is missing."""
-    found = [find(rows, stage=n) for n in ('backup', row['transport'],
-                                           'mbstream-%d' % row.get('extract_p', 1))]
-    if not all(f and f[0].get('cpu_s') is not None for f in found):
-        return None
-    return [f[0]['cpu_s'] for f in found]
+def hand_target(rows, who, **match):
+    """`who` (our fastest stream, of those that match) at least 1.5x faster than the hand
+    pipeline."""
+    best, naive = fastest(rows, **match), find(rows, kind='naive')
+    text = '%s >= 1.5x faster than the hand pipeline' % who
+    if not (best and naive):
+        return target(text)
+    x = naive[0]['seconds'] / best['seconds']
+    return target(text, '%.2f s vs %.2f s: %.2fx' % (best['seconds'], naive[0]['seconds'], x),
+                  x >= 1.5)
 
 
 def tls_targets(rows):
     """Issue 12's: tls against the hand pipeline and against tcp at the same settings, and
     each stream's CPU against the sum of its stages alone."""
-    out = []
-    tls, naive = fastest(rows, transport='tls'), find(rows, kind='naive')
-    text = 'tls >= 1.5x faster than the hand pipeline'
-    out.append(target(text, tls and naive and '%.2f s vs %.2f s: %.2fx' % (
-        tls['seconds'], naive[0]['seconds'], naive[0]['seconds'] / tls['seconds']),
-        tls and naive and naive[0]['seconds'] / tls['seconds'] >= 1.5))
+    out = [hand_target(rows, 'tls', transport='tls')]
+    tls = fastest(rows, transport='tls')
     keys = ('compression', 'parallel', 'extract_p')
     same = tls and [r for r in find(rows, kind='ours', transport='tcp') if not r.get('link')
                     and all(r.get(k) == tls.get(k) for k in keys)]
@@ -135,7 +133,9 @@ def tls_targets(rows):
         same and tls['seconds'] / same[0]['seconds'] <= 1.3))
     for row in [r for r in find(rows, kind='ours') if r.get('transport') in ('tls', 'tcp')
                 and not r.get('link') and r.get('compression') == 'none']:
-        parts = stages_cpu(rows, row)
+        stages = stages_of(rows, row)
+        parts = stages and all(r.get('cpu_s') is not None for r in stages) and \
+            [r['cpu_s'] for r in stages]
         text = '%s: CPU <= 1.3x its stages alone' % row['name']
         out.append(target(text, parts and row.get('cpu_s') is not None and
                           '%.2f CPU s vs %s = %.2f: %.2fx' % (
