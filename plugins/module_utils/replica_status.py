@@ -127,6 +127,34 @@ def diagnose(status, errant=None, lag_seconds=DEFAULT_LAG_SECONDS,
     return 'healthy', False, 'both threads run, %s seconds behind' % lag
 
 
+def diagnose_server(statuses, errant=None, **rules):
+    """(state, needs_rebuild, reason, connections) for a whole server: statuses are its
+    connections normalised (each gets its own state, needs_rebuild and reason), errant the
+    GTIDs it holds that its primary does not (None when unknown). The state is the default
+    connection's (or the only one's); any connection that needs a rebuild makes the server
+    need one, and the reason names it."""
+    connections = []
+    for status in statuses:
+        status = dict(status)
+        status['state'], status['needs_rebuild'], status['reason'] = diagnose(
+            status, errant, **rules)
+        connections.append(status)
+    if not connections:
+        state, needs, reason = diagnose(None, errant, **rules)
+        if errant:
+            state, needs = 'diverged', True
+            reason = 'not replicating, and holds errant GTIDs: %s' % ','.join(
+                '%d-%d-%d' % g for g in errant[:5])
+        return state, needs, reason, connections
+    main = next((c for c in connections if c['connection_name'] == ''), connections[0])
+    state, reason = main['state'], main['reason']
+    needs = any(c['needs_rebuild'] for c in connections)
+    if needs and not main['needs_rebuild']:
+        other = next(c for c in connections if c['needs_rebuild'])
+        reason = 'connection %r: %s' % (other['connection_name'], other['reason'])
+    return state, needs, reason, connections
+
+
 def diagnose_down(error, pids):
     """(state, needs_rebuild, reason) for this host's server refusing connections (error:
     the connection's message) while pids (the mariadbd processes serving its datadir) run."""

@@ -292,25 +292,8 @@ def main():
     rules = dict(lag_seconds=p['lag_seconds'], rebuild_io_errors=p['rebuild_io_errors'],
                  rebuild_sql_errors=p['rebuild_sql_errors'],
                  never_rebuild_errors=p['never_rebuild_errors'])
-    connections = []
-    for row in rows:
-        status = rs.normalize(row)
-        status['state'], status['needs_rebuild'], status['reason'] = rs.diagnose(
-            status, errant, **rules)
-        connections.append(status)
-    if connections:
-        main_conn = next((c for c in connections if c['connection_name'] == ''), connections[0])
-        state, reason = main_conn['state'], main_conn['reason']
-        needs = any(c['needs_rebuild'] for c in connections)
-        if needs and not main_conn['needs_rebuild']:
-            other = next(c for c in connections if c['needs_rebuild'])
-            reason = 'connection %r: %s' % (other['connection_name'], other['reason'])
-    else:
-        state, needs, reason = rs.diagnose(None, errant, **rules)
-        if errant:
-            state, needs = 'diverged', True
-            reason = 'not replicating, and holds errant GTIDs: %s' % ','.join(
-                info['errant_gtids'][:5])
+    state, needs, reason, connections = rs.diagnose_server(
+        [rs.normalize(row) for row in rows], errant, **rules)
     module.exit_json(changed=False, state=state, needs_rebuild=needs, reason=reason,
                      connections=connections, queries=queries, **info)
 

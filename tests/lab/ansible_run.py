@@ -181,6 +181,28 @@ def run_playbook(inventory, playbook, extra_vars=None, check=False, diff=False,
                                 timeout)
 
 
+RESULTS_CALLBACKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
+
+
+def run_playbook_results(inventory, playbook, extra_vars=None, env=None, **kw):
+    """run_playbook, and what the run left with set_stats (callback_plugins/reseed_results):
+    (CompletedProcess, dict), e.g. results['replica_rebuild_results'][host]['action']."""
+    env = dict(env or {})
+    enabled = [c for c in env.get('ANSIBLE_CALLBACKS_ENABLED', '').split(',') if c]
+    paths = [p for p in env.get('ANSIBLE_CALLBACK_PLUGINS', '').split(':') if p]
+    with tempfile.TemporaryDirectory(prefix='reseed-results-') as tmp:
+        path = os.path.join(tmp, 'results.json')
+        env.update(ANSIBLE_CALLBACKS_ENABLED=','.join(enabled + ['reseed_results']),
+                   ANSIBLE_CALLBACK_PLUGINS=':'.join(paths + [RESULTS_CALLBACKS]),
+                   RESEED_RESULTS_FILE=path)
+        proc = run_playbook(inventory, playbook, extra_vars, env=env, **kw)
+        results = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                results = json.load(f)
+    return proc, results
+
+
 def task_lines(stdout, name):
     """The host lines ('ok: [h]', 'skipping: [h]', ...) the default callback printed under
     every task whose name ends with `name`."""

@@ -294,9 +294,10 @@ def fatal_msg(line):
 
 
 class LoadGenerator(object):
-    """Writes on the primary while a rebuild runs: rows numbered 1, 2, ... inserted into
-    labdb.load and, every time, one row of labdb.t updated; at most max_rows rows and
-    max_seconds, at about rate rows a second. PyMySQL from the controller, lab_admin."""
+    """Writes on the primary while a rebuild runs: rows numbered 1, 2, ... (after those an
+    earlier writer left) inserted into labdb.load and, every time, one row of labdb.t
+    updated; at most max_rows rows and max_seconds, at about rate rows a second. PyMySQL
+    from the controller, lab_admin."""
 
     def __init__(self, primary, rate=20, max_rows=5000, max_seconds=600):
         self.primary = primary
@@ -338,12 +339,13 @@ class LoadGenerator(object):
         try:
             with conn.cursor() as c:
                 rows = int(self.primary.sql_value('SELECT COUNT(*) FROM labdb.t'))
+                base = int(self.primary.sql_value('SELECT COALESCE(MAX(id), 0) FROM labdb.load'))
                 while (not self._stop.is_set() and time.time() < deadline and
                        self.inserted < self.max_rows):
                     n = self.inserted + 1
                     try:
                         c.execute('INSERT INTO labdb.load VALUES (%s, %s, REPEAT(%s, 100))',
-                                  (n, time.time(), chr(65 + n % 26)))
+                                  (base + n, time.time(), chr(65 + n % 26)))
                         c.execute('UPDATE labdb.t SET n = n + 1 WHERE id = %s',
                                   (1 + n % rows,))
                         self.inserted = n

@@ -1,0 +1,85 @@
+# Copyright: reseed.mariadb developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.reseed.mariadb.plugins.filter.diagnosis import FilterModule, diagnosis
+from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
+
+
+def status(**kw):
+    base = {'Connection_name': '', 'Master_Host': '10.0.0.1', 'Slave_IO_Running': 'Yes',
+            'Slave_SQL_Running': 'Yes', 'Seconds_Behind_Master': '0', 'Last_IO_Errno': '0',
+            'Last_SQL_Errno': '0', 'Using_Gtid': 'Slave_Pos'}
+    base.update(kw)
+    return rs.normalize(base)
+
+
+def replica_read(binlog_state, *statuses):
+    """What replication_info returns on a replica read without the primary's state."""
+    conns = list(statuses) if statuses else [status()]
+    state, needs, reason, conns = rs.diagnose_server(conns)
+    return dict(changed=False, state=state, needs_rebuild=needs, reason=reason,
+                connections=conns, gtid_binlog_state=binlog_state, datadir='/var/lib/mysql',
+                server_id=12)
+
+
+def test_a_replica_behind_a_primary_read_after_it_is_healthy():
+    # The replica read at 0-11-500, the primary read after it at 0-11-530: no errant GTID.
+    got = diagnosis(replica_read('0-11-500'), '0-11-530')
+    assert (got['state'], got['needs_rebuild'], got['errant_gtids']) == ('healthy', False, [])
+    assert got['datadir'] == '/var/lib/mysql'  # the rest of the read is kept
+
+
+def test_a_replica_ahead_of_the_primary_in_its_own_server_id_is_diverged():
+    # The primary lost its binlog tail in a crash: it restarted at 0-11-7, the replica had 37.
+    got = diagnosis(replica_read('0-11-37'), '0-11-7')
+    assert (got['state'], got['needs_rebuild']) == ('diverged', True)
+    assert got['errant_gtids'] == ['0-11-37'] and '0-11-37' in got['reason']
+
+
+def test_a_gtid_of_the_replica_own_server_id_is_errant():
+    got = diagnosis(replica_read('0-11-500,0-12-3'), '0-11-530')
+    assert got['state'] == 'diverged' and got['errant_gtids'] == ['0-12-3']
+
+
+def test_broken_stays_broken_and_errant_still_rebuilds():
+    broken = status(Slave_IO_Running='Connecting', Last_IO_Errno='2003')
+    got = diagnosis(replica_read('0-11-500', broken), '0-11-530')
+    assert (got['state'], got['needs_rebuild']) == ('broken', False)
+    got = diagnosis(replica_read('0-11-500,0-12-1', broken), '0-11-530')
+    assert (got['state'], got['needs_rebuild']) == ('broken', True) and '0-12-1' in got['reason']
+
+
+def test_any_connection_needing_a_rebuild_is_named():
+    other = status(Connection_name='eu', Slave_SQL_Running='No', Last_SQL_Errno='1062')
+    got = diagnosis(replica_read('0-11-5', status(), other), '0-11-5')
+    assert got['state'] == 'healthy' and got['needs_rebuild']
+    assert got['reason'].startswith("connection 'eu': SQL thread error 1062")
+
+
+def test_not_replicating_with_errant_gtids():
+    got = diagnosis(dict(replica_read('0-12-4'), connections=[]), '0-11-9')
+    assert (got['state'], got['needs_rebuild']) == ('diverged', True)
+    got = diagnosis(dict(replica_read(''), connections=[]), '0-11-9')
+    assert (got['state'], got['needs_rebuild']) == ('not_configured', False)
+
+
+def test_a_server_that_is_down_is_passed_on_as_it_is():
+    down = dict(state='down', needs_rebuild=False, reason='the server is down', connections=[],
+                datadir='/var/lib/mysql', server_pids=[])
+    assert diagnosis(down, '0-11-9') == down
+
+
+def test_bad_input_is_a_filter_error():
+    with pytest.raises(AnsibleFilterError, match='replication_info'):
+        diagnosis('healthy', '0-11-9')
+    with pytest.raises(AnsibleFilterError, match='cannot be read as GTIDs'):
+        diagnosis(replica_read('0-11-5'), 'not-a-gtid')
+
+
+def test_the_filter_is_registered():
+    assert FilterModule().filters()['diagnosis'] is diagnosis
