@@ -78,18 +78,21 @@ def failed_path(datadir, layout, ts):
     return os.path.join(normalize(datadir), '%s-%s-%s' % (HIDDEN_PREFIX, FAILED_TAG, ts))
 
 
-def choose_layout(datadir, staging, datadir_dev, parent_dev, staging_dev):
-    """'rename' or 'entries' for these paths and their st_dev numbers, or PlanError.
+def choose_layout(datadir, staging, mount_point, same_mount, same_filesystem):
+    """'rename' or 'entries' for these paths, or PlanError.
 
-    datadir_dev/parent_dev: st_dev of the datadir and of its parent (they differ when the
-    datadir is a mount point); staging_dev: st_dev of the staging directory.
+    The facts come from module_utils/mounts.py (the host's mount table, not st_dev: a bind
+    mount of a directory of the same filesystem has its parent's st_dev, yet it is a mount
+    point): mount_point, whether the datadir is the target of a mount; same_mount, whether
+    the staging directory and the datadir are held by one mount (a rename works only then:
+    EXDEV otherwise, even on one filesystem); same_filesystem, whether those mounts are of
+    one filesystem (only to say which refusal it is).
     """
     datadir, staging = normalize(datadir), normalize(staging)
     if staging == datadir:
         raise PlanError('the staging directory is the datadir itself')
     if is_inside(datadir, staging):
         raise PlanError('the datadir %s is inside the staging directory %s' % (datadir, staging))
-    mount_point = datadir_dev != parent_dev
     inside = is_inside(staging, datadir)
     if inside:
         if os.path.dirname(staging) != datadir or not hidden_name(os.path.basename(staging)):
@@ -100,11 +103,21 @@ def choose_layout(datadir, staging, datadir_dev, parent_dev, staging_dev):
         if not mount_point:
             raise PlanError('the datadir %s is a plain directory: stage the copy beside it '
                             '(%s), not inside it' % (datadir, suggested_staging(datadir, False)))
+        if not same_mount:
+            raise PlanError('the staging directory %s is a mount of its own inside the datadir '
+                            '%s, so the swap would be a full copy instead of a rename: unmount '
+                            'it and stream the copy into that plain directory' % (staging, datadir))
         return 'entries'
-    if staging_dev != datadir_dev:
+    if not same_mount and not (mount_point and same_filesystem):
+        if not same_filesystem:
+            raise PlanError(
+                'the staging directory %s is on another filesystem than the datadir %s, so the '
+                'swap would be a full copy instead of a rename: stream the copy into %s'
+                % (staging, datadir, suggested_staging(datadir, mount_point)))
         raise PlanError(
-            'the staging directory %s is on another filesystem than the datadir %s, so the '
-            'swap would be a full copy instead of a rename: stream the copy into %s'
+            'the staging directory %s is on another mount than the datadir %s (one filesystem, '
+            'but a rename between two mounts fails with EXDEV), so the swap would be a full '
+            'copy instead of a rename: stream the copy into %s'
             % (staging, datadir, suggested_staging(datadir, mount_point)))
     if mount_point:
         raise PlanError('the datadir %s is a mount point: stage the copy inside it, in %s'

@@ -16,10 +16,12 @@ description:
     (kept, named with a UTC timestamp), moves the prepared copy in its place, gives it to the
     server's user (directories C(0700)), starts the server and waits until it accepts
     connections.
-  - Every move is a rename on one filesystem, never a copy. When the datadir is a plain
+  - Every move is a rename within one mount, never a copy. When the datadir is a plain
     directory, the copy must be its sibling (e.g. C(/var/lib/mysql.reseed-staging)) and the
     old datadir is kept as C(<datadir>.reseed-old-<timestamp>). When the datadir is its own
-    mount point, it cannot be renamed, so the copy must be inside it, named C(#sql-reseed-staging),
+    mount point (read from C(/proc/self/mountinfo); a bind mount counts, even one of a
+    directory of its parent's filesystem, since a rename across two mounts fails with
+    C(EXDEV)), it cannot be renamed, so the copy must be inside it, named C(#sql-reseed-staging),
     and the old entries are kept in C(<datadir>/#sql-reseed-old-<timestamp>). MariaDB lists no
     directory whose name starts with C(#sql) as a database (checked with 10.11, see
     docs/DATADIR_SWAP.md); any other directory inside a datadir becomes a database.
@@ -81,7 +83,7 @@ options:
 extends_documentation_fragment:
   - reseed.mariadb.login
 notes:
-  - Supports check mode. The preflight runs (paths, same filesystem, prepared copy, service
+  - Supports check mode. The preflight runs (paths, same mount, prepared copy, service
     manager, server paths) and the result says what would happen; nothing changes.
   - A running server's paths are read from it; a stopped one's from its option files (options
     given on the server's command line, such as a systemd unit's C(MYSQLD_OPTS), are not seen).
@@ -168,6 +170,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
 from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
+from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import service as svc
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
@@ -270,13 +273,21 @@ class Swap(object):
                       'stream and prepare a copy there first')
         try:
             self.datadir_stat = os.stat(self.datadir)
-            parent_dev = os.stat(os.path.dirname(self.datadir)).st_dev
-            staging_dev = os.stat(self.staging).st_dev
-            self.layout = dd.choose_layout(self.datadir, self.staging, self.datadir_stat.st_dev,
-                                           parent_dev, staging_dev)
+            # Mount facts from the mount table (module_utils/mounts.py, as replication_info
+            # reports them to the role), not st_dev: a bind mount of the same filesystem
+            # has its parent's st_dev and still cannot be renamed.
+            table = mounts.read()
+            datadir_mount = mounts.path_facts(self.datadir, table)
+            staging_mount = mounts.path_facts(self.staging, table)
+            self.layout = dd.choose_layout(
+                self.datadir, self.staging, datadir_mount['mount_point'],
+                mounts.paths_on_same_mount(self.datadir, self.staging, table),
+                datadir_mount['dev'] is not None and datadir_mount['dev'] == staging_mount['dev'])
         except dd.PlanError as e:
             self.fail('preflight', str(e), '')
-        except OSError as e:
+        except mounts.MountinfoError as e:
+            self.fail('preflight', 'cannot read the mount table %s: %s' % (mounts.MOUNTINFO, e), '')
+        except (IOError, OSError) as e:
             self.fail('preflight', 'cannot read %s: %s' % (e.filename, e.strerror), '')
         problems = bm.completeness_problems(self.staging)
         if not self.p['require_receive_record']:

@@ -34,45 +34,71 @@ def test_is_inside():
     assert not dd.is_inside('/var/lib/mysqlx', D)
 
 
+# choose_layout(datadir, staging, mount_point, same_mount, same_filesystem): the facts of
+# module_utils/mounts.py (test_mounts.py), not st_dev numbers.
+PLAIN = dict(mount_point=False, same_mount=True, same_filesystem=True)
+MOUNTED = dict(mount_point=True, same_mount=True, same_filesystem=True)
+
+
 def test_plain_datadir_sibling_staging_is_a_rename():
-    assert dd.choose_layout(D, '/var/lib/mysql.reseed-staging', 1, 1, 1) == 'rename'
+    assert dd.choose_layout(D, '/var/lib/mysql.reseed-staging', **PLAIN) == 'rename'
 
 
 def test_plain_datadir_staging_elsewhere_is_refused():
     with pytest.raises(dd.PlanError, match='another filesystem.*/var/lib/mysql.reseed-staging'):
-        dd.choose_layout(D, '/srv/staging', 1, 1, 2)
+        dd.choose_layout(D, '/srv/staging', False, False, False)
+
+
+def test_plain_datadir_staging_on_another_mount_of_the_same_filesystem_is_refused():
+    # /srv/staging a bind mount of the datadir's own filesystem: rename(2) says EXDEV.
+    with pytest.raises(dd.PlanError, match='another mount.*EXDEV.*/var/lib/mysql.reseed-staging'):
+        dd.choose_layout(D, '/srv/staging', False, False, True)
 
 
 def test_plain_datadir_staging_inside_is_refused():
     with pytest.raises(dd.PlanError, match='plain directory'):
-        dd.choose_layout(D, D + '/#sql-reseed-staging', 1, 1, 1)
+        dd.choose_layout(D, D + '/#sql-reseed-staging', **PLAIN)
 
 
 def test_mount_point_staging_inside_with_hidden_name():
-    assert dd.choose_layout(D, D + '/#sql-reseed-staging', 2, 1, 2) == 'entries'
+    assert dd.choose_layout(D, D + '/#sql-reseed-staging', **MOUNTED) == 'entries'
+
+
+def test_bind_mount_of_the_same_filesystem_is_a_mount_point():
+    # The datadir a bind of a directory of its parent's filesystem (st_dev equal to its
+    # parent's): staged inside it, entries; staged beside it, told to stage inside.
+    assert dd.choose_layout('/data/mysql', '/data/mysql/#sql-reseed-staging',
+                            True, True, True) == 'entries'
+    with pytest.raises(dd.PlanError, match='is a mount point.*/data/mysql/#sql-reseed-staging'):
+        dd.choose_layout('/data/mysql', '/data/mysql.reseed-staging', True, False, True)
+
+
+def test_mount_point_staging_a_mount_of_its_own_inside_is_refused():
+    with pytest.raises(dd.PlanError, match='mount of its own'):
+        dd.choose_layout(D, D + '/#sql-reseed-staging', True, False, True)
 
 
 @pytest.mark.parametrize('name', ['.reseed-staging', '#reseed-staging', 'staging'])
 def test_mount_point_staging_visible_name_is_refused(name):
     with pytest.raises(dd.PlanError, match='#sql-reseed-staging'):
-        dd.choose_layout(D, D + '/' + name, 2, 1, 2)
+        dd.choose_layout(D, D + '/' + name, **MOUNTED)
 
 
 def test_mount_point_staging_nested_is_refused():
     with pytest.raises(dd.PlanError, match='direct child'):
-        dd.choose_layout(D, D + '/#sql-x/copy', 2, 1, 2)
+        dd.choose_layout(D, D + '/#sql-x/copy', **MOUNTED)
 
 
 def test_mount_point_staging_beside_is_refused():
     with pytest.raises(dd.PlanError, match='another filesystem'):
-        dd.choose_layout(D, '/var/lib/mysql.reseed-staging', 2, 1, 1)
+        dd.choose_layout(D, '/var/lib/mysql.reseed-staging', True, False, False)
 
 
 def test_staging_is_or_holds_the_datadir():
     with pytest.raises(dd.PlanError, match='itself'):
-        dd.choose_layout(D, D + '/', 1, 1, 1)
+        dd.choose_layout(D, D + '/', **PLAIN)
     with pytest.raises(dd.PlanError, match='inside the staging'):
-        dd.choose_layout(D, '/var/lib', 1, 1, 1)
+        dd.choose_layout(D, '/var/lib', **PLAIN)
 
 
 def test_suggested_staging():
