@@ -121,6 +121,38 @@ datadir:
   returned: always
   type: str
   sample: /var/lib/mysql
+datadir_mount:
+  description:
+    - The mount that holds the datadir, from this host's mount table (C(/proc/self/mountinfo),
+      symlinks resolved), also when C(down) (the datadir from the option files). The one
+      answer the collection uses to ask whether the datadir is a mount point (the role
+      stages the copy inside it then, M(reseed.mariadb.datadir_swap) reads the same table).
+      A bind mount is a mount point, even one of a directory of its parent's filesystem
+      (same C(st_dev)), since a rename across two mounts fails with C(EXDEV).
+    - Null when the datadir is unknown or the mount table cannot be read (a warning says why).
+  returned: always
+  type: dict
+  contains:
+    mount_point:
+      description: Whether the datadir is the target of a mount (its own volume, or a bind mount).
+      type: bool
+      sample: true
+    target:
+      description: Where the mount that holds the datadir is mounted (the datadir itself when I(mount_point)).
+      type: str
+      sample: /data/mysql
+    fstype:
+      description: That mount's filesystem type.
+      type: str
+      sample: ext4
+    source:
+      description: That mount's source (a device, or what the filesystem calls it).
+      type: str
+      sample: /dev/vdb
+    root:
+      description: The directory of the filesystem seen at I(target); not C(/) for a bind mount of a subdirectory.
+      type: str
+      sample: /
 server_pids:
   description:
     - When C(down), the mariadbd processes that serve this datadir (by their working
@@ -205,6 +237,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
+from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
 from ansible_collections.reseed.mariadb.plugins.module_utils import service
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
@@ -213,6 +246,21 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
 VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
              'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir',
              'have_ssl')
+
+MOUNT_FACTS = ('mount_point', 'target', 'fstype', 'source', 'root')
+
+
+def datadir_mount(module, datadir):
+    """The datadir's mount facts (module_utils/mounts.py), or None when unknown."""
+    if not datadir:
+        return None
+    try:
+        facts = mounts.path_facts(datadir)
+    except (IOError, OSError, mounts.MountinfoError) as e:
+        module.warn('replication_info on %s: cannot read the mount table %s (%s): '
+                    'datadir_mount is null' % (socket.gethostname(), mounts.MOUNTINFO, e))
+        return None
+    return dict((name, facts[name]) for name in MOUNT_FACTS)
 
 
 def exit_down(module, error):
@@ -229,7 +277,8 @@ def exit_down(module, error):
                          'or find out why it does not' % (socket.gethostname(), reason),
                          state=state, server_pids=pids, queries=[])
     result = dict(changed=False, state=state, needs_rebuild=needs, reason=reason,
-                  connections=[], queries=[], datadir=datadir, server_pids=pids)
+                  connections=[], queries=[], datadir=datadir, server_pids=pids,
+                  datadir_mount=datadir_mount(module, datadir))
     if paths:
         result['server_paths'] = paths
     module.exit_json(**result)
@@ -281,6 +330,7 @@ def main():
     info['server_id'] = int(info['server_id'])
     info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
     info['tls'] = (info.pop('have_ssl') or '').upper() == 'YES'
+    info['datadir_mount'] = datadir_mount(module, info['datadir'])
     errant = None
     if primary_state is not None:
         try:
