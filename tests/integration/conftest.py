@@ -4,7 +4,9 @@
 
 - ``make_hosts('primary', 'replica', datadir_mount=('replica',))``: fresh lab hosts named
   uniquely for this test (e.g. ``t12-primary``), a dict role -> lab.Host; removed after the
-  test (kept when RESEED_LAB_KEEP=1, to look at a failure). ``hardened=('replica',)`` makes
+  test (kept when RESEED_LAB_KEEP=1, to look at a failure). ``datadir_mount`` is a tuple of
+  roles (datadir its own mount point) or a dict role -> ``True`` / ``'bind'`` (a bind mount
+  of a directory of its parent's filesystem, see tests/lab/README.md). ``hardened=('replica',)`` makes
   those roles production-shaped (Ansible logs in as ``ops`` with sudo, datadir
   ``/data/mysql`` on its own mount, logs in ``/var/log/mysql``; see tests/lab/README.md).
   ``release={'replica': 'trixie'}`` gives those roles a root of that Debian release
@@ -55,7 +57,9 @@ def make_hosts(lab):
         for role in roles:
             name = 't%d-%s' % (number, role)
             made.append(name)  # before create: a host that fails to start is removed too
-            hosts[role] = lab.create(name, datadir_mount=role in datadir_mount,
+            mount = (datadir_mount.get(role, False) if isinstance(datadir_mount, dict)
+                     else role in datadir_mount)
+            hosts[role] = lab.create(name, datadir_mount=mount,
                                      hardened=role in hardened, release=release.get(role))
         return hosts
 

@@ -124,6 +124,34 @@ def test_datadir_as_its_own_mount_point(make_hosts):
     assert host.run('test -d /var/lib/mysql/mounted', check=False).returncode == 0
 
 
+@pytest.mark.parametrize('hardened', [False, True], ids=['plain', 'hardened'])
+def test_datadir_as_a_bind_mount_of_the_same_filesystem(lab, make_hosts, hardened):
+    host = make_hosts('b', datadir_mount={'b': 'bind'},
+                      hardened=('b',) if hardened else ())['b']
+    datadir = host.datadir
+    assert host.datadir_mount == 'bind'
+    assert host.sql_value('SELECT @@datadir') == datadir + '/'
+    # A mount point for findmnt, yet the same device as its parent for stat.
+    assert host.run(['findmnt', '-n', '-o', 'TARGET', '--target', datadir]).stdout.strip() == datadir
+    devs = host.run(['stat', '-c', '%d', datadir, os.path.dirname(datadir)]).stdout.split()
+    assert devs[0] == devs[1], devs
+    # A rename from beside it into it fails with EXDEV, although it is one filesystem.
+    host.run(['touch', datadir + '.beside'])
+    moved = host.run(['python3', '-c', 'import os, sys; os.rename(sys.argv[1], sys.argv[2])',
+                      datadir + '.beside', datadir + '/beside'], check=False)
+    assert 'Invalid cross-device link' in moved.stderr, moved.stderr
+    # Kept when asked again with the same options, made anew with others.
+    pid = host.init_pid
+    again = lab.create(host.name, datadir_mount='bind', hardened=hardened)
+    assert again.init_pid == pid
+    other = lab.create(host.name, datadir_mount=True, hardened=hardened, start_server=False)
+    assert other.init_pid != pid and other.datadir_mount is True
+    lab.destroy(host.name)
+    assert not os.path.exists(host.dir)
+    assert host.name not in subprocess.run(['findmnt', '-rn', '-o', 'TARGET,SOURCE'],
+                                           stdout=subprocess.PIPE, text=True, check=True).stdout
+
+
 @pytest.mark.parametrize('kind,field,errno', [
     ('1032', 'Last_SQL_Errno', '1032'),
     ('1062', 'Last_SQL_Errno', '1062'),

@@ -85,6 +85,25 @@ LAYOUTS = {
                relay_log='/var/log/mysql/relay-bin'),
 }
 
+# datadir_mount='bind': the datadir a bind mount of a directory of the same filesystem as
+# its parent (st_dev equal to its parent's, yet a mount point: it cannot be renamed, and a
+# rename into it from beside it fails with EXDEV), as a Docker volume or a hand-made
+# `mount --bind /srv/mysql /data/mysql` on one disk. Plain and release hosts: the volume
+# /var/lib/mysql-volume of the /var/lib overlay (the host's upper layer) bound onto
+# /var/lib/mysql. Hardened hosts: /data a bind of the host folder's `data` (the lab's
+# filesystem; a hardened root is a small tmpfs) and /data/mysql a bind of its
+# volumes/mysql. `source`: where the datadir's files are made (hardened: in the host folder;
+# else in the overlay's upper layer); `sh`: the host's first process mounts it ({at}: a
+# release host's new root).
+DATADIR_BIND = {
+    False: dict(source='/var/lib/mysql-volume',
+                sh='mkdir -p {at}/var/lib/mysql && '
+                   'mount --bind {at}/var/lib/mysql-volume {at}/var/lib/mysql'),
+    True: dict(source='data/volumes/mysql',
+               sh='mkdir -p /data && mount --bind $H/data /data && mkdir -p /data/mysql && '
+                  'mount --bind /data/volumes/mysql /data/mysql'),
+}
+
 SERVER_CNF = """\
 # Written by the reseed.mariadb lab for host {name}.
 [mariadbd]
@@ -315,7 +334,10 @@ class Host(object):
 
     @property
     def datadir_mount(self):
-        return os.path.exists(os.path.join(self.dir, 'datadir-mount'))
+        """False (a plain directory), True (its own mount, another filesystem than its
+        parent's) or 'bind' (a bind mount of a directory of its parent's filesystem)."""
+        mode = read(os.path.join(self.dir, 'datadir-mount'))
+        return False if mode is None else ('bind' if mode.strip() == 'bind' else True)
 
     @property
     def hardened(self):
@@ -648,7 +670,11 @@ class Lab(object):
     def create(self, name, datadir_mount=False, start_server=True, hardened=False,
                release=None):
         """Create (or keep, when it runs with the same options) the lab host `name`;
-        return its Host. A hardened host is production-shaped (see the module's docstring);
+        return its Host. `datadir_mount`: False (a plain directory), True (its own mount
+        point, a bind of the host folder's `datadir`: another filesystem than its parent's)
+        or 'bind' (a bind mount of a directory of the same filesystem as its parent: the
+        same st_dev, yet a mount, as Docker volumes and many hand-made layouts are; see
+        DATADIR_BIND). A hardened host is production-shaped (see the module's docstring);
         its datadir is always a mount point, /data/mysql. `release` (a Debian codename, e.g.
         'trixie') gives the host a root of its own: an overlay of that release's cached
         tree (built first when missing, outside the lab's lock: 35-80 s), with the tree's
@@ -659,7 +685,9 @@ class Lab(object):
         if release is not None and (not str(release).isalnum() or hardened):
             raise LabError('release is a Debian codename, and not for hardened hosts: %r'
                            % (release,))
-        datadir_mount = bool(datadir_mount or hardened)
+        if datadir_mount not in (False, True, None, 'bind'):
+            raise LabError("datadir_mount is False, True or 'bind': %r" % (datadir_mount,))
+        datadir_mount = 'bind' if datadir_mount == 'bind' else bool(datadir_mount or hardened)
         tree = None
         if release is not None:
             try:
@@ -713,12 +741,26 @@ class Lab(object):
             os.makedirs(varlib)
             base = tree
             mysql_uid, adm_gid = tree_ids(tree)[0::2]
-        datadir = os.path.join(d, 'datadir') if datadir_mount else os.path.join(varlib, 'mysql')
+        bind = DATADIR_BIND[bool(hardened)] if datadir_mount == 'bind' else None
+        if bind:
+            datadir = os.path.join(d, bind['source']) if hardened else \
+                os.path.join(varlib, os.path.basename(bind['source']))
+            os.makedirs(os.path.dirname(datadir), exist_ok=True)
+        elif datadir_mount:
+            datadir = os.path.join(d, 'datadir')
+        else:
+            datadir = os.path.join(varlib, 'mysql')
         sh(['cp', '-a', self.template_of(release), datadir])
         if not datadir_mount:
             os.setxattr(datadir, 'trusted.overlay.opaque', b'y')
         else:
-            write(os.path.join(d, 'datadir-mount'), 'yes\n')
+            write(os.path.join(d, 'datadir-mount'), '%s\n' % ('bind' if bind else 'yes'))
+        if bind and not hardened:
+            # In the /var/lib overlay: the volume and the (empty, opaque) mount point, so the
+            # machine's own /var/lib/mysql never shows through either.
+            os.setxattr(datadir, 'trusted.overlay.opaque', b'y')
+            os.makedirs(os.path.join(varlib, 'mysql'))
+            os.setxattr(os.path.join(varlib, 'mysql'), 'trusted.overlay.opaque', b'y')
         if hardened:
             write(os.path.join(d, 'hardened'), 'yes\n')
             self._build_hardened(d, upper)
@@ -750,8 +792,13 @@ class Lab(object):
             ('mount --bind $H/{0} {2}{1}' if os.path.isfile(os.path.join(d, src)) else
              'mkdir -p {2}{1} && mount --bind $H/{0} {2}{1}').format(src, target, at)
             for src, target in PRIVATE_MOUNTS + (HARDENED_MOUNTS if hardened else ()))
-        datadir_line = 'mkdir -p {1}{0} && mount --bind $H/datadir {1}{0}'.format(
-            layout['datadir'], at) if datadir_mount else ''
+        if bind:
+            datadir_line = bind['sh'].format(at=at)
+        elif datadir_mount:
+            datadir_line = 'mkdir -p {1}{0} && mount --bind $H/datadir {1}{0}'.format(
+                layout['datadir'], at)
+        else:
+            datadir_line = ''
         if release is None:
             init = INIT_SH.format(
                 name=host.name, hostdir=d, lab_root=self.root, private_mounts=mounts,
@@ -942,6 +989,9 @@ def main(argv=None):
     p.add_argument('names', nargs='+')
     p.add_argument('--datadir-mount', action='append', default=[], metavar='NAME',
                    help='give NAME a datadir that is its own mount point')
+    p.add_argument('--datadir-bind', action='append', default=[], metavar='NAME',
+                   help="give NAME a datadir that is a bind mount of a directory of its "
+                        "parent's filesystem (same st_dev as its parent, yet a mount point)")
     p.add_argument('--hardened', action='append', default=[], metavar='NAME',
                    help='make NAME production-shaped: login as ops with sudo, no root '
                         'login, datadir /data/mysql on its own mount, logs in /var/log/mysql')
@@ -976,7 +1026,8 @@ def main(argv=None):
             if unknown:
                 parser.error('--release names hosts not to bring up: %s' % ', '.join(unknown))
             for name in args.names:
-                h = lab.create(name, datadir_mount=name in args.datadir_mount,
+                mount = 'bind' if name in args.datadir_bind else name in args.datadir_mount
+                h = lab.create(name, datadir_mount=mount,
                                hardened=name in args.hardened, release=release_of.get(name))
                 print('%s\t%s\tup' % (h.name, h.ip))
         elif args.cmd == 'down':
