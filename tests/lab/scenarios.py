@@ -203,6 +203,40 @@ def break_errant(primary, replica):
     return state
 
 
+def lose_binlog_tail(primary, ahead, others=(), tail=300):
+    """The primary crashes and comes back without the tail of its binlog (sync_binlog=0):
+    `ahead` received `tail` transactions that the restarted primary no longer has, while
+    `others` (their IO thread stopped meanwhile) did not and are consistent with it.
+
+    A cold copy of the primary (datadir and binlogs, server stopped) is taken, the tail is
+    written and replicated to `ahead`, then the primary is stopped and put back to the cold
+    copy and started. Returns (the primary's gtid_binlog_pos now, ahead's). The primary is
+    then behind `ahead` in its own server_id until it writes `tail` more transactions."""
+    for r in others:
+        r.sql('STOP SLAVE IO_THREAD;')
+    datadir = primary.sql_value('SELECT @@datadir').rstrip('/')
+    logs = primary.sql_value('SELECT @@log_bin_basename')
+    cold = '/tmp/reseed-cold-copy'
+    primary.service('stop')
+    primary.run('rm -rf {c} && mkdir -p {c}/logs && cp -a {d} {c}/datadir && '
+                'cp -a {l}.* {c}/logs/'.format(c=cold, d=datadir, l=logs))
+    primary.service('start')
+    primary.sql(''.join("INSERT INTO %s.log (msg) VALUES ('tail %d, lost by the crash');"
+                        % (DB, n) for n in range(int(tail))))
+    wait_caught_up(primary, ahead)
+    primary.service('stop')
+    # Contents, not the directory: the datadir may be a mount point.
+    primary.run('find {d} -mindepth 1 -delete && rm -f {l}.* && cp -a {c}/datadir/. {d}/ && '
+                'cp -a {c}/logs/* {ld}/ && rm -rf {c}'
+                .format(c=cold, d=datadir, l=logs, ld=os.path.dirname(logs)))
+    primary.service('start')
+    for r in others:
+        r.sql('START SLAVE IO_THREAD;')
+    for r in others:
+        wait_caught_up(primary, r)
+    return gtid_binlog_pos(primary), ahead.sql_value('SELECT @@GLOBAL.gtid_slave_pos')
+
+
 BREAKAGES = {
     '1032': break_1032,
     '1062': break_1062,
