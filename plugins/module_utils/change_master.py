@@ -13,7 +13,8 @@ __metaclass__ = type
 
 # (module option, SQL keyword, SHOW ALL SLAVES STATUS field or None when unreadable, type)
 # The heartbeat is only in SHOW ALL SLAVES STATUS (not SHOW SLAVE STATUS); the server keeps
-# it to the millisecond, so both sides are compared rounded to 3 decimals.
+# it to the millisecond, so both sides are compared rounded to 3 decimals. Lists (of ids) are
+# compared sorted; the driver writes a tuple as (1,2), and an empty one clears the list.
 OPTIONS = (
     ('primary_host', 'MASTER_HOST', 'Master_Host', 'str'),
     ('primary_port', 'MASTER_PORT', 'Master_Port', 'int'),
@@ -28,6 +29,9 @@ OPTIONS = (
     ('primary_ssl_key', 'MASTER_SSL_KEY', 'Master_SSL_Key', 'str'),
     ('primary_ssl_verify_server_cert', 'MASTER_SSL_VERIFY_SERVER_CERT',
      'Master_SSL_Verify_Server_Cert', 'bool'),
+    ('ignore_server_ids', 'IGNORE_SERVER_IDS', 'Replicate_Ignore_Server_Ids', 'list'),
+    ('do_domain_ids', 'DO_DOMAIN_IDS', 'Replicate_Do_Domain_Ids', 'list'),
+    ('ignore_domain_ids', 'IGNORE_DOMAIN_IDS', 'Replicate_Ignore_Domain_Ids', 'list'),
 )
 USE_GTID = {'gtid': 'slave_pos', 'file_pos': 'no'}
 USE_GTID_SHOWN = {'slave_pos': 'Slave_Pos', 'no': 'No', 'current_pos': 'Current_Pos'}
@@ -47,12 +51,32 @@ def current_settings(status_row):
             value = round(float(value), 3) if value not in (None, '') else None
         elif kind == 'bool':
             value = str(value) in ('Yes', '1')
+        elif kind == 'list':
+            value = id_list(value)
         else:
             value = value or ''
         out[option] = value
     out['use_gtid'] = {'Slave_Pos': 'slave_pos', 'Current_Pos': 'current_pos'}.get(
         status_row.get('Using_Gtid'), 'no')
     return out
+
+
+def id_list(value):
+    """'3, 4' (as SHOW SLAVE STATUS lists ids) or [4, 3] -> [3, 4]."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return sorted(int(x) for x in value)
+    return sorted(int(x) for x in str(value).replace(',', ' ').split())
+
+
+def normal(kind, value):
+    """A wanted value in the form current_settings() reads it back."""
+    if kind == 'float':
+        return round(float(value), 3)
+    if kind == 'list':
+        return id_list(value)
+    return value
 
 
 def use_gtid_for(mode, current_use_gtid, log_file=None, gtid_pos=None):
@@ -71,7 +95,7 @@ def use_gtid_for(mode, current_use_gtid, log_file=None, gtid_pos=None):
 
 def wanted_settings(params, use_gtid):
     """The settings asked for (options left unset are not managed)."""
-    out = dict((option, round(float(params[option]), 3) if kind == 'float' else params[option])
+    out = dict((option, normal(kind, params[option]))
                for option, keyword, field, kind in OPTIONS
                if params.get(option) is not None and kind != 'secret')
     out['use_gtid'] = use_gtid
@@ -101,7 +125,8 @@ def statement(connection_name, settings, password=None, log_file=None, log_pos=N
             continue
         value = settings[option]
         parts.append('%s = %%s' % keyword)
-        args.append(int(value) if kind == 'bool' else value)
+        args.append(int(value) if kind == 'bool' else
+                    tuple(id_list(value)) if kind == 'list' else value)
     secret = ()
     if password is not None:
         parts.append('%s = %%s' % keywords['primary_password'])

@@ -282,12 +282,16 @@ def server_paths(options, hostname, default_datadir=DEFAULT_DATADIR):
 
 def drop_in_text():
     """The option file that makes the new server start with replication held."""
+    # event_scheduler OFF, not DISABLED: the copy's events run at once otherwise (they come
+    # ENABLED), and DISABLED could not be turned back on without another restart.
     return ('# Written by reseed.mariadb.datadir_swap: the server starts after a datadir swap\n'
-            '# with replication held and read-only, until replication is configured.\n'
+            '# with replication held, read-only and its event scheduler off, until the\n'
+            '# copy\'s events are disabled and replication is configured.\n'
             '# The role replica_rebuild removes this file once replication runs.\n'
             '[mariadbd]\n'
             'skip_slave_start\n'
-            'read_only = ON\n')
+            'read_only = ON\n'
+            'event_scheduler = OFF\n')
 
 
 def service_commands(systemd_running, name, action):

@@ -121,8 +121,29 @@ options:
     description: Require the primary's certificate to name I(primary_host).
     type: bool
     aliases: [master_ssl_verify_server_cert]
+  ignore_server_ids:
+    description:
+      - Events of these server ids are not applied (C(IGNORE_SERVER_IDS)); an empty list clears it.
+    type: list
+    elements: int
+  do_domain_ids:
+    description:
+      - Apply only these GTID domains (C(DO_DOMAIN_IDS)); an empty list clears it. Needs GTID
+        mode (the server refuses it with C(MASTER_USE_GTID=no), error 1201).
+    type: list
+    elements: int
+  ignore_domain_ids:
+    description:
+      - Skip these GTID domains (C(IGNORE_DOMAIN_IDS)); an empty list clears it. Not together
+        with a non-empty I(do_domain_ids).
+    type: list
+    elements: int
   wait:
-    description: With C(state=started), wait until both threads run and the replica has caught up.
+    description:
+      - With C(state=started), wait until both threads run and the replica has caught up.
+      - A delayed replica (C(MASTER_DELAY), C(SQL_Delay) in its status) has caught up when it
+        is behind by at most its delay plus I(max_lag), or its SQL thread waits out the delay
+        of an event it has received.
     type: bool
     default: true
   wait_timeout:
@@ -241,6 +262,16 @@ def both_running(row):
                           and row.get('Slave_SQL_Running') == 'Yes')
 
 
+def within_lag(row, seconds_behind, max_lag):
+    """Caught up, for a replica delayed on purpose too: Seconds_Behind_Master stays near
+    its MASTER_DELAY there, and SQL_Remaining_Delay is set while the SQL thread waits out
+    the delay of the next event (everything before it applied)."""
+    delay = int(row.get('SQL_Delay') or 0)
+    if delay and row.get('SQL_Remaining_Delay') is not None:
+        return True
+    return seconds_behind <= max_lag + delay
+
+
 def wait_healthy(db, p):
     """Poll until both threads run and the replica has caught up; the replication error,
     not a timeout alone, when it does not."""
@@ -263,7 +294,8 @@ def wait_healthy(db, p):
                     raise Failed('replicating from %s:%s, %s' % (
                         s['primary_host'], s['primary_port'], reason))
         caught_up = (s['io_running'] == 'Yes' and s['sql_running'] == 'Yes'
-                     and s['seconds_behind'] is not None and s['seconds_behind'] <= p['max_lag'])
+                     and s['seconds_behind'] is not None
+                     and within_lag(row, s['seconds_behind'], p['max_lag']))
         if caught_up and p['wait_gtid']:
             caught_up = db.query('SELECT MASTER_GTID_WAIT(%s, 0) AS r',
                                  [p['wait_gtid']])[0]['r'] == 0
@@ -361,6 +393,9 @@ def main():
         max_lag=dict(type='int', default=0),
         wait_gtid=dict(type='str'),
         error_grace=dict(type='int', default=10),
+        ignore_server_ids=dict(type='list', elements='int'),
+        do_domain_ids=dict(type='list', elements='int'),
+        ignore_domain_ids=dict(type='list', elements='int'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec, supports_check_mode=True,

@@ -81,3 +81,17 @@ def test_the_heartbeat_period_is_always_named():
     assert cm.naming_heartbeat({'primary_heartbeat_period': 2.0}, current) == {
         'primary_heartbeat_period': 2.0}
     assert cm.naming_heartbeat({'primary_port': 3307}, {}) == {'primary_port': 3307}
+
+
+def test_id_lists_read_compare_and_write_as_tuples():
+    current = cm.current_settings({'Replicate_Ignore_Server_Ids': '4, 3', 'Using_Gtid': 'Slave_Pos',
+                                   'Replicate_Do_Domain_Ids': '',
+                                   'Replicate_Ignore_Domain_Ids': '2'})
+    assert current['ignore_server_ids'] == [3, 4] and current['do_domain_ids'] == []
+    wanted = cm.wanted_settings({'ignore_server_ids': [4, 3], 'ignore_domain_ids': [],
+                                 'do_domain_ids': None}, 'slave_pos')
+    assert wanted['ignore_server_ids'] == [3, 4] and 'do_domain_ids' not in wanted
+    assert cm.differences(current, wanted) == {'ignore_domain_ids': ([2], [])}
+    sql, args, secret = cm.statement('', {'ignore_server_ids': [4, 3], 'ignore_domain_ids': []})
+    assert sql == 'CHANGE MASTER %s TO IGNORE_SERVER_IDS = %s, IGNORE_DOMAIN_IDS = %s'
+    assert args == ['', (3, 4), ()]

@@ -116,3 +116,12 @@ def test_status_row_finds_the_connection_without_case():
     db = FakeDb(rows=[dict(ROW, Connection_name='Eu')])
     assert mod.status_row(db, 'eu')['Connection_name'] == 'Eu'
     assert mod.status_row(FakeDb(rows=[dict(ROW, Connection_name='eu')]), '') is None
+
+
+def test_a_delayed_replica_is_caught_up_within_its_delay():
+    assert mod.within_lag({'SQL_Delay': 0}, 0, 0)
+    assert not mod.within_lag({'SQL_Delay': 0}, 5, 0)
+    assert mod.within_lag({'SQL_Delay': 5, 'SQL_Remaining_Delay': None}, 5, 0)
+    assert not mod.within_lag({'SQL_Delay': 5, 'SQL_Remaining_Delay': None}, 40, 0)
+    # Waiting out the delay of the next event: everything before it is applied.
+    assert mod.within_lag({'SQL_Delay': 5, 'SQL_Remaining_Delay': 3}, 7, 0)
