@@ -152,6 +152,8 @@ def test_external_log_files_match_only_the_set():
 def test_drop_in_holds_replication_for_mariadbd():
     text = dd.drop_in_text()
     assert '[mariadbd]' in text and '\nskip_slave_start\n' in text and 'read_only = ON' in text
+    # OFF, not DISABLED: the copy's events are disabled, then the scheduler set back at runtime.
+    assert '\nevent_scheduler = OFF\n' in text
 
 
 def test_service_commands():
