@@ -12,8 +12,10 @@ its own mount, logs in /var/log/mysql): a primary and four replicas.
 3. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
    r2..r4, consistent with the restarted primary, are left alone.
-4. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml)
-   and the status playbook, under the writer: no replica is found to need a rebuild.
+4. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
+   the rebuild playbook in check mode and the status playbook, under the writer: no replica
+   is found to need a rebuild.
+No run prints a warning (deprecations included): a user reads one as a fault.
 Every step asserts on the role's structured results (set_stats) and the servers' state."""
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from faults import LoadGenerator
 REBUILD = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
 STATUS = os.path.join(REPO, 'playbooks', 'replica_status.yml')
 LOOP = os.path.join(REPO, 'tests', 'integration', 'playbooks', 'diagnose_loop.yml')
+# Deprecation warnings shown (the lab's runs hide them by default).
+LOUD = {'ANSIBLE_DEPRECATION_WARNINGS': 'True'}
 # Each LoadGenerator round is two commits (an insert and an update): 80 commits a second
 # asked, at least 50 required of the busiest runs.
 WRITER_RATE = 40
@@ -54,8 +58,13 @@ class Fleet(object):
         pids = dict((r.name, server_pid(r)) for r in self.replicas)
         with LoadGenerator(self.primary, rate=rate, max_rows=10 ** 7) as writer:
             proc, results = run_playbook_results(self.inventory, playbook,
-                                                 dict(self.extra, **extra), check=check)
+                                                 dict(self.extra, **extra), check=check,
+                                                 env=LOUD)
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+        # A user reads a warning on a normal run as a fault (issue 25).
+        warnings = [line for line in (proc.stdout + proc.stderr).splitlines()
+                    if '[WARNING]' in line or '[DEPRECATION WARNING]' in line]
+        assert warnings == [], warnings
         assert writer.errors == [] and writer.inserted > 0, writer.errors
         return results, pids, writer
 
@@ -133,6 +142,10 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
           '%d false alarms' % (time.time() - started, rate, len(false_alarms)))
     assert false_alarms == []
     assert rate >= 50, rate
+    results, pids, writer = fleet.run(REBUILD, check=True)
+    assert dict((h, (v['diagnosis_before'], v['action'])) for h, v in
+                results['replica_rebuild_results'].items()) == dict(
+        (r.name, ('healthy', 'none')) for r in replicas), results
     results, pids, writer = fleet.run(STATUS)
     assert dict((h, (v['state'], v['needs_rebuild'])) for h, v in
                 results['replica_status'].items()) == dict(
