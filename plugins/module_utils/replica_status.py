@@ -19,7 +19,8 @@ Never rebuild on these: the data is fine; fix the network or the credentials.
   2003, 2013, 2026 (cannot connect, lost, TLS), 1158 (network read), 1045 (access denied),
   1129, 1130 (host blocked or not allowed), 1040 (too many connections)
 Errant GTIDs (the replica holds transactions its primary never had) make `diverged` and a
-rebuild. Lagging or cleanly stopped is never a rebuild. Any other error is `broken` without
+rebuild, also while the IO thread shows a network error (the primary's own restart), which
+alone would say "fix the network". Lagging or cleanly stopped is never a rebuild. Any other error is `broken` without
 a rebuild: look at it first.
 A server that does not listen (this host's own, refused with 2002/2003) is `down`, never a
 rebuild by rule: a DBA decides (the role rebuilds it with replica_rebuild_force=true).
@@ -169,6 +170,12 @@ def diagnose_down(error, pids):
 
 def _broken(thread, errno, message, rebuild_errors, never_errors, errant_text):
     reason = '%s thread error %d: %s' % (thread, errno, (message or '').strip())
+    if errant_text and errno in never_errors:
+        # A network error is no verdict on a replica that holds GTIDs the primary does not:
+        # after a primary's crash and restart its IO thread shows 2003 (refused while the
+        # primary was down) and would, once it reconnects, go on past the divergence.
+        return 'diverged', True, '%s; its %s (rebuild: the primary lost them or never had them)' % (
+            errant_text, reason)
     if errno in rebuild_errors:
         needs, why = True, 'rebuild: the data can no longer follow the primary'
     elif errno in never_errors:

@@ -46,11 +46,21 @@ def test_a_gtid_of_the_replica_own_server_id_is_errant():
     assert got['state'] == 'diverged' and got['errant_gtids'] == ['0-12-3']
 
 
-def test_broken_stays_broken_and_errant_still_rebuilds():
-    broken = status(Slave_IO_Running='Connecting', Last_IO_Errno='2003')
-    got = diagnosis(replica_read('0-11-500', broken), '0-11-530')
+def test_a_network_error_is_no_verdict_on_a_replica_ahead_of_the_primary():
+    # The primary's restart: the IO thread retries after 2003. Behind the primary it is a
+    # network matter; ahead of it (the primary lost what the replica holds) it is divergence.
+    retrying = status(Slave_IO_Running='Connecting', Last_IO_Errno='2003',
+                      Last_IO_Error="Can't connect")
+    got = diagnosis(replica_read('0-11-500', retrying), '0-11-530')
     assert (got['state'], got['needs_rebuild']) == ('broken', False)
-    got = diagnosis(replica_read('0-11-500,0-12-1', broken), '0-11-530')
+    got = diagnosis(replica_read('0-11-530', retrying), '0-11-500')
+    assert (got['state'], got['needs_rebuild']) == ('diverged', True), got
+    assert '0-11-530' in got['reason'] and 'IO thread error 2003' in got['reason']
+
+
+def test_a_replication_error_with_errant_gtids_is_broken_and_rebuilds():
+    failed = status(Slave_SQL_Running='No', Last_SQL_Errno='1451')
+    got = diagnosis(replica_read('0-11-500,0-12-1', failed), '0-11-530')
     assert (got['state'], got['needs_rebuild']) == ('broken', True) and '0-12-1' in got['reason']
 
 
