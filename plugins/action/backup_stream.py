@@ -44,7 +44,11 @@ JOB_KEYS = ('ansible_job_id', 'finished', 'started', 'results_file', 'stdout', '
 def progress_line(host, destination, data):
     """One line for a human from the module's progress file (a dict)."""
     line = '%s -> %s: %s' % (host, destination, size(data.get('read', 0)))
-    if data.get('expected_bytes'):
+    if data.get('over_estimate'):
+        # The redo written during the copy grows it past the estimate from the data size.
+        line = '%s -> %s: more than estimated (~%s): %s so far' % (
+            host, destination, size(data.get('expected_bytes', 0)), size(data.get('read', 0)))
+    elif data.get('expected_bytes'):
         line += ' of ~%s' % size(data['expected_bytes'])
     if 'percent' in data:
         line += ' (%.1f%%)' % data['percent']

@@ -216,6 +216,19 @@ class Pump(Relay):
         return '%s failed: %s' % (self.name, scrub(str(self.error)))
 
 
+def estimate(done, expected, elapsed):
+    """The progress file's share and ETA for `done` bytes of an `expected` total after
+    `elapsed` seconds. The copy includes the redo written while it runs, so it can outgrow
+    any estimate: then no share and no ETA (a share past 100 %, or an ETA below zero, would
+    be false) but over_estimate, and the line says how much so far."""
+    if not expected or not done:
+        return {}
+    if done >= expected:
+        return {'over_estimate': True}
+    return {'percent': round(min(99.9, 100.0 * done / expected), 1),
+            'eta_seconds': max(0.0, round((expected - done) * elapsed / done, 0))}
+
+
 def write_json_atomic(path, data):
     tmp = '%s.%d.tmp' % (path, os.getpid())
     with open(tmp, 'w') as f:
@@ -278,9 +291,8 @@ class Pipeline(object):
         data = dict(counts, elapsed=round(elapsed, 1), done=done,
                     rate_mb_s=round(first / elapsed / 1e6, 1) if elapsed else 0,
                     expected_bytes=self.expected_bytes, updated=time.time())
-        if self.expected_bytes and first and not done:
-            data['percent'] = round(min(99.9, 100.0 * first / self.expected_bytes), 1)
-            data['eta_seconds'] = round((self.expected_bytes - first) * elapsed / first, 0)
+        if not done:
+            data.update(estimate(first, self.expected_bytes, elapsed))
         write_json_atomic(self.progress_file, data)
 
     def run(self):

@@ -11,6 +11,7 @@ import threading
 import time
 
 from ansible_collections.reseed.mariadb.plugins.action import backup_stream as action
+from ansible_collections.reseed.mariadb.plugins.module_utils import pipeline
 from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as module
 
 
@@ -26,6 +27,25 @@ def test_progress_line_without_an_estimate_or_compression():
     line = action.progress_line('db1', 'db2', {'read': 10 ** 9, 'sent': 10 ** 9,
                                                'rate_mb_s': 50.0, 'elapsed': 7300})
     assert line == 'db1 -> db2: 1.00 GB, 50.0 MB/s, 2h01m elapsed'
+
+
+def test_progress_line_past_the_estimate_says_so_and_keeps_the_rate():
+    # The redo written during the copy grew it past the estimate: no share past 100 %, no
+    # negative ETA (issue 22 measured '12.67 GB of ~8.18 GB (99.9%), ETA -31s').
+    data = dict(read=12670000000, sent=12670000000, expected_bytes=8180000000, rate_mb_s=52.1,
+                elapsed=243, **pipeline.estimate(12670000000, 8180000000, 243))
+    assert action.progress_line('db1', 'db2', data) == (
+        'db1 -> db2: more than estimated (~8.18 GB): 12.67 GB so far, 52.1 MB/s, 4m03s elapsed')
+
+
+def test_estimate_share_and_eta_stay_true():
+    assert pipeline.estimate(0, 100, 5) == {} and pipeline.estimate(50, 0, 5) == {}
+    assert pipeline.estimate(25, 100, 10) == {'percent': 25.0, 'eta_seconds': 30.0}
+    assert pipeline.estimate(99999, 100000, 10)['percent'] == 99.9  # never 100 while it runs
+    for done in (100, 101, 10 ** 6):
+        assert pipeline.estimate(done, 100, 10) == {'over_estimate': True}
+    assert all(0 <= pipeline.estimate(d, 1000, 7).get('eta_seconds', 0) and
+               pipeline.estimate(d, 1000, 7).get('percent', 0) < 100 for d in range(1, 2000, 7))
 
 
 def test_heartbeat_watchdog(tmp_path):
