@@ -15,7 +15,7 @@ run_build() {
 }
 run_sanity() { scripts/sanity.sh; }
 run_lint() { ansible-lint --offline; }
-run_integration() { python -m pytest tests/integration -q -p no:cacheprovider -rfE; }
+run_integration() { python -m pytest tests/integration -q -p no:cacheprovider -rfE --durations=30; }
 run_molecule() {
   local s rc=0
   for s in molecule/*/molecule.yml; do
