@@ -86,8 +86,9 @@ def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
 
 
 def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_password, tmp_path):
-    """The copy carries no replication settings: TLS comes from the role's variables, or by
-    default from the primary (it accepts TLS here). The replication account requires SSL, so
+    """The copy carries no replication settings: TLS comes from the role's variables, or, with
+    their defaults, from what the replica had before the rebuild (replica_rebuild_keep_settings;
+    else from the primary, which accepts TLS here). The replication account requires SSL, so
     the preflight's login check and the replication itself must both use it."""
     hosts = make_hosts('primary', 'replica')
     primary, replica = hosts['primary'], hosts['replica']
@@ -128,9 +129,8 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
     assert 'Access denied' in bad.stdout, bad.stdout[-5000:]
     assert watch.leaks == [] and wrong not in bad.stdout + bad.stderr
     assert mariadbd_pid(replica) == pid
-    # With the defaults (replica_rebuild_primary_ssl: auto, no CA): the primary accepts TLS,
-    # so the replica replicates over it (the account requires it); the certificate check is
-    # left to this 10.11 replica's own default, which does not check.
+    # With the defaults (replica_rebuild_primary_ssl: auto, no CA, verify auto): the replica
+    # keeps its own TLS settings, those the first run gave it (CA, certificate check).
     auto = run_playbook(inv, PLAYBOOK, {
         'replica_rebuild_replication_user': 'repl', 'replica_rebuild_force': True,
         'replica_rebuild_replication_password': repl_password})
@@ -139,4 +139,4 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
     s = replica.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Master_SSL_Allowed'],
             s['Master_SSL_Verify_Server_Cert'], s['Master_SSL_CA_File']) == (
-                'Yes', 'Yes', 'Yes', 'No', ''), s
+                'Yes', 'Yes', 'Yes', 'Yes', '/etc/mysql/ssl/ca.pem'), s
