@@ -97,6 +97,20 @@ seconds:
   returned: success
   type: float
   sample: 4.2
+open_files:
+  description:
+    - The open files the prepare needs and gets. mariadb-backup opens the copy's tablespaces,
+      so the module raises its own soft C(RLIMIT_NOFILE) to the hard limit before it starts
+      mariadb-backup (which inherits it) and passes C(--open-files-limit) with that number.
+    - C(tablespaces) the C(.ibd) and C(.isl) files of the copy; C(needed) those plus a
+      margin for its other files; C(soft) and C(hard) the limits the module found (an
+      unlimited one as 1048576); C(limit) the soft limit mariadb-backup runs with; C(raised)
+      whether that is more than C(soft); C(enough) false when the hard limit is below
+      C(needed), and the module then fails before the prepare starts.
+  returned: once the copy was found whole
+  type: dict
+  sample: {tablespaces: 4012, needed: 4212, soft: 1024, hard: 524288, limit: 524288,
+           raised: true, enough: true}
 mariabackup_version:
   description: The version of the mariadb-backup that prepared the copy.
   returned: success
@@ -110,10 +124,12 @@ msg:
 
 import os
 import re
+import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
+from ansible_collections.reseed.mariadb.plugins.module_utils import open_files
 
 
 def find_program(module, given, names):
@@ -193,6 +209,13 @@ def main():
     version = re.search(r'(\d+\.\d+\.\d+-MariaDB)', out + err)
     result['mariabackup_version'] = version.group(1) if version else (out + err).strip()
 
+    # The prepare opens the copy's tablespaces too: the same limit as the backup's, raised
+    # before mariadb-backup starts (it inherits it), or a refusal while nothing has started.
+    plan = result['open_files'] = open_files.current(open_files.count_tablespaces(path))
+    if not plan['enough']:
+        module.fail_json(msg=fail + open_files.refusal(socket.gethostname(), 'prepare', plan,
+                                                       open_files.login()), **result)
+
     if bm.is_prepared(checkpoints):
         module.exit_json(changed=False, prepared=True, backup_type=checkpoints['backup_type'],
                          seconds=0.0, msg='already prepared', **result)
@@ -200,6 +223,11 @@ def main():
         module.exit_json(changed=True, prepared=False, backup_type=checkpoints['backup_type'],
                          seconds=0.0, msg='would prepare the copy', **result)
 
+    try:
+        open_files.apply(plan)
+    except (ValueError, OSError) as e:
+        module.fail_json(msg=fail + 'cannot raise the soft limit of open files from %d to %d: '
+                         '%s' % (plan['soft'], plan['limit'], e), **result)
     start = time.time()
     if legacy:
         rc, out, err = module.run_command([mariabackup, '--decompress', '--remove-original',
@@ -209,12 +237,15 @@ def main():
                              % (rc, stderr_tail(err)))
         result.update(read_coordinates(module, path, fail))
     rc, out, err = module.run_command([mariabackup, '--prepare', '--target-dir=' + path,
-                                       '--use-memory=' + module.params['use_memory']])
+                                       '--use-memory=' + module.params['use_memory']]
+                                      + open_files.option(plan))
     if rc != 0 or 'completed OK!' not in err:
         hint = ''
         if 'redo log' in err and ('before MariaDB' in err or 'not possible' in err):
             hint = ' (the copy\'s redo log format needs a mariadb-backup of the same major ' \
                    'series as the server that made it)'
+        elif open_files.exhausted(err):
+            hint = open_files.hint(plan)
         module.fail_json(msg=fail + 'mariadb-backup --prepare failed (exit code %d)%s: %s'
                          % (rc, hint, stderr_tail(err)))
     checkpoints = bm.read(path, 'checkpoints', bm.parse_checkpoints)

@@ -162,7 +162,8 @@ extends_documentation_fragment:
 notes:
   - Every run starts with a preflight; check mode runs only the preflight and reports what
     would run. It checks that mariadb-backup is installed and of the server's series and at
-    least as new, and that the programs the transport needs are here. The receiver's
+    least as new, that the programs the transport needs are here, and that the hard limit of
+    open files allows one for every tablespace (see RV(open_files)). The receiver's
     checks (staging directory, free space, lock) happen on the replica, before anything
     there changes.
 seealso:
@@ -267,6 +268,21 @@ progress_file:
   description: The progress file.
   returned: always
   type: str
+open_files:
+  description:
+    - The open files mariadb-backup needs and gets. It opens every InnoDB tablespace at
+      once, so the module raises its own soft C(RLIMIT_NOFILE) to the hard limit before it
+      starts mariadb-backup (which inherits it) and passes C(--open-files-limit) with that
+      number (not when I(extra_args) set their own).
+    - C(tablespaces) the C(.ibd) and C(.isl) files of I(source_datadir); C(needed) those
+      plus a margin for its other files; C(soft) and C(hard) the limits the module found
+      (an unlimited one as 1048576); C(limit) the soft limit mariadb-backup runs with;
+      C(raised) whether that is more than C(soft); C(enough) false when the hard limit is
+      below C(needed), and the module then fails in its preflight, before anything starts.
+  returned: once the preflight got that far
+  type: dict
+  sample: {tablespaces: 4012, needed: 4212, soft: 1024, hard: 524288, limit: 524288,
+           raised: true, enough: true}
 msg:
   description: What happened, in one line.
   returned: always
@@ -277,11 +293,12 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reseed.mariadb.plugins.module_utils import transfer, versions
+from ansible_collections.reseed.mariadb.plugins.module_utils import open_files, transfer, versions
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
@@ -458,7 +475,25 @@ class Sender(object):
         if problem:
             self.fail(problem)
         self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
+        self.check_open_files()
         return mariabackup
+
+    def check_open_files(self):
+        """mariadb-backup opens every tablespace at once: run it with the soft limit of open
+        files raised to the hard one (it inherits ours), or refuse while nothing has started
+        when even the hard limit is too low for them."""
+        plan = open_files.current(open_files.count_tablespaces(self.p['source_datadir']))
+        self.result['open_files'] = plan
+        if not plan['enough']:
+            self.fail(open_files.refusal(socket.gethostname(), 'preflight of the source', plan,
+                                         open_files.login()))
+        if not self.module.check_mode:
+            try:
+                open_files.apply(plan)
+            except (ValueError, OSError) as e:
+                self.fail('%s: preflight of the source: cannot raise the soft limit of open '
+                          'files from %d to %d: %s' % (socket.gethostname(), plan['soft'],
+                                                       plan['limit'], e))
 
     def open(self):
         """Connect, prove who we are, and hear the receiver accept (or refuse) the copy."""
@@ -514,6 +549,7 @@ class Sender(object):
             backup_argv.append('--slave-info')
             if p['safe_slave_backup']:
                 backup_argv.append('--safe-slave-backup')
+        backup_argv += open_files.option(self.result['open_files'], p['extra_args'])
         backup_argv += p['extra_args']
         digest = hashlib.sha1(('%s:%d' % (p['destination'], p['port'])).encode()).hexdigest()
         progress_file = p['progress_file'] or os.path.join(
@@ -580,6 +616,8 @@ class Sender(object):
             text = pipeline.aborted or blamed.describe(lambda t: scrub(t, self.secrets))
             if blamed is not None and 'Was only able to copy log' in getattr(blamed, 'stderr_tail', ''):
                 text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
+            if blamed is not None and open_files.exhausted(getattr(blamed, 'stderr_tail', '')):
+                text += open_files.hint(self.result['open_files'])
             if not isinstance(blamed, Pump):  # the link itself works: tell the receiver
                 text += self.receiver_said(text)
             # The receiver's own words may already say so, more briefly: said once.
