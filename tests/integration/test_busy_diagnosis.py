@@ -6,8 +6,11 @@ read first and the primary's after it (roles/replica_rebuild/tasks/diagnose.yml)
 other way round, every GTID the primary committed between the two reads looked errant.
 
 One set of production-shaped hosts (Ansible as `ops` with sudo, no root ssh, /data/mysql on
-its own mount, logs in /var/log/mysql): a primary and four replicas.
-1. r4 broken (1062), the fleet playbook: r4 alone is rebuilt, r1..r3 keep their server.
+its own mount, logs in /var/log/mysql): a primary and four replicas; r4's /data/mysql is a
+bind mount of a directory of its parent's filesystem (as Docker volumes and hand-made
+layouts on one disk are: the mount table says mount point, stat says the parent's device).
+1. r4 broken (1062), the fleet playbook: r4 alone is rebuilt, r1..r3 keep their server; r4's
+   copy was staged inside its bind mount and the old datadir is kept inside it.
 2. r3 broken (1032), one replica at a time: r3 alone is rebuilt.
 3. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
@@ -20,6 +23,7 @@ Every step asserts on the role's structured results (set_stats) and the servers'
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -44,6 +48,25 @@ def server_pid(host):
 def commits_per_second(writer):
     span = (writer.last or 0) - (writer.first or 0)
     return (writer.inserted + writer.updated) / span if span > 0 else 0.0
+
+
+def bind_mount_kept(host, datadir='/data/mysql'):
+    """The datadir is still that bind mount, of its parent's device; the copy came in through
+    the staging folder inside it (the swap's record) and the old datadir is kept inside it
+    (a bind mount cannot be renamed, nor renamed into from beside it: EXDEV)."""
+    assert host.run(['findmnt', '-n', '-o', 'TARGET', '--target', datadir]).stdout.strip() == \
+        datadir
+    devs = host.run(['stat', '-c', '%d', datadir, os.path.dirname(datadir)]).stdout.split()
+    assert devs[0] == devs[1], devs
+    record = json.loads(host.run(['cat', datadir + '/reseed_swapped']).stdout)
+    assert (record['layout'], record['staging']) == ('entries', datadir + '/#sql-reseed-staging')
+    old = host.run('ls -d %s/#sql-reseed-old-*' % datadir).stdout.split()
+    assert old == [record['old_datadir']], (old, record)
+    assert host.run(['test', '-f', old[0] + '/labdb/t.ibd'], check=False).returncode == 0
+    assert host.run('ls -d %s.reseed-* %s/#sql-reseed-staging 2>/dev/null || true'
+                    % (datadir, datadir)).stdout == ''
+    assert host.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                    "WHERE SCHEMA_NAME LIKE '#%'") == []
 
 
 class Fleet(object):
@@ -94,7 +117,7 @@ class Fleet(object):
 
 def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, repl_password):
     names = ('primary', 'r1', 'r2', 'r3', 'r4')
-    hosts = make_hosts(*names, hardened=names)
+    hosts = make_hosts(*names, hardened=names, datadir_mount={'r4': 'bind'})
     primary = hosts['primary']
     replicas = [hosts[n] for n in names[1:]]
     r1, r2, r3, r4 = replicas
@@ -106,6 +129,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     scenarios.break_1062(primary, r4)
     results, pids, writer = fleet.run(REBUILD)
     fleet.rebuilt_only(r4, results, pids)
+    bind_mount_kept(r4)
     print('fleet run: writer at %.0f commits/s' % commits_per_second(writer))
 
     # 2. One replica at a time.
