@@ -79,6 +79,14 @@ options:
     type: list
     elements: path
     default: [/etc/mysql/mariadb.conf.d/99-reseed-hold.cnf, /etc/my.cnf.d/99-reseed-hold.cnf]
+  require_state:
+    description:
+      - With C(restore), fail when I(state_file) is missing. False for a replica whose old
+        server was down (nothing could be captured); the copy's events are disabled all the
+        same, nothing else is restored, and C(event_scheduler) stays OFF until the server's
+        next start.
+    type: bool
+    default: true
   upgrade_timeout:
     description:
       - With C(restore) and C(finish), seconds to wait for a C(mariadb-upgrade) that the
@@ -395,7 +403,9 @@ def wait_for_upgrade(timeout):
 
 
 def restore(module, db, p):
-    state = read_state(p['state_file'])
+    # Without a capture (the old server was down: nothing of it could be read), the copy's
+    # events are still disabled; nothing else is known to put back.
+    state = read_state(p['state_file'], missing_ok=not p['require_state']) or {}
     wait_for_upgrade(p['upgrade_timeout'])
     changed = False
     db.query('SET SESSION sql_log_bin = 0')
@@ -468,6 +478,7 @@ def main():
         allow_other_connections=dict(type='bool', default=False),
         held_by=dict(type='list', elements='path', default=list(HOLD_FILES)),
         upgrade_timeout=dict(type='int', default=600),
+        require_state=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('phase', 'digest', ('digest_key',)),

@@ -8,7 +8,10 @@ every process of every lab host: one watcher covers them all.
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import threading
 
 
@@ -74,3 +77,48 @@ class SecretsWatch(ProcWatch):
         for kind, blob in where:
             if any(s in blob for s in self.secrets):
                 self.leaks.append((int(pid), kind, argv.replace(b'\0', b' ')[:200]))
+
+
+class ModuleArgCatcher(ProcWatch):
+    """A secret a run draws for itself (no_log, so a test cannot know it in advance), caught
+    from the arguments of the module it is given to, while that module runs.
+
+    Ansible copies a module, its arguments included, into the remote temporary directory and
+    runs it from there: its process (AnsiballZ_<module>.py) is found among every process's
+    argv, and the file read through the process's own root. Each value found is added to
+    ``watch`` (a SecretsWatch) at once, so that from then on no process's argv or environment
+    may hold it either; a test then looks for it in the output too.
+
+        with SecretsWatch([...]) as watch, \\
+                ModuleArgCatcher('temp_account', 'password', watch) as caught:
+            ...
+        assert caught.found  # the check was not empty
+    """
+
+    PARAMS = re.compile(r'^params=(.+),$', re.M)
+
+    def __init__(self, module, key, watch=None, interval=0.005):
+        super(ModuleArgCatcher, self).__init__(interval)
+        self.module = re.compile(rb'[^\0 ]*/AnsiballZ_' + re.escape(module.encode()) + rb'\.py')
+        self.key = key
+        self.watch = watch
+        self.found = []  # values, in the order they appeared
+        self._read = set()  # (pid, path) read whole
+
+    def sample(self, pid, argv):
+        m = self.module.search(argv)
+        if not m or (pid, m.group(0)) in self._read:
+            return
+        path = m.group(0).decode(errors='replace')
+        try:
+            with open('/proc/%s/root%s' % (pid, path)) as f:
+                args = json.loads(ast.literal_eval(
+                    self.PARAMS.search(f.read()).group(1)))['ANSIBLE_MODULE_ARGS']
+        except (OSError, ValueError, SyntaxError, KeyError, AttributeError):
+            return  # gone, or not whole yet: read again on the next pass
+        self._read.add((pid, m.group(0)))
+        value = args.get(self.key)
+        if isinstance(value, str) and value and value not in self.found:
+            self.found.append(value)
+            if self.watch is not None:
+                self.watch.secrets.append(value.encode())

@@ -10,6 +10,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import DbError
 from ansible_collections.reseed.mariadb.plugins.modules import replica_local as mod
 
@@ -83,7 +85,8 @@ class FakeModule(object):
         self.check_mode = check_mode
         self.params = dict(digest_key='k', source_digests={}, carry_accounts=True,
                            keep_settings=True, connection_name='',
-                           allow_other_connections=False, held_by=[], upgrade_timeout=5)
+                           allow_other_connections=False, held_by=[], upgrade_timeout=5,
+                           require_state=True)
         self.params.update(params)
 
 
@@ -199,3 +202,16 @@ def test_finish_sets_the_scheduler_again_if_something_turned_it_off(tmp_path):
     result = mod.finish(module, new, module.params)
     assert result['globals_restored'] == {'event_scheduler': 'ON'}
     assert new.globals['event_scheduler'] == 'ON'
+
+
+def test_restore_without_a_capture_still_disables_the_events(tmp_path):
+    events = [{'EVENT_SCHEMA': 'labdb', 'EVENT_NAME': 'tick', 'DEFINER': 'root@localhost',
+               'STATUS': 'ENABLED'}]
+    new = FakeDb({}, events=events, globals_=dict(GLOBALS, event_scheduler='OFF'))
+    module = FakeModule(state_file=str(tmp_path / 'none.json'), require_state=False)
+    result = mod.restore(module, new, module.params)
+    assert result['events_disabled'] == ['labdb.tick'] and result['globals_restored'] == {}
+    assert new.globals['event_scheduler'] == 'OFF'
+    module = FakeModule(state_file=str(tmp_path / 'none.json'), require_state=True)
+    with pytest.raises(mod.Failed):
+        mod.restore(module, new, module.params)
