@@ -9,9 +9,10 @@ One set of production-shaped hosts (Ansible as `ops` with sudo, no root ssh, /da
 its own mount, logs in /var/log/mysql): a primary and four replicas; r4's /data/mysql is a
 bind mount of a directory of its parent's filesystem (as Docker volumes and hand-made
 layouts on one disk are: the mount table says mount point, stat says the parent's device).
-1. r4 broken (1062), the fleet playbook: r4 alone is rebuilt, r1..r3 keep their server; r4's
-   copy was staged inside its bind mount and the old datadir is kept inside it.
-2. r3 broken (1032), one replica at a time: r3 alone is rebuilt.
+1. r3 broken (1032) and r4 (1062), the fleet playbook: one backup through r3 and r4 (a
+   chain), r1 and r2 keep their server; r4's copy was staged inside its bind mount and the
+   old datadir is kept inside it.
+2. r2 broken (an errant GTID), one replica at a time: r2 alone is rebuilt.
 3. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
    r2..r4, consistent with the restarted primary, are left alone.
@@ -48,6 +49,13 @@ def server_pid(host):
 def commits_per_second(writer):
     span = (writer.last or 0) - (writer.first or 0)
     return (writer.inserted + writer.updated) / span if span > 0 else 0.0
+
+
+def backup_uuid(host, datadir='/data/mysql'):
+    """The uuid mariadb-backup gave the copy this datadir was made from."""
+    info = host.run(['cat', datadir + '/xtrabackup_info']).stdout
+    return next((line.split('=', 1)[1].strip() for line in info.splitlines()
+                 if line.startswith('uuid')), '')
 
 
 def bind_mount_kept(host, datadir='/data/mysql'):
@@ -92,13 +100,13 @@ class Fleet(object):
         return results, pids, writer
 
     def rebuilt_only(self, expected, results, pids):
-        """`expected` rebuilt and healthy; every other replica left alone (its server the
-        same process) and healthy, before and after."""
+        """The replicas `expected` rebuilt and healthy; every other replica left alone (its
+        server the same process) and healthy, before and after."""
         by_host = results['replica_rebuild_results']
         assert sorted(by_host) == sorted(r.name for r in self.replicas), by_host
         for r in self.replicas:
             got = by_host[r.name]
-            if r is expected:
+            if r in expected:
                 assert got['action'] == 'rebuilt' and got['diagnosis_after'] == 'healthy', got
                 assert server_pid(r) != pids[r.name]
             else:
@@ -125,17 +133,22 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet = Fleet(primary, replicas, inventory(primary, replicas), repl_password)
     primary_id = primary.sql_value('SELECT @@server_id')
 
-    # 1. The fleet playbook (the default): one broken replica of four.
+    # 1. The fleet playbook (the default): two broken replicas of four, healed by a chain.
+    scenarios.break_1032(primary, r3)
     scenarios.break_1062(primary, r4)
     results, pids, writer = fleet.run(REBUILD)
-    fleet.rebuilt_only(r4, results, pids)
+    fleet.rebuilt_only((r3, r4), results, pids)
+    by_host = results['replica_rebuild_results']
+    assert by_host[r3.name]['source'] == by_host[r4.name]['source'] == primary.name
+    # One backup for both: each new datadir holds the same copy's record.
+    assert backup_uuid(r3) == backup_uuid(r4) != '', (backup_uuid(r3), backup_uuid(r4))
     bind_mount_kept(r4)
     print('fleet run: writer at %.0f commits/s' % commits_per_second(writer))
 
     # 2. One replica at a time.
-    scenarios.break_1032(primary, r3)
+    scenarios.break_errant(primary, r2)
     results, pids, writer = fleet.run(REBUILD, replica_rebuild_fleet=False)
-    fleet.rebuilt_only(r3, results, pids)
+    fleet.rebuilt_only((r2,), results, pids)
     print('one-at-a-time run: writer at %.0f commits/s' % commits_per_second(writer))
 
     # 3. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
@@ -149,7 +162,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     before = results['replica_rebuild_results'][r1.name]
     assert before['diagnosis_before'] in ('broken', 'diverged'), before
     assert '0-%s-' % primary_id in before['reason'], before  # the GTIDs the primary lost
-    fleet.rebuilt_only(r1, results, pids)
+    fleet.rebuilt_only((r1,), results, pids)
     assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '0'
 
     # 4. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
