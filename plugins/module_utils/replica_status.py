@@ -123,9 +123,13 @@ def diagnose(status, errant=None, lag_seconds=DEFAULT_LAG_SECONDS,
         return 'stopped', False, 'replication is stopped (IO %s, SQL %s), without error' % (
             status.get('io_running'), status.get('sql_running'))
     lag = status.get('seconds_behind')
-    if lag is not None and lag > lag_seconds:
-        return 'lagging', False, '%d seconds behind the primary' % lag
-    return 'healthy', False, 'both threads run, %s seconds behind' % lag
+    # A delayed replica (MASTER_DELAY) is behind by its delay on purpose.
+    delay = status.get('sql_delay') or 0
+    if lag is not None and lag > lag_seconds + delay:
+        return 'lagging', False, '%d seconds behind the primary%s' % (
+            lag, ' (%d more than its MASTER_DELAY)' % (lag - delay) if delay else '')
+    return 'healthy', False, 'both threads run, %s seconds behind%s' % (
+        lag, ' (MASTER_DELAY %d)' % delay if delay else '')
 
 
 def diagnose_server(statuses, errant=None, **rules):

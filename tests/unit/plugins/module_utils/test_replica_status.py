@@ -62,6 +62,15 @@ def test_errant_gtids_make_diverged_even_while_running():
     assert (state, needs) == ('broken', True)
 
 
+def test_a_delayed_replica_is_lagging_only_past_its_delay():
+    # SQL_Delay (MASTER_DELAY) 3600: an hour behind is what was asked for.
+    state, needs, reason = rs.diagnose(row(Seconds_Behind_Master='3590', SQL_Delay='3600'))
+    assert (state, needs) == ('healthy', False) and 'MASTER_DELAY 3600' in reason
+    state, needs, reason = rs.diagnose(row(Seconds_Behind_Master='3700', SQL_Delay='3600'))
+    assert (state, needs) == ('lagging', False) and '100 more than its MASTER_DELAY' in reason
+    assert rs.diagnose(row(Seconds_Behind_Master='61'))[0] == 'lagging'
+
+
 def test_not_configured_and_overrides():
     assert rs.diagnose(None) == ('not_configured', False, 'replication is not configured')
     assert rs.diagnose(row(**{'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '1062'}),
