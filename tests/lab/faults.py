@@ -20,7 +20,6 @@ Every loop here is bounded in count and time; processes are only ever stopped by
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -34,7 +33,7 @@ import time
 import ansible_run
 import scenarios
 from lab import CONTROLLER_IP, sh
-from secrets_watch import ProcWatch
+from secrets_watch import ModuleArgCatcher, ProcWatch
 
 
 class Background(object):
@@ -397,7 +396,7 @@ class OptionFileWatch(ProcWatch):
                     if any(mode & 0o077 or uid != 0 for mode, uid in modes))
 
 
-class StreamTokenCatcher(ProcWatch):
+class StreamTokenCatcher(ModuleArgCatcher):
     """This run's stream token, caught on the replica while the run goes on.
 
     The role draws the token per run (``__replica_rebuild_token``, no_log), so a test cannot
@@ -413,33 +412,9 @@ class StreamTokenCatcher(ProcWatch):
         assert tokens.found  # the check was not empty
     """
 
-    MODULE = re.compile(rb'[^\0]*/AnsiballZ_backup_receive\.py')
-    PARAMS = re.compile(r'^params=(.+),$', re.M)
-
     def __init__(self, replica, watch=None, interval=0.05):
-        super(StreamTokenCatcher, self).__init__(interval)
+        super(StreamTokenCatcher, self).__init__('backup_receive', 'token', watch, interval)
         self.mark = 'reseed-receive-%s-' % replica.name
-        self.watch = watch
-        self.found = []  # tokens, in the order they appeared
-        self.files = []  # where each was read
-        self._read = set()  # (pid, path) read whole
 
-    def sample(self, pid, argv):
-        m = self.MODULE.search(argv)
-        if not m or (pid, m.group(0)) in self._read:
-            return
-        path = m.group(0).decode(errors='replace')
-        try:
-            with open('/proc/%s/root%s' % (pid, path)) as f:
-                args = json.loads(ast.literal_eval(
-                    self.PARAMS.search(f.read()).group(1)))['ANSIBLE_MODULE_ARGS']
-        except (OSError, ValueError, SyntaxError, KeyError, AttributeError):
-            return  # gone, or not whole yet: read again on the next pass
-        self._read.add((pid, m.group(0)))
-        token = args.get('token')
-        if self.mark in str(args.get('run_file')) and isinstance(token, str) and \
-                token not in self.found:
-            self.found.append(token)
-            self.files.append(path)
-            if self.watch is not None:
-                self.watch.secrets.append(token.encode())
+    def wanted(self, args):
+        return self.mark in str(args.get('run_file'))

@@ -103,7 +103,12 @@ class ModuleArgCatcher(ProcWatch):
         self.key = key
         self.watch = watch
         self.found = []  # values, in the order they appeared
+        self.files = []  # the module file each was read from
         self._read = set()  # (pid, path) read whole
+
+    def wanted(self, args):
+        """Whether these module arguments are the ones to catch from (all, here)."""
+        return True
 
     def sample(self, pid, argv):
         m = self.module.search(argv)
@@ -118,7 +123,8 @@ class ModuleArgCatcher(ProcWatch):
             return  # gone, or not whole yet: read again on the next pass
         self._read.add((pid, m.group(0)))
         value = args.get(self.key)
-        if isinstance(value, str) and value and value not in self.found:
+        if isinstance(value, str) and value and value not in self.found and self.wanted(args):
             self.found.append(value)
+            self.files.append(path)
             if self.watch is not None:
                 self.watch.secrets.append(value.encode())
