@@ -194,15 +194,19 @@ def test_many_tables_under_a_soft_nofile_of_1024(make_hosts, inventory, repl_pas
            'ANSIBLE_CALLBACK_PLUGINS': str(callbacks), 'RESEED_FAILED_FILE': failed_file,
            # Fresh ssh connections: a master kept from before would hold older limits.
            'ANSIBLE_SSH_CONTROL_PATH_DIR': str(tmp_path / 'cp1')}
-    watch = BackupWatch(primary)
+    watch, prepare = BackupWatch(primary), BackupWatch(broken)
     watch.start()
+    prepare.start()
     started = time.time()
     with LoadGenerator(primary, rate=20, max_rows=100000) as writer:
         proc = run_playbook(inv, PLAYBOOK, extra, env=env)
     run_seconds = time.time() - started
     watch.stop()
-    print('run: %.1f s; mariadb-backup limits (soft, hard): %s; at most %d descriptors open'
-          % (run_seconds, sorted(set(watch.limits.values())), watch.most_fds))
+    prepare.stop()
+    print('run: %.1f s; mariadb-backup --backup limits (soft, hard): %s, at most %d descriptors '
+          'open; --prepare: %s, at most %d' % (
+              run_seconds, sorted(set(watch.limits.values())), watch.most_fds,
+              sorted(set(prepare.limits.values())), prepare.most_fds))
     for failure in failures(failed_file):
         print('failed: %(host)s: %(task)s: %(msg)s' % failure)
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -210,6 +214,8 @@ def test_many_tables_under_a_soft_nofile_of_1024(make_hosts, inventory, repl_pas
     assert watch.limits, 'mariadb-backup was not seen running on the primary'
     assert all(soft > SOFT for soft, h in watch.limits.values()), watch.limits
     assert watch.most_fds > SOFT, watch.most_fds  # it did need more than 1024
+    # The prepare on the replica, whose sessions are at 1024 too, ran raised as well.
+    assert all(soft > SOFT for soft, h in prepare.limits.values()), prepare.limits
     s = broken.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
         scenarios.threads(s)
