@@ -12,7 +12,10 @@ layouts on one disk are: the mount table says mount point, stat says the parent'
 1. r3 broken (1032) and r4 (1062), the fleet playbook: one backup through r3 and r4 (a
    chain), r1 and r2 keep their server; r4's copy was staged inside its bind mount and the
    old datadir is kept inside it.
-2. r2 broken (an errant GTID), one replica at a time: r2 alone is rebuilt.
+2. r2 broken (an errant GTID), one replica at a time: r2 alone is rebuilt, and keeps what
+   was its own (an account the primary lacks, its heartbeat period); the copy's event, which
+   the primary has ENABLED, is SLAVESIDE_DISABLED on it (test_replica_keeps proves these
+   in depth in a fleet run; here the one-at-a-time run does the same).
 3. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
    r2..r4, consistent with the restarted primary, are left alone.
@@ -27,6 +30,8 @@ from __future__ import annotations
 import json
 import os
 import time
+
+import pymysql
 
 import scenarios
 from ansible_run import REPO, run_playbook_results
@@ -49,6 +54,13 @@ def server_pid(host):
 def commits_per_second(writer):
     span = (writer.last or 0) - (writer.first or 0)
     return (writer.inserted + writer.updated) / span if span > 0 else 0.0
+
+
+def heartbeat_period(host):
+    """The default connection's heartbeat (SHOW ALL SLAVES STATUS alone shows it)."""
+    out = host.run(['mariadb', '--batch', '--raw', '-e', 'SHOW ALL SLAVES STATUS']).stdout
+    keys, values = [line.split('\t') for line in out.splitlines()[:2]]
+    return dict(zip(keys, values))['Slave_heartbeat_period']
 
 
 def backup_uuid(host, datadir='/data/mysql'):
@@ -145,10 +157,25 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     bind_mount_kept(r4)
     print('fleet run: writer at %.0f commits/s' % commits_per_second(writer))
 
-    # 2. One replica at a time.
+    # 2. One replica at a time, on a replica with things of its own.
+    primary.sql('CREATE EVENT labdb.hourly ON SCHEDULE EVERY 1 HOUR DO '
+                "INSERT INTO labdb.log (msg) VALUES ('hourly')")
+    scenarios.wait_caught_up(primary, r2)
+    watcher = 'W' + os.urandom(6).hex()
+    r2.sql("SET SESSION sql_log_bin = 0; CREATE USER 'watcher'@'%%' IDENTIFIED BY '%s'; "
+           "GRANT PROCESS ON *.* TO 'watcher'@'%%';" % watcher)
+    r2.sql('STOP SLAVE; CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD = 7.5; START SLAVE;')
     scenarios.break_errant(primary, r2)
     results, pids, writer = fleet.run(REBUILD, replica_rebuild_fleet=False)
     fleet.rebuilt_only((r2,), results, pids)
+    kept = results['replica_rebuild_results'][r2.name]
+    assert kept['accounts_restored'] == ['watcher@%'] and kept['events_disabled'] >= 1, kept
+    assert 'primary_heartbeat_period' in kept['settings_restored'], kept
+    assert pymysql.connect(host=r2.ip, user='watcher', password=watcher,
+                           connect_timeout=10).close() is None
+    assert float(heartbeat_period(r2)) == 7.5
+    event = "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_NAME = 'hourly'"
+    assert (r2.sql_value(event), primary.sql_value(event)) == ('SLAVESIDE_DISABLED', 'ENABLED')
     print('one-at-a-time run: writer at %.0f commits/s' % commits_per_second(writer))
 
     # 3. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
