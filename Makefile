@@ -10,7 +10,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export NO_COLOR := 1
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: demo test deps deps-test unit sanity lint integration reliability molecule bench lab-down build clean
+.PHONY: demo test deps deps-test unit sanity lint integration reliability molecule bench lab-down build changelog clean
 
 ## make demo: install what is needed, build a lab (1 primary, 2 replicas), break the replicas, heal them.
 demo: deps
@@ -53,6 +53,22 @@ bench:
 
 build: deps
 	ansible-galaxy collection build --force --output-path .build/dist
+
+## make changelog: lint the changelog fragments, then render CHANGELOG.md as the release of galaxy.yml's
+## version would write it, into .build/changelog/CHANGELOG.md (a copy of the checkout is released; the
+## fragments and CHANGELOG.md stay as they are). See docs/DEVELOPMENT.md, "Changelog fragments".
+changelog: deps-test
+	antsibull-changelog lint
+	rm -rf .build/changelog
+	mkdir -p .build/changelog/ansible_collections/reseed/mariadb
+	git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do \
+	  [ ! -e "$$f" ] || cp --parents -P "$$f" .build/changelog/ansible_collections/reseed/mariadb/; done
+	# antsibull-changelog reads the plugins git knows: inside our ignored .build the copy needs an index.
+	cd .build/changelog/ansible_collections/reseed/mariadb && git init -q . && git add -A && \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/changelog \
+	  antsibull-changelog release --version "$$(sed -n 's/^version: *//p' galaxy.yml)"
+	cp .build/changelog/ansible_collections/reseed/mariadb/CHANGELOG.md .build/changelog/CHANGELOG.md
+	@echo "changelog preview: .build/changelog/CHANGELOG.md"
 
 ## make lab-down: remove every lab host, the bridge and the lab's files.
 lab-down:
