@@ -155,6 +155,12 @@ server_was_running:
   description: Whether the old server ran (false - its paths read from its option files, nothing stopped).
   returned: always
   type: bool
+datadir_untouched:
+  description:
+    - On failure, true when the datadir is the server's own as it was (nothing was moved,
+      or every move was undone by the rollback); false when moves are left to repair by hand.
+  returned: failure
+  type: bool
 msg:
   description: What happened, in one line.
   returned: always
@@ -207,6 +213,7 @@ class Swap(object):
         if todo:
             msg += ': ' + todo
         self.result.update(extra)
+        self.result.setdefault('datadir_untouched', not self.moves)
         self.module.fail_json(msg=msg, **self.result)
 
     # ---- reading the running server ---------------------------------------------------
@@ -570,10 +577,12 @@ class Swap(object):
             if self.running:
                 self.start('rollback: start the old server')
         except (StepError, IOError, OSError) as e:
+            self.result['datadir_untouched'] = False
             self.fail(error.step, '%s; the rollback failed too (%s)' % (error.cause, e),
                       'moves done and not undone: %s; repair by hand' % (
                           ', '.join('%s -> %s' % m for m in self.moves) or 'none'))
         self.result['downtime_seconds'] = None
+        self.result['datadir_untouched'] = True
         self.fail(error.step, error.cause, 'rolled back: the old datadir is back at %s and its '
                   'server %s; the copy that did not start is kept at %s'
                   % (self.datadir, 'runs again' if self.running else

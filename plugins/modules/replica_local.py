@@ -29,7 +29,10 @@ description:
     sets the saved globals that differ, then sets C(event_scheduler) back.
   - C(phase=finish), once replication is configured, sets C(read_only) (and
     C(event_scheduler), should something have changed it since) back to what the replica
-    had, and removes I(state_file).
+    had, and removes I(state_file) (and its directory, once empty).
+  - C(phase=discard), when a run failed and the replica's own datadir is in place (nothing
+    was swapped, or the swap was rolled back), removes I(state_file) (and its directory,
+    once empty) without touching the server: the replica still has all it kept.
   - The connection settings are returned by C(capture) for
     M(reseed.mariadb.replication), which applies them.
 options:
@@ -37,7 +40,7 @@ options:
     description: The step to run (see above).
     type: str
     required: true
-    choices: [digest, capture, restore, finish]
+    choices: [digest, capture, restore, finish, discard]
   digest_key:
     description:
       - The key of the account digests (C(digest), C(capture)), the same on both hosts and
@@ -460,15 +463,33 @@ def finish(module, db, p):
             db.query('SET GLOBAL event_scheduler = %s', [scheduler])
         set_back['event_scheduler'] = scheduler
     if not module.check_mode:
-        os.remove(p['state_file'])
+        remove_state(p['state_file'])
     return dict(changed=True, globals_restored=set_back,
                 msg='%d globals set back, state file removed' % len(set_back))
+
+
+def remove_state(path):
+    """The state file, and its directory once empty (it was made for it)."""
+    os.remove(path)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass  # not empty: something else of the host's is kept there too
+
+
+def discard(module, p):
+    if not os.path.exists(p['state_file']):
+        return dict(changed=False, msg='no state file: nothing to discard')
+    if not module.check_mode:
+        remove_state(p['state_file'])
+    return dict(changed=True, msg='state file removed: the replica kept its own datadir')
 
 
 def main():
     argument_spec = login_argument_spec()
     argument_spec.update(
-        phase=dict(type='str', required=True, choices=['digest', 'capture', 'restore', 'finish']),
+        phase=dict(type='str', required=True,
+                   choices=['digest', 'capture', 'restore', 'finish', 'discard']),
         digest_key=dict(type='str', no_log=True),
         source_digests=dict(type='dict'),
         state_file=dict(type='path', default='/var/lib/reseed/replica_local.json'),
@@ -487,6 +508,9 @@ def main():
     db = None
     result = dict(changed=False, queries=[], state_file=p['state_file'])
     try:
+        if p['phase'] == 'discard':
+            result.update(discard(module, p))
+            module.exit_json(**result)
         db = Connection(p)
         phases = dict(digest=lambda: digest(db, p), capture=lambda: capture(module, db, p),
                       restore=lambda: restore(module, db, p),

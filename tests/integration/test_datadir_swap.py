@@ -70,6 +70,7 @@ def test_swap_plain_datadir(one, run_module):
         'mysql', '700', 'mysql', '700']
     # Debian's debian-start (mariadb-upgrade, run as root at each start) writes
     # mysql_upgrade_info as root, as on any Debian host: the one file not the server's.
+    host.wait_start_scripts()
     assert host.run(['find', '/var/lib/mysql', '!', '-user', 'mysql']).stdout.split() in (
         [], ['/var/lib/mysql/mysql_upgrade_info'])
     assert host.run(['test', '-e', STAGING], check=False).returncode != 0

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 import scenarios
@@ -157,6 +159,7 @@ def test_healthy_and_lagging(replicated, run_module):
         'primary_gtid_binlog_state': primary.sql_value('SELECT @@GLOBAL.gtid_binlog_state')})
     assert (res['state'], res['needs_rebuild'], res['errant_gtids']) == ('healthy', False, [])
     assert res['gtid_strict_mode'] is True and res['server_id'] == replica.server_id
+    # A delayed replica (MASTER_DELAY) is behind by its delay on purpose: healthy.
     replica.sql('STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=30; START SLAVE;')
     primary.sql("INSERT INTO labdb.log (msg) VALUES ('delayed')")
 
@@ -165,7 +168,27 @@ def test_healthy_and_lagging(replicated, run_module):
         return status if status.get('Seconds_Behind_Master') not in (None, '0') else None
     lag = scenarios.wait_for(behind, 60)
     res = run_module(inv, replica.name, 'replication_info', {'lag_seconds': 0})
-    assert res['state'] == 'lagging' and res['needs_rebuild'] is False, (res['reason'], lag)
+    assert res['state'] == 'healthy' and 'MASTER_DELAY 30' in res['reason'], (res['reason'], lag)
+    # Behind for a reason of its own: its SQL thread waits for a lock taken on the replica.
+    replica.sql('STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE;')
+    scenarios.wait_for(lambda: replica.sql_value(
+        "SELECT COUNT(*) FROM labdb.log WHERE msg = 'delayed'") == '1', 60)
+    # The lock goes with its session, after the sleep (the client runs in the host's pid
+    # namespace: killing the nsenter outside would leave it).
+    locker = replica.popen(['mariadb', '-e', 'LOCK TABLES labdb.log WRITE; SELECT SLEEP(20)'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        scenarios.wait_for(lambda: replica.sql_value(
+            "SELECT COUNT(*) FROM information_schema.processlist "
+            "WHERE info = 'SELECT SLEEP(20)'") == '1', 30)
+        primary.sql("INSERT INTO labdb.log (msg) VALUES ('held')")
+        lag = scenarios.wait_for(behind, 15)
+        res = run_module(inv, replica.name, 'replication_info', {'lag_seconds': 0})
+        assert res['state'] == 'lagging' and res['needs_rebuild'] is False, (res['reason'], lag)
+    finally:
+        locker.wait(timeout=60)
+    scenarios.wait_for(lambda: replica.sql_value(
+        "SELECT COUNT(*) FROM labdb.log WHERE msg = 'held'") == '1', 60)
 
 
 def test_multi_source_connections_are_separate(make_hosts, inventory, run_module,

@@ -425,6 +425,20 @@ class Host(object):
     def service(self, action, check=True):
         return self.run(['service', 'mariadb', action], check=check, timeout=180)
 
+    # What Debian's /etc/mysql/debian-start runs in the background after each start of the
+    # server by its init script (it re-creates the sys schema's views, writes
+    # mysql_upgrade_info): a look at the datadir during it races with those files.
+    START_SCRIPTS = 'debian-start|mariadb-upgrade|mysql_upgrade|mariadb-check|mysqlcheck'
+
+    def wait_start_scripts(self, timeout=120):
+        """Wait until the server's start scripts of this host have ended."""
+        deadline = time.time() + timeout
+        while self.run(['pgrep', '-f', self.START_SCRIPTS], check=False).returncode == 0:
+            if time.time() > deadline:
+                raise LabError('on lab host %s, the start scripts (%s) still run after %ss'
+                               % (self.name, self.START_SCRIPTS, timeout))
+            time.sleep(0.3)
+
     def shape(self, rate=None):
         """Limit the host's link to `rate` (tc syntax: '1gbit', '100mbit') both ways, or
         lift the limit with None. Token bucket on each end of the host's veth."""

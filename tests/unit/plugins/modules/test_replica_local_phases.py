@@ -192,7 +192,24 @@ def test_finish_sets_read_only_back_and_removes_the_file(tmp_path):
     result = mod.finish(module, new, module.params)
     assert result['globals_restored'] == {'read_only': 0} and new.globals['read_only'] == 0
     assert not os.path.exists(module.params['state_file'])
+    assert not os.path.exists(os.path.dirname(module.params['state_file']))  # made for it
     assert mod.finish(module, new, module.params)['changed'] is False
+
+
+def test_discard_removes_the_file_and_its_own_directory_only(tmp_path):
+    replica = FakeDb({('mon', '%'): MON}, globals_=GLOBALS, slaves=[ROW])
+    module = capture(tmp_path, replica)[0]
+    path = module.params['state_file']
+    result = mod.discard(FakeModule(True, state_file=path), dict(state_file=path))
+    assert result['changed'] and os.path.exists(path)  # check mode: said, not done
+    assert mod.discard(module, module.params)['changed']
+    assert not os.path.exists(os.path.dirname(path))
+    assert mod.discard(module, module.params)['changed'] is False
+    # A directory that holds something else of the host's stays.
+    capture(tmp_path, replica)
+    (tmp_path / 'reseed' / 'other').write_text('x')
+    assert mod.discard(module, module.params)['changed']
+    assert os.listdir(os.path.dirname(path)) == ['other']
 
 
 def test_finish_sets_the_scheduler_again_if_something_turned_it_off(tmp_path):
