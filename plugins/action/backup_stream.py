@@ -57,7 +57,11 @@ def progress_line(host, destination, data):
         line += ', %s sent' % size(data['sent'])
     if 'eta_seconds' in data:
         line += ', ETA %s' % duration(data['eta_seconds'])
-    return line + ', %s elapsed' % duration(data.get('elapsed', 0))
+    line += ', %s elapsed' % duration(data.get('elapsed', 0))
+    if data.get('waiting'):
+        # The copy's backup lock waits on the source (module_utils/source_watch.py).
+        line += '; ' + data['waiting']
+    return line
 
 
 def size(count):
@@ -188,6 +192,7 @@ class ActionModule(ActionBase):
         (async_wrapper writes {"started": true, "finished": false, ...} in its job file until
         then): the end is seen within WAIT_TICK, and no Python starts on the source before."""
         printed = 0.0
+        warned = set()
         command = wait_command(heartbeat, args['progress_file'], results_file, poll)
         while True:
             if os.getppid() != self.__ppid:
@@ -202,6 +207,16 @@ class ActionModule(ActionBase):
                 # The source did not wait (a sleep without fractions, a job file of another
                 # form): wait here instead.
                 time.sleep(poll - (time.time() - asked))
+            try:
+                data = json.loads(progress.strip())
+            except ValueError:
+                data = None
+            if data and data.get('warning') and data['warning'] not in warned:
+                # The module's preflight warning, said as the stream starts: as a warning it
+                # reaches the controller with the task's result, at its end.
+                display.display('%s -> %s: before the copy: %s' % (
+                    host, args.get('destination'), data['warning']))
+                warned.add(data['warning'])
             if not running:
                 status = self._execute_module(module_name='ansible.legacy.async_status',
                                               module_args=dict(status_args),
@@ -209,10 +224,6 @@ class ActionModule(ActionBase):
                 if status.get('finished'):
                     return status
             if time.time() - printed >= PRINT_EVERY:
-                try:
-                    data = json.loads(progress.strip())
-                except ValueError:
-                    data = None
                 if data and not data.get('done'):
                     display.display(progress_line(host, args.get('destination'), data))
                     printed = time.time()

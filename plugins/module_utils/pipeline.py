@@ -55,6 +55,17 @@ class Stage(object):
         self.returncode = None
         self.stderr_tail = ''
         self.stopped = False  # killed by the runner once another stage had failed
+        self.tail_lock = threading.Lock()  # peek() reads the file another thread closes
+
+    def peek(self, size=TAIL_BYTES):
+        """The last `size` bytes its stderr has written so far, while it runs (b'' before it
+        started or once the run has ended)."""
+        with self.tail_lock:
+            if self.stderr_file is None:
+                return b''
+            fd = self.stderr_file.fileno()
+            end = os.fstat(fd).st_size
+            return os.pread(fd, size, max(0, end - size))
 
     def failed(self):
         if self.returncode != 0:
@@ -257,11 +268,13 @@ class Pipeline(object):
 
     source / sink: (Channel, name) the chain begins / ends on; its pump is a relay of its
     own (counted like the others: with a source, relay 0 is the bytes received).
-    forward: a transfer.Fanout the source's frames go on to, as they arrive."""
+    forward: a transfer.Fanout the source's frames go on to, as they arrive.
+    progress_extra: a function returning a dict merged into each progress file (e.g. what
+    the copy waits for on the source)."""
 
     def __init__(self, stages, counters, rate_limits=None, progress_file=None,
                  progress_every=1.0, expected_bytes=None, side=(), watchdog=None,
-                 source=None, sink=None, forward=None):
+                 source=None, sink=None, forward=None, progress_extra=None):
         if len(stages) + bool(source) + bool(sink) < 2:
             raise ValueError('a pipeline has at least two stages')
         self.source = source
@@ -275,6 +288,7 @@ class Pipeline(object):
         self.progress_every = progress_every
         self.expected_bytes = expected_bytes
         self.watchdog = watchdog
+        self.progress_extra = progress_extra
         self.aborted = None
         self.relays = []
         self.seconds = None
@@ -293,6 +307,8 @@ class Pipeline(object):
                     expected_bytes=self.expected_bytes, updated=time.time())
         if not done:
             data.update(estimate(first, self.expected_bytes, elapsed))
+        if self.progress_extra:
+            data.update(self.progress_extra())
         write_json_atomic(self.progress_file, data)
 
     def run(self):
@@ -362,9 +378,11 @@ class Pipeline(object):
                 if stage.proc is not None:
                     stage.returncode = stage.proc.returncode
                 if stage.stderr_file is not None:
-                    stage.stderr_file.flush()
-                    stage.stderr_tail = read_tail(stage.stderr_file)
-                    stage.stderr_file.close()
+                    with stage.tail_lock:
+                        stage.stderr_file.flush()
+                        stage.stderr_tail = read_tail(stage.stderr_file)
+                        stage.stderr_file.close()
+                        stage.stderr_file = None
             for relay in self.relays:
                 relay.join()  # ends once its two neighbours have gone
         self.seconds = time.time() - start

@@ -157,6 +157,22 @@ options:
     description: Seconds without a refreshed I(heartbeat_file) after which the stream is stopped.
     type: int
     default: 120
+  lock_wait_timeout:
+    description:
+      - Seconds the copy may wait for one of the source's backup locks (C(BACKUP STAGE
+        START) behind another backup, C(BLOCK_DDL) behind DDL, C(BLOCK_COMMIT) behind
+        C(FLUSH TABLES WITH READ LOCK)) before it is stopped, the copy left unsealed.
+        Statements the wait blocks queue behind it on the source meanwhile (DDL, and at
+        C(BLOCK_COMMIT) commits).
+      - While it waits, the progress names the stage, for how long, and what it probably
+        waits for (other backups, DDL, with how long each has run), read from the source's
+        C(information_schema.PROCESSLIST) every 2 seconds (with PyMySQL and the login
+        options; without them the wait is neither shown nor bounded, said in C(lock_watch)).
+      - The same watch compares the server's redo position with the one mariadb-backup has
+        read; when the log wraps ahead of the copy, the copy is stopped at once, naming
+        C(innodb_log_file_size) (see C(redo_ahead_peak)).
+    type: int
+    default: 60
 extends_documentation_fragment:
   - reseed.mariadb.transfer
 notes:
@@ -268,6 +284,32 @@ progress_file:
   description: The progress file.
   returned: always
   type: str
+blockers:
+  description:
+    - What the preflight found on the source that would make the copy wait for its backup
+      locks, other backups (sessions in C(BACKUP STAGE) or C(FLUSH TABLES WITH READ LOCK),
+      mariadb-backup processes) and DDL running 10 seconds or more, each with how long it
+      has run. Also said as a warning.
+  returned: always
+  type: list
+  elements: str
+  sample: ['another backup: mariadb-backup (pid 4242 on the source), running 312 s']
+lock_watch:
+  description: How the backup locks and the redo were watched (C(watched), or why they could not be).
+  returned: always
+  type: str
+backup_lock_wait_seconds:
+  description: The longest the copy waited for one of the source's backup locks, in seconds.
+  returned: when the stream ran, watched
+  type: int
+redo_ahead_peak:
+  description:
+    - The largest share of the source's redo log (C(innodb_log_file_size)) that the server
+      had written ahead of what mariadb-backup had read, seen while the copy ran. At 1.0 the
+      log wrapped ahead of the copy, which is then stopped at once (it could not be
+      prepared); from 0.5 the progress line says how full it is.
+  returned: when the stream ran, watched
+  type: float
 open_files:
   description:
     - The open files mariadb-backup needs and gets. It opens every InnoDB tablespace at
@@ -298,10 +340,12 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reseed.mariadb.plugins.module_utils import open_files, transfer, versions
+from ansible_collections.reseed.mariadb.plugins.module_utils import (
+    open_files, source_watch, transfer, versions)
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
-from ansible_collections.reseed.mariadb.plugins.module_utils.connection import scrub
+from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
+    Connection, DbError, scrub)
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Pump, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
     RECEIVED_MARKER)
@@ -429,6 +473,7 @@ class Sender(object):
                                                       self.p['transport'])
         self.result = {}
         self.channel = self.ssh = None
+        self.warning = None  # what the preflight found that may make the copy wait
 
     def fail(self, cause, **extra):
         self.result.update(extra)
@@ -476,7 +521,39 @@ class Sender(object):
             self.fail(problem)
         self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
         self.check_open_files()
+        self.check_blockers()
         return mariabackup
+
+    def connect_server(self):
+        """A connection to the source's server, for its processlist; `user` its login name."""
+        db = Connection(self.p)
+        db.user = db.query("SELECT SUBSTRING_INDEX(USER(), '@', 1) AS u")[0]['u']
+        return db
+
+    def check_blockers(self):
+        """Say, before anything starts, what would make the copy wait for its backup locks."""
+        self.result.update(blockers=[], lock_watch='watched')
+        try:
+            db = self.connect_server()
+            try:
+                rows = db.query(source_watch.QUERY)
+            finally:
+                db.close()
+        except DbError as e:
+            self.result['lock_watch'] = 'not watched: %s' % scrub(str(e), self.secrets)
+            return
+        rows = [r for r in rows if not source_watch.DDL.match(r.get('INFO') or '') or
+                int(r.get('TIME') or 0) >= 10]
+        found = source_watch.likely_blockers(rows, None, source_watch.backup_processes())
+        self.result['blockers'] = found
+        if found:
+            # Also in the progress file, which the action plugin shows while the stream runs
+            # (a background job's warnings reach the controller only at its end).
+            self.warning = ('%s: the copy may wait for its backup locks (at most %d s, '
+                            'replica_rebuild_backup_lock_timeout): %s' % (
+                                socket.gethostname(), self.p['lock_wait_timeout'],
+                                '; '.join(found[:3])))
+            self.module.warn(self.warning)
 
     def check_open_files(self):
         """mariadb-backup opens every tablespace at once: run it with the soft limit of open
@@ -590,19 +667,49 @@ class Sender(object):
             if compress_argv:
                 stages.append(Stage('zstd on the source', compress_argv))
             counters = {'read': 0, 'sent': 1 if compress_argv else 0}
+            watch = self.start_watch(stages[0])
             pipeline = Pipeline(stages, counters,
                                 rate_limits={0: p['throttle_mbps'] * 1000000},
                                 progress_file=progress_file,
                                 expected_bytes=self.result['expected_bytes'],
-                                watchdog=heartbeat_watchdog(p['heartbeat_file'],
-                                                            p['heartbeat_timeout']),
+                                watchdog=self.watchdog(watch),
+                                progress_extra=lambda: self.progress_extra(watch),
                                 sink=(self.channel, 'the link to %s' % self.channel.name))
-            blamed = pipeline.run()
+            try:
+                blamed = pipeline.run()
+            finally:
+                if watch:
+                    watch.stop()
+                    self.result.update(backup_lock_wait_seconds=watch.longest,
+                                       redo_ahead_peak=round(watch.redo_peak, 3))
         except (OSError, IOError) as e:
             self.fail(str(e))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         self.finish(pipeline, blamed)
+
+    def progress_extra(self, watch):
+        extra = {'warning': self.warning} if self.warning else {}
+        if watch and watch.note:
+            extra['waiting'] = watch.note
+        return extra
+
+    def start_watch(self, backup):
+        """The watch of the copy's backup locks and redo (module_utils/source_watch.py),
+        started; None when it cannot log in."""
+        if not self.result['lock_watch'].startswith('watched'):
+            return None
+        watch = source_watch.SourceWatch(self.connect_server, self.p['lock_wait_timeout'],
+                                         stderr_peek=backup.peek)
+        watch.start()
+        return watch
+
+    def watchdog(self, watch):
+        """Stop the stream when the controller is gone or a backup lock waited too long."""
+        heartbeat = heartbeat_watchdog(self.p['heartbeat_file'], self.p['heartbeat_timeout'])
+        if watch is None:
+            return heartbeat
+        return lambda: (heartbeat() if heartbeat else None) or watch.abort
 
     def finish(self, pipeline, blamed):
         counts = pipeline.counts()
@@ -677,6 +784,7 @@ def main():
         progress_file=dict(type='path'),
         heartbeat_file=dict(type='path'),
         heartbeat_timeout=dict(type='int', default=120),
+        lock_wait_timeout=dict(type='int', default=60),
         source_datadir=dict(type='path', default='/var/lib/mysql'),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

@@ -32,7 +32,7 @@ description:
     had, and removes I(state_file) (and its directory, once empty).
   - C(phase=discard), when a run failed and the replica's own datadir is in place (nothing
     was swapped, or the swap was rolled back), removes I(state_file) (and its directory,
-    once empty) without touching the server: the replica still has all it kept.
+    once empty) without touching the server (the replica still has all it kept).
   - The connection settings are returned by C(capture) for
     M(reseed.mariadb.replication), which applies them.
 options:

@@ -29,6 +29,12 @@ def test_progress_line_without_an_estimate_or_compression():
     assert line == 'db1 -> db2: 1.00 GB, 50.0 MB/s, 2h01m elapsed'
 
 
+def test_progress_line_says_what_the_copy_waits_for():
+    line = action.progress_line('db1', 'db2', {'read': 10 ** 9, 'rate_mb_s': 0.0,
+                                               'elapsed': 70, 'waiting': 'the copy waits'})
+    assert line == 'db1 -> db2: 1.00 GB, 0.0 MB/s, 1m10s elapsed; the copy waits'
+
+
 def test_progress_line_past_the_estimate_says_so_and_keeps_the_rate():
     # The redo written during the copy grew it past the estimate: no share past 100 %, no
     # negative ETA (issue 22 measured '12.67 GB of ~8.18 GB (99.9%), ETA -31s').
