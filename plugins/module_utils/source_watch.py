@@ -49,6 +49,7 @@ LOG_HEADER = 12288
 REDO_QUERY = ("SELECT VARIABLE_VALUE AS lsn FROM information_schema.GLOBAL_STATUS "
               "WHERE VARIABLE_NAME = 'INNODB_LSN_CURRENT'")
 REDO_WARN_SHARE = 0.5
+PREFLIGHT_DDL_SECONDS = 10
 BACKUP_PROGRAMS = ('mariadb-backup', 'mariabackup', 'xtrabackup', 'innobackupex')
 # The processlist columns read (MariaDB's information_schema.PROCESSLIST).
 QUERY = ('SELECT ID, USER, HOST, COMMAND, TIME, STATE, INFO '
@@ -96,6 +97,14 @@ def likely_blockers(rows, waiting_id=None, processes=()):
         found.append('another backup: %s (pid %d on the source), running %d s' % (
             name, pid, seconds))
     return found
+
+
+def preflight_blockers(rows, ddl_seconds=PREFLIGHT_DDL_SECONDS):
+    """Before the copy: other backups, and DDL that has run `ddl_seconds` or more (a
+    shorter one is likely over before the copy reaches its stages)."""
+    rows = [r for r in rows if not DDL.match(r.get('INFO') or '') or
+            int(r.get('TIME') or 0) >= ddl_seconds]
+    return likely_blockers(rows, None, backup_processes())
 
 
 def backup_processes(parent=None, proc='/proc'):

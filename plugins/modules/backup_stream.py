@@ -542,9 +542,7 @@ class Sender(object):
         except DbError as e:
             self.result['lock_watch'] = 'not watched: %s' % scrub(str(e), self.secrets)
             return
-        rows = [r for r in rows if not source_watch.DDL.match(r.get('INFO') or '') or
-                int(r.get('TIME') or 0) >= 10]
-        found = source_watch.likely_blockers(rows, None, source_watch.backup_processes())
+        found = source_watch.preflight_blockers(rows)
         self.result['blockers'] = found
         if found:
             # Also in the progress file, which the action plugin shows while the stream runs

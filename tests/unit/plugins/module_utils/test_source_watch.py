@@ -42,6 +42,15 @@ def test_blockers_name_other_backups_and_ddl_longest_first_with_processes():
         'another backup: mariadb-backup (pid 4242 on the source), running 312 s']
 
 
+def test_the_preflight_names_only_ddl_that_has_run_a_while():
+    rows = [row(70, 'ALTER TABLE shop.orders ADD COLUMN c INT', 12, 'copy to tmp table'),
+            row(71, 'ALTER TABLE shop.items ADD COLUMN c INT', 3, 'copy to tmp table'),
+            row(72, 'BACKUP STAGE START', 1, 'Waiting for backup lock', user='dump')]
+    found = bl.preflight_blockers(rows)
+    assert [f.split(',')[0] for f in found] == ['DDL: session 70 of root',
+                                                'another backup: session 72 of dump']
+
+
 def test_the_note_names_the_stage_the_wait_and_what_queues_behind_it():
     waiting = row(63, 'BACKUP STAGE BLOCK_COMMIT', 23, 'Waiting for backup lock')
     note = bl.waiting_note(waiting, ['DDL: session 70 of root, ALTER TABLE t, running 63 s'], 60)
