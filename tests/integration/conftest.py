@@ -16,6 +16,7 @@
   returns its path (groups mariadb_primary and mariadb_replicas).
 - ``run_module(inventory, host_name, 'replication_info', {...}, check=False, diff=False)``:
   runs one of our modules on a host through ``ansible``; returns an ansible_run.ModuleRun.
+- ``hardened_trio``: a production-shaped primary and two replicas, replicating.
 - ``repl_password``: a fresh replication password; ``replicated``: a primary and one
   replica with data, replicating (GTID slave_pos), as a dict with 'primary', 'replica',
   'password', 'inventory'.
@@ -95,6 +96,17 @@ def run_module():
 def repl_password():
     # Quotes and a backslash on purpose: SQL built by string formatting would break on them.
     return "Rp'l\\" + secrets.token_hex(8)
+
+
+@pytest.fixture
+def hardened_trio(make_hosts, repl_password):
+    """A production-shaped primary and two replicas (hardened, tests/lab/README.md)
+    replicating 2000 rows: (primary, r1, r2)."""
+    names = ('primary', 'r1', 'r2')
+    hosts = make_hosts(*names, hardened=names)
+    primary, r1, r2 = (hosts[n] for n in names)
+    scenarios.setup_replication(primary, [r1, r2], repl_password, rows=2000)
+    return primary, r1, r2
 
 
 @pytest.fixture

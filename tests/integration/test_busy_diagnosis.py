@@ -6,20 +6,17 @@ read first and the primary's after it (roles/replica_rebuild/tasks/diagnose.yml)
 other way round, every GTID the primary committed between the two reads looked errant.
 
 One set of production-shaped hosts (Ansible as `ops` with sudo, no root ssh, /data/mysql on
-its own mount, logs in /var/log/mysql): a primary and four replicas; r4's /data/mysql is a
-bind mount of a directory of its parent's filesystem (as Docker volumes and hand-made
-layouts on one disk are: the mount table says mount point, stat says the parent's device).
-1. r3 broken (1032) and r4 (1062), the fleet playbook: one backup through r3 and r4 (a
-   chain), r1 and r2 keep their server; r4's copy was staged inside its bind mount and the
-   old datadir is kept inside it.
-2. r2 broken (an errant GTID), one replica at a time: r2 alone is rebuilt, and keeps what
-   was its own (an account the primary lacks, its heartbeat period); the copy's event, which
-   the primary has ENABLED, is SLAVESIDE_DISABLED on it (test_replica_keeps proves these
-   in depth in a fleet run; here the one-at-a-time run does the same).
-3. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
+its own mount, logs in /var/log/mysql): a primary and four replicas.
+1. r2 broken (an errant GTID), one replica at a time (replica_rebuild_fleet=false): r2 alone
+   is rebuilt, and keeps what was its own (an account the primary lacks, its heartbeat
+   period); the copy's event, which the primary has ENABLED, is SLAVESIDE_DISABLED on it
+   (test_replica_keeps proves these in depth in a fleet run; here the one-at-a-time run does
+   the same). The fleet run, a chain through two broken replicas of four with the other two
+   left alone, is test_fleet's (there with all four broken) and test_replica_keeps'.
+2. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
    r2..r4, consistent with the restarted primary, are left alone.
-4. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
+3. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
    the rebuild playbook in check mode and the status playbook, under the writer: no replica
    is found to need a rebuild.
 No run prints a warning (deprecations included): a user reads one as a fault.
@@ -27,7 +24,6 @@ Every step asserts on the role's structured results (set_stats) and the servers'
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -61,32 +57,6 @@ def heartbeat_period(host):
     out = host.run(['mariadb', '--batch', '--raw', '-e', 'SHOW ALL SLAVES STATUS']).stdout
     keys, values = [line.split('\t') for line in out.splitlines()[:2]]
     return dict(zip(keys, values))['Slave_heartbeat_period']
-
-
-def backup_uuid(host, datadir='/data/mysql'):
-    """The uuid mariadb-backup gave the copy this datadir was made from."""
-    info = host.run(['cat', datadir + '/xtrabackup_info']).stdout
-    return next((line.split('=', 1)[1].strip() for line in info.splitlines()
-                 if line.startswith('uuid')), '')
-
-
-def bind_mount_kept(host, datadir='/data/mysql'):
-    """The datadir is still that bind mount, of its parent's device; the copy came in through
-    the staging folder inside it (the swap's record) and the old datadir is kept inside it
-    (a bind mount cannot be renamed, nor renamed into from beside it: EXDEV)."""
-    assert host.run(['findmnt', '-n', '-o', 'TARGET', '--target', datadir]).stdout.strip() == \
-        datadir
-    devs = host.run(['stat', '-c', '%d', datadir, os.path.dirname(datadir)]).stdout.split()
-    assert devs[0] == devs[1], devs
-    record = json.loads(host.run(['cat', datadir + '/reseed_swapped']).stdout)
-    assert (record['layout'], record['staging']) == ('entries', datadir + '/#sql-reseed-staging')
-    old = host.run('ls -d %s/#sql-reseed-old-*' % datadir).stdout.split()
-    assert old == [record['old_datadir']], (old, record)
-    assert host.run(['test', '-f', old[0] + '/labdb/t.ibd'], check=False).returncode == 0
-    assert host.run('ls -d %s.reseed-* %s/#sql-reseed-staging 2>/dev/null || true'
-                    % (datadir, datadir)).stdout == ''
-    assert host.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
-                    "WHERE SCHEMA_NAME LIKE '#%'") == []
 
 
 class Fleet(object):
@@ -137,7 +107,7 @@ class Fleet(object):
 
 def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, repl_password):
     names = ('primary', 'r1', 'r2', 'r3', 'r4')
-    hosts = make_hosts(*names, hardened=names, datadir_mount={'r4': 'bind'})
+    hosts = make_hosts(*names, hardened=names)
     primary = hosts['primary']
     replicas = [hosts[n] for n in names[1:]]
     r1, r2, r3, r4 = replicas
@@ -145,19 +115,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet = Fleet(primary, replicas, inventory(primary, replicas), repl_password)
     primary_id = primary.sql_value('SELECT @@server_id')
 
-    # 1. The fleet playbook (the default): two broken replicas of four, healed by a chain.
-    scenarios.break_1032(primary, r3)
-    scenarios.break_1062(primary, r4)
-    results, pids, writer = fleet.run(REBUILD)
-    fleet.rebuilt_only((r3, r4), results, pids)
-    by_host = results['replica_rebuild_results']
-    assert by_host[r3.name]['source'] == by_host[r4.name]['source'] == primary.name
-    # One backup for both: each new datadir holds the same copy's record.
-    assert backup_uuid(r3) == backup_uuid(r4) != '', (backup_uuid(r3), backup_uuid(r4))
-    bind_mount_kept(r4)
-    print('fleet run: writer at %.0f commits/s' % commits_per_second(writer))
-
-    # 2. One replica at a time, on a replica with things of its own.
+    # 1. One replica at a time, on a replica with things of its own.
     primary.sql('CREATE EVENT labdb.hourly ON SCHEDULE EVERY 1 HOUR DO '
                 "INSERT INTO labdb.log (msg) VALUES ('hourly')")
     scenarios.wait_caught_up(primary, r2)
@@ -178,7 +136,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     assert (r2.sql_value(event), primary.sql_value(event)) == ('SLAVESIDE_DISABLED', 'ENABLED')
     print('one-at-a-time run: writer at %.0f commits/s' % commits_per_second(writer))
 
-    # 3. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
+    # 2. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
     # after the restart, so that the primary does not write past r1 before the diagnosis
     # (that case, same GTID numbers with other transactions, is not found by GTIDs alone).
     primary_pos, r1_pos = scenarios.lose_binlog_tail(primary, r1, others=(r2, r3, r4),
@@ -192,7 +150,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet.rebuilt_only((r1,), results, pids)
     assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '0'
 
-    # 4. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
+    # 3. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
     # tasks/diagnose.yml again and again), then the status playbook: no replica is found to
     # need a rebuild.
     started = time.time()

@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A dead replica (issue 12, item 4): its server stopped, or not starting any more. The
 diagnosis says `down`; the playbook leaves it alone and fails for it, after the other
-replicas, unless replica_rebuild_force=true, which rebuilds it from the option files' paths.
+replicas, unless replica_rebuild_force=true, which rebuilds it from the option files' paths,
+on production-shaped hosts (the datadir /data/mysql on its own mount, the logs in
+/var/log/mysql: the paths come from the option files, the old datadir is kept in the mount).
 And datadir_swap on a server that is down: a rollback leaves it stopped; a server that runs
 but does not answer is refused."""
 
@@ -24,6 +26,12 @@ PATH_VARIABLES = ('datadir', 'pid_file', 'log_error', 'log_bin_basename', 'log_b
 STAGING = '/var/lib/mysql.reseed-staging'
 
 
+# The first test's hosts are production-shaped (tests/lab/README.md, hardened): the datadir
+# /data/mysql on its own mount (the old one kept inside it), binlogs and relay logs in
+# /var/log/mysql, Ansible as `ops` with sudo.
+HARD_DATADIR = '/data/mysql'
+
+
 def listing(host, path='/var/lib/mysql'):
     """Every file under path with its size and modification time."""
     return sorted(host.run(['find', path, '-printf', '%p %s %T@\\n']).stdout.splitlines())
@@ -39,11 +47,11 @@ def recap(stdout, host):
                 if line.startswith(host.name + ' '))
 
 
-def assert_down(res):
+def assert_down(res, datadir=HARD_DATADIR):
     assert not res.failed, res.result
     assert res['state'] == 'down' and res['needs_rebuild'] is False, res.result
     assert 'the server is down, no mariadbd process runs' in res['reason'], res['reason']
-    assert res['datadir'] == '/var/lib/mysql' and res['server_pids'] == []
+    assert res['datadir'] == datadir and res['server_pids'] == []
 
 
 def assert_refused(proc, dead, files):
@@ -53,7 +61,7 @@ def assert_refused(proc, dead, files):
     assert message in proc.stdout, proc.stdout[-4000:]
     assert 'nothing on this replica was touched; replica_rebuild_force=true rebuilds it' in proc.stdout
     assert 'failed=1' in recap(proc.stdout, dead), recap(proc.stdout, dead)
-    assert listing(dead) == files
+    assert listing(dead, HARD_DATADIR) == files
     assert server_pids(dead) == []
 
 
@@ -65,14 +73,19 @@ def assert_rebuilt(proc, primary, dead, old_datadirs):
     assert dead.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
         'SELECT COUNT(*) FROM labdb.t')
     assert 'tables equal at' in proc.stdout
-    kept = dead.run('ls -d /var/lib/mysql.reseed-old-*').stdout.split()
+    assert dead.sql_value('SELECT @@datadir') == HARD_DATADIR + '/'
+    assert dead.sql_value('SELECT @@relay_log_basename') == '/var/log/mysql/relay-bin'
+    assert dead.run(['findmnt', '-n', '-o', 'TARGET', '--target', HARD_DATADIR]).stdout.strip() \
+        == HARD_DATADIR
+    kept = dead.run('ls -d %s/#sql-reseed-old-*' % HARD_DATADIR).stdout.split()
     assert len(kept) == old_datadirs, kept
     return sorted(kept)[-1]
 
 
 def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_module,
                                                 repl_password):
-    hosts = make_hosts('primary', 'dead', 'healthy')
+    roles = ('primary', 'dead', 'healthy')
+    hosts = make_hosts(*roles, hardened=roles)
     primary, dead, healthy = hosts['primary'], hosts['dead'], hosts['healthy']
     scenarios.setup_replication(primary, [dead, healthy], repl_password, rows=3000)
     # serial 1, inventory order: the dead replica's batch comes first.
@@ -101,7 +114,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
                         {'login_user': 'nobody', 'login_password': 'wrong'})
     assert denied.failed and '(1045)' in denied['msg'], denied.result
 
-    files = listing(dead)
+    files = listing(dead, HARD_DATADIR)
     refused = run_playbook(inv, PLAYBOOK, extra)
     assert_refused(refused, dead, files)
     # The other replica was still handled, after the dead one's batch: the play went on.
@@ -119,7 +132,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
 
     # (b) The server does not start: ibdata1 damaged while it was stopped.
     dead.service('stop')
-    dead.run('dd if=/dev/zero of=/var/lib/mysql/ibdata1 bs=16k count=8 conv=notrunc status=none')
+    dead.run('dd if=/dev/zero of=/data/mysql/ibdata1 bs=16k count=8 conv=notrunc status=none')
     # Prove it no longer starts (on its own socket and pid file, killed by timeout if it did).
     attempt = dead.run('timeout 60 /usr/sbin/mariadbd --user=mysql --skip-networking '
                        '--socket=/tmp/probe.sock --pid-file=/tmp/probe.pid', check=False)
@@ -127,7 +140,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert 'Unknown/unsupported storage engine: InnoDB' in attempt.stderr + dead.run(
         'cat /var/log/mysql/error.log').stdout
     assert_down(run_module(inv, dead.name, 'replication_info', {}))
-    files = listing(dead)
+    files = listing(dead, HARD_DATADIR)
     refused = run_playbook(inv, PLAYBOOK, extra, limit=dead.name)
     assert_refused(refused, dead, files)
 

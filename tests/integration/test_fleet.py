@@ -8,7 +8,10 @@ the primary once for the four replicas: its general log says so.
 
 On production-shaped hosts (tests/lab/README.md, hardened): Ansible is the unprivileged
 `ops` with sudo, sshd refuses root, each datadir is /data/mysql on its own mount with the
-binlogs and relay logs in /var/log/mysql. The chain's hops are the receivers' own
+binlogs and relay logs in /var/log/mysql; r1032's /data/mysql is a bind mount of a
+directory of its parent's filesystem (as Docker volumes and hand-made layouts on one disk
+are: the mount table says mount point, stat says the parent's device), so its copy is staged
+and its old datadir kept inside the mount. The chain's hops are the receivers' own
 connections: no database host logs in to another."""
 
 from __future__ import annotations
@@ -49,6 +52,32 @@ def verify_seconds(timings_file):
     return end - start
 
 
+def backup_uuid(host, datadir='/data/mysql'):
+    """The uuid mariadb-backup gave the copy this datadir was made from."""
+    info = host.run(['cat', datadir + '/xtrabackup_info']).stdout
+    return next((line.split('=', 1)[1].strip() for line in info.splitlines()
+                 if line.startswith('uuid')), '')
+
+
+def bind_mount_kept(host, datadir='/data/mysql'):
+    """The datadir is still that bind mount, of its parent's device; the copy came in through
+    the staging folder inside it (the swap's record) and the old datadir is kept inside it
+    (a bind mount cannot be renamed, nor renamed into from beside it: EXDEV)."""
+    assert host.run(['findmnt', '-n', '-o', 'TARGET', '--target', datadir]).stdout.strip() == \
+        datadir
+    devs = host.run(['stat', '-c', '%d', datadir, os.path.dirname(datadir)]).stdout.split()
+    assert devs[0] == devs[1], devs
+    record = json.loads(host.run(['cat', datadir + '/reseed_swapped']).stdout)
+    assert (record['layout'], record['staging']) == ('entries', datadir + '/#sql-reseed-staging')
+    old = host.run('ls -d %s/#sql-reseed-old-*' % datadir).stdout.split()
+    assert old == [record['old_datadir']], (old, record)
+    assert host.run(['test', '-f', old[0] + '/labdb/t.ibd'], check=False).returncode == 0
+    assert host.run('ls -d %s.reseed-* %s/#sql-reseed-staging 2>/dev/null || true'
+                    % (datadir, datadir)).stdout == ''
+    assert host.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                    "WHERE SCHEMA_NAME LIKE '#%'") == []
+
+
 def checksum_scans(general_log):
     """{'`db`.`table`': how many times the server's general log shows it checksummed}."""
     return collections.Counter(re.findall(r'BIT_XOR\(.* FROM (`[^`]+`\.`[^`]+`)', general_log))
@@ -57,7 +86,7 @@ def checksum_scans(general_log):
 def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inventory,
                                                                repl_password, tmp_path):
     names = ('primary', 'r1236', 'r1062', 'r1032', 'errant')
-    hosts = make_hosts(*names, hardened=names)
+    hosts = make_hosts(*names, hardened=names, datadir_mount={'r1032': 'bind'})
     primary = hosts.pop('primary')
     replicas = [hosts[n] for n in ('r1236', 'r1062', 'r1032', 'errant')]
     scenarios.setup_replication(primary, replicas, repl_password, rows=5000)
@@ -81,6 +110,10 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
     log = primary.run('cat /var/log/mysql/general.log').stdout
     assert len(re.findall(r'BACKUP STAGE START', log)) == 1, \
         re.findall(r'.*BACKUP STAGE.*', log)
+    # and each new datadir holds the record of that same copy.
+    uuids = set(backup_uuid(replica) for replica in replicas)
+    assert len(uuids) == 1 and '' not in uuids, uuids
+    bind_mount_kept(hosts['r1032'])
     # One scan of the primary for the four verifications: every table checksummed there
     # once (not once per replica), and every replica equal to it at the same GTID.
     scans = checksum_scans(log)

@@ -11,10 +11,12 @@ import os
 import re
 
 import scenarios
-from ansible_run import REPO, run_playbook
+from ansible_run import REPO, run_playbook, task_lines
+from faults import LoadGenerator
 from secrets_watch import SecretsWatch
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
+STATUS = os.path.join(REPO, 'playbooks', 'replica_status.yml')
 STAGING = '/data/mysql/#sql-reseed-staging'
 
 
@@ -118,69 +120,81 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t WHERE id = 900001') == '1'
 
 
-def test_dead_replica_on_production_shaped_hosts(make_hosts, inventory, repl_password):
-    """Item 4 where it matters most: the replica's server stopped and its ibdata1 damaged, on
-    a host whose datadir is /data/mysql on its own mount and whose binlogs and relay logs are
-    in /var/log/mysql. Diagnosed down, left alone without force; with force the paths come
-    from the option files, the old datadir is kept, the new server replicates, verified."""
-    hosts = make_hosts('primary', 'replica', hardened=('primary', 'replica'))
-    primary, replica = hosts['primary'], hosts['replica']
-    scenarios.setup_replication(primary, [replica], repl_password, rows=2000)
-    replica.service('stop')
-    replica.run('dd if=/dev/zero of=/data/mysql/ibdata1 bs=16k count=4 conv=notrunc')
-    assert replica.service('start', check=False).returncode != 0  # it does not start any more
-    assert replica.run('pidof mariadbd', check=False).returncode == 1
-    files = replica.run('find /data/mysql -maxdepth 1 | sort').stdout
-    inv = inventory(primary, [replica])
-    extra = {'replica_rebuild_replication_user': 'repl',
-             'replica_rebuild_replication_password': repl_password}
-    proc = run_playbook(inv, PLAYBOOK, extra)
-    assert proc.returncode != 0 and '%s: the server is down' % replica.name in proc.stdout \
-        and 'replica_rebuild_force=true rebuilds it' in proc.stdout, proc.stdout[-4000:]
-    assert replica.run('find /data/mysql -maxdepth 1 | sort').stdout == files
-    proc = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_force=True))
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    assert 'tables equal at' in proc.stdout
-    s = replica.slave_status()
-    assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
-        scenarios.threads(s)
-    assert replica.sql_value('SELECT @@datadir') == '/data/mysql/'
-    assert replica.sql_value('SELECT @@relay_log_basename') == '/var/log/mysql/relay-bin'
-    assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == '/data/mysql'
-    assert replica.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.strip()
-    scenarios.wait_caught_up(primary, replica)
-    assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
-        'SELECT COUNT(*) FROM labdb.t')
+# A dead replica (stopped, then not starting) on production-shaped hosts:
+# test_dead_replica.py::test_dead_replica_stopped_then_not_starting.
 
 
-def test_source_auto_on_production_shaped_hosts(make_hosts, inventory, repl_password):
-    """replica_rebuild_source=auto where every host is production-shaped: the copy comes from
-    the healthy replica (its mariadb-backup run through sudo by `ops`, its coordinates from
-    --slave-info) over tls, and no database host logs in to another."""
-    roles = ('primary', 'broken', 'healthy')
-    hosts = make_hosts(*roles, hardened=roles)
-    primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
-    scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=2000)
+def test_source_auto_on_production_shaped_hosts(hardened_trio, inventory, repl_password):
+    """replica_rebuild_source=auto where every host is production-shaped, while a writer
+    inserts on the primary: the status playbook names the broken replica; with the healthy
+    replica's replication stopped, check mode chooses the primary and changes nothing; then
+    the copy comes from the healthy replica (its mariadb-backup run through sudo by `ops`,
+    its coordinates from --slave-info) over tls, no database host logs in to another, no
+    secret is shown or in any argv, the healthy replica keeps its server; run again, nothing
+    changes."""
+    primary, broken, healthy = hardened_trio
     scenarios.break_1062(primary, broken)
     healthy_pid = mariadbd_pid(healthy)
-    proc = run_playbook(inventory(primary, [broken, healthy]), PLAYBOOK, {
-        'replica_rebuild_replication_user': 'repl',
-        'replica_rebuild_replication_password': repl_password,
-        'replica_rebuild_source': 'auto'}, verbosity=1)
+    inv = inventory(primary, [broken, healthy])
+    extra = {'replica_rebuild_replication_user': 'repl',
+             'replica_rebuild_replication_password': repl_password}
+
+    status = run_playbook(inv, STATUS)
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert 'broken; needs_rebuild=True' in status.stdout
+    assert 'healthy; needs_rebuild=False' in status.stdout
+
+    # A replica whose replication is stopped is not healthy: auto takes the primary (check
+    # mode, which chooses and changes nothing).
+    healthy.sql('STOP SLAVE')
+    check = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'), check=True)
+    assert check.returncode == 0, check.stdout[-6000:]
+    assert 'source auto: the primary %s (no healthy replica)' % primary.name in check.stdout, \
+        check.stdout[-6000:]
+    assert broken.slave_status()['Last_SQL_Errno'] == '1062'
+    assert broken.run(['test', '-e', STAGING], check=False).returncode == 1
+    healthy.sql('START SLAVE')
+    scenarios.wait_caught_up(primary, healthy)
+
+    with SecretsWatch([repl_password]) as watch, \
+            LoadGenerator(primary, rate=20, max_rows=100000) as writer:
+        proc = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'),
+                            verbosity=1)
     assert proc.returncode == 0, proc.stdout[-6000:]
+    assert writer.errors == [] and writer.inserted > 0, writer.errors
+    assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
     assert 'source auto: the healthy replica %s (the highest GTID' % healthy.name in proc.stdout
     assert '"source": "%s"' % healthy.name in proc.stdout, proc.stdout[-6000:]
+    # The summary has the stream's figures.
+    for field in ('bytes', 'bytes_received', 'stream_seconds', 'downtime_seconds'):
+        assert '"%s": ' % field in proc.stdout, field
     s = broken.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Last_SQL_Errno']) == \
         ('Yes', 'Yes', '0'), scenarios.threads(s)
+    assert s['Using_Gtid'] == 'Slave_Pos'
     assert 'tables equal at' in proc.stdout
     primary.sql('INSERT INTO labdb.t (id) VALUES (900002)')
     for replica in (broken, healthy):
         scenarios.wait_caught_up(primary, replica)
-        assert replica.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
-            'SELECT COUNT(*) FROM labdb.t')
+        for table in ('labdb.t', 'labdb.load'):
+            assert replica.sql_value('SELECT COUNT(*) FROM %s' % table) == primary.sql_value(
+                'SELECT COUNT(*) FROM %s' % table), (replica.name, table)
     assert broken.sql_value('SELECT @@datadir') == '/data/mysql/'
     assert broken.run('ls -d /data/mysql/#sql-reseed-old-* 2>/dev/null || ls -d '
                       '/data/mysql.reseed-old-*').stdout.strip()
+    assert broken.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
+                      check=False).returncode == 1
+    # The lab hosts have every package: dpkg said so, the package manager was not called.
+    for side in ('replica', 'source'):
+        lines = task_lines(proc.stdout, 'Install mariadb-backup, zstd and PyMySQL on the ' + side)
+        assert lines and all(line.startswith('skipping: [') for line in lines), (side, lines)
     assert mariadbd_pid(healthy) == healthy_pid
     assert scenarios.logins_from_other_hosts(primary, broken, healthy) == []
+
+    # Again: nothing to do, nothing changed, nothing restarted.
+    pid = mariadbd_pid(broken)
+    again = run_playbook(inv, PLAYBOOK, extra)
+    assert again.returncode == 0, again.stdout[-3000:]
+    recap = again.stdout.split('PLAY RECAP')[-1]
+    assert 'changed=0' in recap and 'changed=1' not in recap, recap
+    assert mariadbd_pid(broken) == pid and mariadbd_pid(healthy) == healthy_pid

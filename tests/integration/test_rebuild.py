@@ -7,82 +7,19 @@ from __future__ import annotations
 import os
 
 import scenarios
-from ansible_run import REPO, run_playbook, task_lines
+from ansible_run import REPO, run_playbook
 from secrets_watch import SecretsWatch
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
-STATUS = os.path.join(REPO, 'playbooks', 'replica_status.yml')
 
 
 def mariadbd_pid(host):
     return host.run('pidof mariadbd').stdout.strip()
 
 
-def test_rebuild_heals_the_broken_replica_and_leaves_the_healthy_one(
-        make_hosts, inventory, repl_password):
-    hosts = make_hosts('primary', 'broken', 'healthy')
-    primary, broken, healthy = hosts['primary'], hosts['broken'], hosts['healthy']
-    scenarios.setup_replication(primary, [broken, healthy], repl_password, rows=5000)
-    scenarios.break_1236(primary, broken)
-    inv = inventory(primary, [broken, healthy])
-    healthy_pid = mariadbd_pid(healthy)
-    extra = {'replica_rebuild_replication_user': 'repl',
-             'replica_rebuild_replication_password': repl_password}
-
-    status = run_playbook(inv, STATUS)
-    assert status.returncode == 0, status.stdout[-3000:]
-    assert 'broken; needs_rebuild=True' in status.stdout
-    assert 'healthy; needs_rebuild=False' in status.stdout
-
-    # replica_rebuild_source: auto takes a healthy replica as the donor, else the primary.
-    # A replica whose replication is stopped is not healthy: the primary (check mode, which
-    # chooses and changes nothing).
-    healthy.sql('STOP SLAVE')
-    check = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'), check=True)
-    assert check.returncode == 0, check.stdout[-6000:]
-    assert 'source auto: the primary %s (no healthy replica)' % primary.name in check.stdout, \
-        check.stdout[-6000:]
-    assert mariadbd_pid(broken) != '' and broken.slave_status()['Last_IO_Errno'] == '1236'
-    healthy.sql('START SLAVE')
-    scenarios.wait_caught_up(primary, healthy)
-
-    with SecretsWatch([repl_password]) as watch:
-        proc = run_playbook(inv, PLAYBOOK, dict(extra, replica_rebuild_source='auto'), verbosity=1)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    assert watch.leaks == [] and repl_password not in proc.stdout + proc.stderr
-    # The copy came from the healthy replica (its --slave-info coordinates, the primary's).
-    assert 'source auto: the healthy replica %s (the highest GTID' % healthy.name in proc.stdout
-    assert '"source": "%s"' % healthy.name in proc.stdout, proc.stdout[-6000:]
-    # The summary has the stream's figures (a one-at-a-time run: stream.yml's results).
-    for field in ('bytes', 'bytes_received', 'stream_seconds', 'downtime_seconds'):
-        assert '"%s": ' % field in proc.stdout, field
-    # The broken replica runs on new data, caught up, verified; its old datadir is kept.
-    s = broken.slave_status()
-    assert s['Slave_IO_Running'] == 'Yes' and s['Slave_SQL_Running'] == 'Yes', \
-        scenarios.threads(s)
-    assert s['Using_Gtid'] == 'Slave_Pos' and s['Last_IO_Errno'] == '0'
-    scenarios.wait_caught_up(primary, broken)
-    assert broken.sql_value('SELECT COUNT(*) FROM labdb.t') == primary.sql_value(
-        'SELECT COUNT(*) FROM labdb.t')
-    assert 'tables equal at' in proc.stdout
-    assert broken.run('ls -d /var/lib/mysql.reseed-old-*').stdout.strip()
-    assert broken.run('test -e /etc/mysql/mariadb.conf.d/99-reseed-hold.cnf',
-                      check=False).returncode == 1
-    assert 'reseed-transfer' not in broken.run('cat /root/.ssh/authorized_keys').stdout
-    # The lab hosts have every package: dpkg said so, the package manager was not called.
-    for side in ('replica', 'source'):
-        lines = task_lines(proc.stdout, 'Install mariadb-backup, zstd and PyMySQL on the ' + side)
-        assert lines and all(line.startswith('skipping: [') for line in lines), (side, lines)
-    # The healthy replica was left alone: same server process.
-    assert mariadbd_pid(healthy) == healthy_pid
-
-    # Again: nothing to do, nothing changed, nothing restarted.
-    pid = mariadbd_pid(broken)
-    again = run_playbook(inv, PLAYBOOK, extra)
-    assert again.returncode == 0, again.stdout[-3000:]
-    recap = again.stdout.split('PLAY RECAP')[-1]
-    assert 'changed=0' in recap and 'changed=1' not in recap, recap
-    assert mariadbd_pid(broken) == pid and mariadbd_pid(healthy) == healthy_pid
+# The broken replica healed from the healthy one (source auto), the status playbook, check
+# mode and an idempotent rerun, while the primary takes writes, on production-shaped hosts:
+# test_hardened.py::test_source_auto_on_production_shaped_hosts.
 
 
 def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_password, tmp_path):

@@ -381,11 +381,8 @@ def fault_mid_stream(env, inject, needles, extra_vars=None, after_failure=None):
     return figures
 
 
-def test_mariabackup_killed_on_the_source_mid_stream(broken):
-    primary = broken['primary']
-    fault_mid_stream(broken, lambda: faults.kill_in_host(
-        primary, faults.pids(primary, 'mariadb-backup')),
-        ['mariadb-backup on the source failed', 'killed by signal 9', 'not sealed'])
+# mariadb-backup killed on the source mid-stream, on production-shaped hosts:
+# test_fleet_faults.py, step 3 (the stream of a replica alone, as here).
 
 
 @SLOW

@@ -65,11 +65,8 @@ def own_gtids(host):
 
 
 def test_rebuilt_replica_keeps_its_events_off_its_accounts_and_settings(
-        make_hosts, inventory, repl_password):
-    names = ('primary', 'ra', 'rb')
-    hosts = make_hosts(*names, hardened=names)
-    primary, ra, rb = hosts['primary'], hosts['ra'], hosts['rb']
-    scenarios.setup_replication(primary, [ra, rb], repl_password, rows=2000)
+        hardened_trio, inventory, repl_password):
+    primary, ra, rb = hardened_trio
     for host in (primary, ra, rb):
         host.run(['sh', '-c', 'printf "[mariadbd]\\nevent_scheduler = ON\\n" > %s' % EVENTS_CNF])
         host.sql('SET GLOBAL event_scheduler = ON')

@@ -39,11 +39,8 @@ def ddl_session(primary):
 
 
 def test_a_ddl_holding_the_backup_lock_is_named_waited_for_and_bounded(
-        make_hosts, inventory, repl_password):
-    names = ('primary', 'rb', 'rh')
-    hosts = make_hosts(*names, hardened=names)
-    primary, rb, rh = hosts['primary'], hosts['rb'], hosts['rh']
-    scenarios.setup_replication(primary, [rb, rh], repl_password, rows=2000)
+        hardened_trio, inventory, repl_password):
+    primary, rb, rh = hardened_trio
     scenarios.break_1236(primary, rb)
     inv = inventory(primary, [rb, rh])
     extra = {'replica_rebuild_replication_user': 'repl',

@@ -8,7 +8,8 @@ A lab host is
 - its own mount, pid and hostname (uts) namespaces: ``/var/lib`` is an overlay whose upper
   layer is the host's own (so the datadir and its parent, where staging copies go, are
   private), and ``/etc/mysql``, ``/etc/ssh``, ``/var/log/mysql``, ``/root/.ssh``, ``/tmp``,
-  ``/run``, ``/etc/hosts`` and ``/etc/hostname`` are the host's own; the lab's own folder
+  ``/run``, ``/etc/default`` (its ``mariadb`` sets the init script's start timeout to 15 s),
+  ``/etc/hosts`` and ``/etc/hostname`` are the host's own; the lab's own folder
   is hidden;
 - sshd as the pid namespace's first process: killing it (by pid) ends every process of the
   host, MariaDB included;
@@ -63,6 +64,7 @@ ADMIN_USER = 'lab_admin'
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 PRIVATE_MOUNTS = (  # (host dir entry, path inside the host)
     ('etc-mysql', '/etc/mysql'),
+    ('etc-default', '/etc/default'),
     ('etc-ssh', '/etc/ssh'),
     ('log-mysql', '/var/log/mysql'),
     ('root-ssh', '/root/.ssh'),
@@ -75,6 +77,8 @@ HARDENED_MOUNTS = tuple(('etc-' + f, '/etc/' + f) for f in ACCOUNT_FILES) + (
     ('etc-sudoers.d', '/etc/sudoers.d'),
     ('home', '/home'),
 )
+# Seconds Debian's init script waits for a starting server (its default is 30).
+STARTUP_TIMEOUT = 15
 OPS_USER = 'ops'
 FIRST_OPS_ID = 2001  # the first uid/gid tried for OPS_USER: one the machine does not use
 # Where MariaDB keeps its files: plain hosts as Debian installs it, hardened hosts as many
@@ -782,6 +786,15 @@ class Lab(object):
                         symlinks=True)
         write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'),
               SERVER_CNF.format(name=host.name, server_id=octet, **layout))
+        # Debian's init script waits MYSQLD_STARTUP_TIMEOUT seconds (30 unless set) for a
+        # server that will never answer before it says the start failed; systemd's
+        # Type=notify unit fails as soon as mariadbd exits. A lab server starts in 1-3 s.
+        shutil.copytree(os.path.join(base, 'etc/default'), os.path.join(d, 'etc-default'),
+                        symlinks=True)
+        write(os.path.join(d, 'etc-default', 'mariadb'),
+              read(os.path.join(base, 'etc/default/mariadb'), '') +
+              '# The reseed.mariadb lab: a start that fails is said after this long.\n'
+              'MYSQLD_STARTUP_TIMEOUT=%d\n' % STARTUP_TIMEOUT)
         shutil.copytree(os.path.join(base, 'etc/ssh'), os.path.join(d, 'etc-ssh'),
                         symlinks=True, ignore=shutil.ignore_patterns('ssh_host_*'))
         sh(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'lab-' + host.name,

@@ -1,7 +1,8 @@
 # Copyright: reseed.mariadb developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""tcp: the receiver (backup_receive, started by Ansible in the background) is gone once the
-copy is in: no process of it, nothing listening on the transfer port."""
+"""file_pos streams over tcp: the receiver (backup_receive, started by Ansible in the
+background) is gone once the copy is in: no process of it, nothing listening on the transfer
+port."""
 
 import labstate
 
