@@ -10,13 +10,14 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export NO_COLOR := 1
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: demo test deps deps-test unit sanity lint integration reliability molecule bench lab-down build changelog clean
+.PHONY: demo test deps deps-test unit sanity lint matrix integration reliability molecule bench lab-down build changelog clean
 
 ## make demo: install what is needed, build a lab (1 primary, 2 replicas), break the replicas, heal them.
 demo: deps
 	scripts/demo.sh
 
-## make test: install what is needed, then unit tests, sanity, lint, lab tests and molecule.
+## make test: install what is needed, then unit tests, sanity, lint, the ansible-core matrix, lab tests
+## and molecule.
 test: deps-test
 	scripts/test.sh
 
@@ -34,6 +35,11 @@ sanity: deps-test
 
 lint: deps-test
 	scripts/test.sh lint
+
+## make matrix: unit tests and sanity on ansible-core 2.17 and 2.18 too, a lab rebuild on 2.17
+## (scripts/matrix.sh; every other suite runs requirements.txt's ansible-core).
+matrix: deps-test
+	scripts/test.sh matrix
 
 integration: deps-test
 	scripts/test.sh integration

@@ -10,8 +10,15 @@ top=$PWD
 mkdir -p .build
 exec 9>.build/sanity.lock
 flock 9
-core=$(grep -E '^ansible-core==' requirements.txt)
-venv=.build/venv-sanity
+# SANITY_CORE=2.17.14: that ansible-core instead of requirements.txt's (scripts/matrix.sh),
+# in a venv of its own.
+if [ -n "${SANITY_CORE:-}" ]; then
+  core="ansible-core==$SANITY_CORE"
+  venv=.build/venv-sanity-$SANITY_CORE
+else
+  core=$(grep -E '^ansible-core==' requirements.txt)
+  venv=.build/venv-sanity
+fi
 if [ ! -x "$venv/bin/ansible-test" ] || ! "$venv/bin/pip" show -q ansible-core 2>/dev/null | grep -q .; then
   python3 -m venv "$venv"
 fi

@@ -6,17 +6,13 @@ read first and the primary's after it (roles/replica_rebuild/tasks/diagnose.yml)
 other way round, every GTID the primary committed between the two reads looked errant.
 
 One set of production-shaped hosts (Ansible as `ops` with sudo, no root ssh, /data/mysql on
-its own mount, logs in /var/log/mysql): a primary and four replicas.
-1. r2 broken (an errant GTID), one replica at a time (replica_rebuild_fleet=false): r2 alone
-   is rebuilt, and keeps what was its own (an account the primary lacks, its heartbeat
-   period); the copy's event, which the primary has ENABLED, is SLAVESIDE_DISABLED on it
-   (test_replica_keeps proves these in depth in a fleet run; here the one-at-a-time run does
-   the same). The fleet run, a chain through two broken replicas of four with the other two
-   left alone, is test_fleet's (there with all four broken) and test_replica_keeps'.
-2. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
+its own mount, logs in /var/log/mysql): a primary and four replicas. (The fleet run, a chain
+through the broken replicas with the others left alone, is test_fleet's and
+test_replica_keeps'; one replica at a time, test_role_ssh_key's ssh transport.)
+1. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
    ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
    r2..r4, consistent with the restarted primary, are left alone.
-3. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
+2. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
    the rebuild playbook in check mode and the status playbook, under the writer: no replica
    is found to need a rebuild.
 No run prints a warning (deprecations included): a user reads one as a fault.
@@ -26,8 +22,6 @@ from __future__ import annotations
 
 import os
 import time
-
-import pymysql
 
 import scenarios
 from ansible_run import REPO, run_playbook_results
@@ -50,13 +44,6 @@ def server_pid(host):
 def commits_per_second(writer):
     span = (writer.last or 0) - (writer.first or 0)
     return (writer.inserted + writer.updated) / span if span > 0 else 0.0
-
-
-def heartbeat_period(host):
-    """The default connection's heartbeat (SHOW ALL SLAVES STATUS alone shows it)."""
-    out = host.run(['mariadb', '--batch', '--raw', '-e', 'SHOW ALL SLAVES STATUS']).stdout
-    keys, values = [line.split('\t') for line in out.splitlines()[:2]]
-    return dict(zip(keys, values))['Slave_heartbeat_period']
 
 
 class Fleet(object):
@@ -115,28 +102,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet = Fleet(primary, replicas, inventory(primary, replicas), repl_password)
     primary_id = primary.sql_value('SELECT @@server_id')
 
-    # 1. One replica at a time, on a replica with things of its own.
-    primary.sql('CREATE EVENT labdb.hourly ON SCHEDULE EVERY 1 HOUR DO '
-                "INSERT INTO labdb.log (msg) VALUES ('hourly')")
-    scenarios.wait_caught_up(primary, r2)
-    watcher = 'W' + os.urandom(6).hex()
-    r2.sql("SET SESSION sql_log_bin = 0; CREATE USER 'watcher'@'%%' IDENTIFIED BY '%s'; "
-           "GRANT PROCESS ON *.* TO 'watcher'@'%%';" % watcher)
-    r2.sql('STOP SLAVE; CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD = 7.5; START SLAVE;')
-    scenarios.break_errant(primary, r2)
-    results, pids, writer = fleet.run(REBUILD, replica_rebuild_fleet=False)
-    fleet.rebuilt_only((r2,), results, pids)
-    kept = results['replica_rebuild_results'][r2.name]
-    assert kept['accounts_restored'] == ['watcher@%'] and kept['events_disabled'] >= 1, kept
-    assert 'primary_heartbeat_period' in kept['settings_restored'], kept
-    assert pymysql.connect(host=r2.ip, user='watcher', password=watcher,
-                           connect_timeout=10).close() is None
-    assert float(heartbeat_period(r2)) == 7.5
-    event = "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_NAME = 'hourly'"
-    assert (r2.sql_value(event), primary.sql_value(event)) == ('SLAVESIDE_DISABLED', 'ENABLED')
-    print('one-at-a-time run: writer at %.0f commits/s' % commits_per_second(writer))
-
-    # 2. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
+    # 1. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
     # after the restart, so that the primary does not write past r1 before the diagnosis
     # (that case, same GTID numbers with other transactions, is not found by GTIDs alone).
     primary_pos, r1_pos = scenarios.lose_binlog_tail(primary, r1, others=(r2, r3, r4),
@@ -150,7 +116,7 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet.rebuilt_only((r1,), results, pids)
     assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '0'
 
-    # 3. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
+    # 2. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
     # tasks/diagnose.yml again and again), then the status playbook: no replica is found to
     # need a rebuild.
     started = time.time()

@@ -127,8 +127,8 @@ def external_logs(host):
     assert host.sql_value('SELECT @@log_bin_basename') == '/var/log/mysql/mysql-bin'
 
 
-# The plain layout on 10.11 is external_logs' datadir (its logs aside) and, through the role,
-# test_reliability.py::test_new_datadir_that_does_not_start_is_rolled_back.
+# The plain layout on 10.11 is external_logs' datadir (its logs aside); through the role, a copy
+# that does not start is test_fleet_faults.py's (step 2).
 @pytest.mark.parametrize('setup,release', [
     ('mount_point', None), ('external_logs', None),
     ('plain', 'trixie'),  # MariaDB 11.8 (docs/VERSIONS.md)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The ansible-core matrix: every ansible-core the collection supports (meta/runtime.yml,
+# requires_ansible) that runs on this Python, besides requirements.txt's own, which every
+# other suite uses. On each: the unit tests and ansible-test sanity; on the oldest, one lab
+# rebuild (the role through ansible-playbook of that core). 2.20 and newer need Python 3.12.
+#   scripts/matrix.sh [unit] [sanity] [rebuild]
+#   scripts/matrix.sh --rebuild-test    prints the lab test the rebuild part runs (the
+#                                       integration suite leaves it to this one)
+# Each core has its own venv, .build/venv-core-<version> (sanity's: .build/venv-sanity-<version>).
+# Expects the environment the Makefile sets (make matrix).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+CORES=(2.17.14 2.18.19)  # the oldest first; README.md's matrix names the same
+REBUILD=tests/integration/test_hardened.py::test_source_auto_on_production_shaped_hosts
+if [ "${1:-}" = --rebuild-test ]; then echo "$REBUILD"; exit 0; fi
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(unit sanity rebuild)
+
+venv_of() { echo ".build/venv-core-$1"; }
+
+make_venv() {
+  local core=$1 venv pins stamp
+  venv=$(venv_of "$core")
+  # The test tools at the versions the other suites pin, the core at its own.
+  pins=$(grep -hE '^(pytest|hypothesis|PyMySQL)==' requirements.txt requirements-test.txt)
+  stamp="$venv/.installed-$(echo "ansible-core==$core $pins" | sha256sum | cut -c1-16)"
+  [ -e "$stamp" ] && return 0
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || return 1
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" $pins \
+    2> >(grep -v "^WARNING: Location" >&2) && touch "$stamp"
+}
+
+rc=0
+for core in "${CORES[@]}"; do
+  make_venv "$core" || { echo "matrix: cannot make the venv of ansible-core $core"; rc=1; continue; }
+  venv=$(venv_of "$core")
+  for part in "${parts[@]}"; do
+    case $part in
+      unit)
+        echo "--- ansible-core $core: unit"
+        PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider || rc=1 ;;
+      sanity)
+        echo "--- ansible-core $core: sanity"
+        # pylint (three quarters of sanity's time) runs on requirements.txt's core only: it
+        # checks our code, not the core's API, which the other tests check on each core.
+        SANITY_CORE=$core scripts/sanity.sh --skip-test pylint || rc=1 ;;
+      rebuild)
+        [ "$core" = "${CORES[0]}" ] || continue
+        echo "--- ansible-core $core: a lab rebuild ($REBUILD)"
+        PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest "$REBUILD" -q -p no:cacheprovider -rfE || rc=1 ;;
+      *) echo "matrix: no part $part (unit, sanity, rebuild)"; rc=1 ;;
+    esac
+  done
+done
+exit $rc
