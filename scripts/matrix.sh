@@ -18,6 +18,10 @@ parts=("$@")
 
 venv_of() { echo ".build/venv-core-$1"; }
 
+# pytest with $venv's Python, its ansible-* commands first on PATH (the lab's ansible_run
+# takes ansible-playbook from beside the Python running the tests).
+venv_pytest() { PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"; }
+
 make_venv() {
   local core=$1 venv pins stamp
   venv=$(venv_of "$core")
@@ -39,7 +43,7 @@ for core in "${CORES[@]}"; do
     case $part in
       unit)
         echo "--- ansible-core $core: unit"
-        PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider || rc=1 ;;
+        venv_pytest tests/unit || rc=1 ;;
       sanity)
         echo "--- ansible-core $core: sanity"
         # pylint (three quarters of sanity's time) runs on requirements.txt's core only: it
@@ -48,7 +52,7 @@ for core in "${CORES[@]}"; do
       rebuild)
         [ "$core" = "${CORES[0]}" ] || continue
         echo "--- ansible-core $core: a lab rebuild ($REBUILD)"
-        PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest "$REBUILD" -q -p no:cacheprovider -rfE || rc=1 ;;
+        venv_pytest "$REBUILD" -rfE || rc=1 ;;
       *) echo "matrix: no part $part (unit, sanity, rebuild)"; rc=1 ;;
     esac
   done
