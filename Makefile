@@ -10,7 +10,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export NO_COLOR := 1
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: demo test deps deps-test unit sanity lint matrix integration reliability molecule bench lab-down build changelog clean
+.PHONY: demo test deps deps-test unit sanity lint docs matrix integration reliability molecule bench lab-down build changelog clean
 
 ## make demo: install what is needed, build a lab (1 primary, 2 replicas), break the replicas, heal them.
 demo: deps
@@ -35,6 +35,11 @@ sanity: deps-test
 
 lint: deps-test
 	scripts/test.sh lint
+
+## make docs: the docs site (antsibull-docs and Sphinx: the modules, the filter, the role, the guides in
+## docs/*.md) into .build/docs/html; fails on a broken reference (scripts/docs.sh).
+docs: deps-test
+	scripts/test.sh docs
 
 ## make matrix: unit tests and sanity on ansible-core 2.17 and 2.18 too, a lab rebuild on 2.17
 ## (scripts/matrix.sh; every other suite runs requirements.txt's ansible-core).

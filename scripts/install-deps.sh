@@ -49,6 +49,20 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check "${args[@]}" 2> >(grep -v "^WARNING: Location" >&2)
   touch "$stamp"
 fi
+# galaxy-importer, in its own venv (requirements-galaxy-importer.txt says why), with the
+# ansible-core and ansible-lint that .venv has.
+if [ "${1:-}" = test ]; then
+  gi=.build/venv-galaxy-importer
+  gi_pins=$(grep -hE '^(ansible-core|ansible-lint)==' requirements.txt requirements-test.txt)
+  gi_stamp="$gi/.installed-$(echo "$gi_pins" | cat - requirements-galaxy-importer.txt | sha256sum | cut -c1-16)"
+  if [ ! -e "$gi_stamp" ]; then
+    [ -x "$gi/bin/python" ] || "$python" -m venv "$gi"
+    # shellcheck disable=SC2086
+    "$gi/bin/pip" install -q --disable-pip-version-check -r requirements-galaxy-importer.txt $gi_pins \
+      2> >(grep -v "^WARNING: Location" >&2)
+    touch "$gi_stamp"
+  fi
+fi
 # Ansible finds the collection through .build/ansible_collections/reseed/mariadb -> the repo.
 mkdir -p .build/ansible_collections/reseed
 [ "$(readlink .build/ansible_collections/reseed/mariadb || true)" = "$PWD" ] || \

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Run the test suites (all of them, or those named), each to the end, then say which failed.
-#   scripts/test.sh [unit] [build] [sanity] [lint] [matrix] [integration] [molecule]
+#   scripts/test.sh [unit] [build] [sanity] [lint] [docs] [matrix] [integration] [molecule]
 # Expects the environment the Makefile sets (make test).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit build sanity lint matrix integration molecule)
+[ ${#suites[@]} -eq 0 ] && suites=(unit build sanity lint docs matrix integration molecule)
 
 run_unit() { python -m pytest tests/unit -q -p no:cacheprovider; }
 run_build() {
@@ -20,8 +20,12 @@ run_lint() {
   # Changelog fragments (docs/DEVELOPMENT.md): a malformed one fails here, not at the release.
   antsibull-changelog lint || rc=1
   antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml || rc=1
+  # Galaxy's import check on the built tarball (scripts/docs.sh, .ci/galaxy-importer.cfg).
+  scripts/docs.sh galaxy || rc=1
   return $rc
 }
+# The docs site (make docs): fails on a broken reference.
+run_docs() { scripts/docs.sh site; }
 run_matrix() { scripts/matrix.sh; }
 # The matrix's lab rebuild runs on the oldest ansible-core only: once per make test is enough.
 run_integration() {
