@@ -18,7 +18,9 @@ replica recovery applies in production).
 Never rebuild on these: the data is fine; fix the network or the credentials.
   2003, 2013, 2026 (cannot connect, lost, TLS), 1158 (network read), 1045 (access denied),
   1129, 1130 (host blocked or not allowed), 1040 (too many connections)
-Errant GTIDs (the replica holds transactions its primary never had) make `diverged` and a
+Errant GTIDs (the replica holds transactions its primary never had), and another transaction
+than the primary's under the same GTID (a primary that restarted behind it reused the
+numbers: module_utils/binlog.py), make `diverged` and a
 rebuild, also while the IO thread shows a network error (the primary's own restart), which
 alone would say "fix the network". Lagging or cleanly stopped is never a rebuild. Any other error is `broken` without
 a rebuild: look at it first.
@@ -132,12 +134,23 @@ def diagnose(status, errant=None, lag_seconds=DEFAULT_LAG_SECONDS,
         lag, ' (MASTER_DELAY %d)' % delay if delay else '')
 
 
-def diagnose_server(statuses, errant=None, **rules):
+def diagnose_server(statuses, errant=None, divergence=None, **rules):
     """(state, needs_rebuild, reason, connections) for a whole server: statuses are its
     connections normalised (each gets its own state, needs_rebuild and reason), errant the
-    GTIDs it holds that its primary does not (None when unknown). The state is the default
-    connection's (or the only one's); any connection that needs a rebuild makes the server
-    need one, and the reason names it."""
+    GTIDs it holds that its primary does not (None when unknown), divergence a phrase when
+    it holds another transaction than the primary under the same GTID (module_utils/
+    binlog.py). The state is the default connection's (or the only one's); any connection
+    that needs a rebuild makes the server need one, and the reason names it."""
+    state, needs, reason, connections = _diagnose_connections(statuses, errant, **rules)
+    if divergence:
+        # Replicating without an error proves nothing here: the numbers match.
+        reason = '%s (rebuild)%s' % (divergence, '' if state in ('healthy', 'lagging')
+                                     else '; also ' + reason)
+        state, needs = 'diverged', True
+    return state, needs, reason, connections
+
+
+def _diagnose_connections(statuses, errant=None, **rules):
     connections = []
     for status in statuses:
         status = dict(status)

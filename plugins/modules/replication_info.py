@@ -61,6 +61,26 @@ options:
       - Fail when this host's server is down instead of returning C(state=down).
     type: bool
     default: false
+  binlog_restarts:
+    description:
+      - Read this server's binlog files (from their directory, so the module must run on
+        the server's host with the right to read them) and return C(binlog_restarts), the
+        files a server start opened after earlier history, each with the fingerprint of its
+        first transaction. Run on the primary, it tells where a primary that restarted
+        behind its replicas (a crash with C(sync_binlog=0)) reused GTID numbers they already
+        hold with other transactions, which no GTID comparison sees.
+    type: bool
+    default: false
+  fingerprint_gtids:
+    description:
+      - GTIDs whose transactions to find in this server's binlog files and return in
+        C(fingerprints) (the original commit time, the tables and the row images or
+        statements, which a replica with C(log_slave_updates) logs as its primary did).
+        Compared by the C(reseed.mariadb.diagnosis) filter, what the primary and a replica
+        hold under the same GTID tells whether they are the same transaction.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - reseed.mariadb.login
   - reseed.mariadb.login.primary
@@ -183,6 +203,34 @@ errant_gtids:
   returned: when the primary's state is known
   type: list
   elements: str
+binlog_restarts:
+  description:
+    - With I(binlog_restarts), the binlog files this server opened as it started after
+      earlier history (their C(Gtid_list) not empty), oldest first, each with its first
+      transaction's fingerprint (as in C(fingerprints)). Plain rotations and the server's
+      very first file are left out.
+  returned: when I(binlog_restarts) and the server answers
+  type: list
+  elements: dict
+  sample:
+    - file: mysql-bin.000003
+      created_at_startup: true
+      gtid_list: 0-101-7
+      first_gtid: 0-101-8
+      first_position: 342
+      fingerprint: {gtid: 0-101-8, written: "2026-12-04 00:37:16 UTC", tables: [labdb.log]}
+fingerprints:
+  description:
+    - With I(fingerprint_gtids), per GTID asked, C(held) (whether this server applied it,
+      its C(gtid_current_pos) at or past it), C(found) and the C(fingerprint) (C(gtid),
+      C(file), C(position), C(timestamp), C(written), C(tables), C(shape), C(digest)), or
+      the C(reason) it is not in this server's binlog.
+  returned: when I(fingerprint_gtids) and the server answers
+  type: dict
+binlog_bytes_read:
+  description: The bytes of binlog files read for I(binlog_restarts) and I(fingerprint_gtids).
+  returned: when either is asked and the server answers
+  type: int
 queries:
   description: The statements run (on the primary prefixed with C(primary:)); empty when C(down).
   returned: always
@@ -220,6 +268,10 @@ log_bin:
   description: "@@log_bin"
   returned: when the server answers (I(state) is not C(down))
   type: bool
+log_slave_updates:
+  description: "@@log_slave_updates (whether this server logs what it applies as a replica)"
+  returned: when the server answers (I(state) is not C(down))
+  type: bool
 version:
   description: "@@version"
   returned: when the server answers (I(state) is not C(down))
@@ -233,9 +285,12 @@ tls:
   type: bool
 '''
 
+import errno
+import os
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import binlog as binloglib
 from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
 from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
@@ -245,7 +300,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
 
 VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
              'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir',
-             'have_ssl')
+             'have_ssl', 'log_bin_basename', 'log_slave_updates')
 
 MOUNT_FACTS = ('mount_point', 'target', 'fstype', 'source', 'root')
 
@@ -284,6 +339,29 @@ def exit_down(module, error):
     module.exit_json(**result)
 
 
+def read_binlog(module, names, basename, info, log_slave_updates, queries):
+    """binlog_restarts and fingerprints, read from this server's binlog files."""
+    p = module.params
+    step = 'reading the binlog files in %s' % (os.path.dirname(basename or '') or '?')
+    try:
+        binlog = binloglib.Binlog(names, os.path.dirname(basename)) if names else None
+        out = dict(binlog_bytes_read=0)
+        if p['binlog_restarts']:
+            out['binlog_restarts'] = binlog.restarts() if binlog else []
+        if p['fingerprint_gtids']:
+            step = 'finding the transactions of %s in them' % ','.join(p['fingerprint_gtids'])
+            out['fingerprints'] = binloglib.fingerprints(
+                binlog, p['fingerprint_gtids'], gtidlib.state(info['gtid_binlog_state']),
+                gtidlib.position(info['gtid_current_pos']), log_slave_updates)
+        out['binlog_bytes_read'] = binlog.bytes_read if binlog else 0
+    except (IOError, OSError, binloglib.BinlogError, gtidlib.GtidError) as e:
+        hint = ('; the module reads them as the user it runs as: run it with become'
+                if getattr(e, 'errno', None) == errno.EACCES else '')
+        module.fail_json(msg='replication_info on %s: %s: %s%s' % (
+            socket.gethostname(), step, e, hint), queries=queries)
+    return out
+
+
 def main():
     argument_spec = login_argument_spec()
     argument_spec.update(
@@ -296,6 +374,8 @@ def main():
         never_rebuild_errors=dict(type='list', elements='int',
                                   default=list(rs.NEVER_REBUILD_ERRORS)),
         fail_when_down=dict(type='bool', default=False),
+        binlog_restarts=dict(type='bool', default=False),
+        fingerprint_gtids=dict(type='list', elements='str', default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
@@ -312,6 +392,9 @@ def main():
             raise
         info = dict((v, db.variable(v)) for v in VARIABLES)
         rows = db.query('SHOW ALL SLAVES STATUS')
+        binlog_names = None
+        if (p['binlog_restarts'] or p['fingerprint_gtids']) and int(info['log_bin'] or 0):
+            binlog_names = [r['Log_name'] for r in db.query('SHOW BINARY LOGS')]
         queries = db.queries
         primary_state = p['primary_gtid_binlog_state']
         if p['primary']:
@@ -330,6 +413,10 @@ def main():
     info['server_id'] = int(info['server_id'])
     info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
     info['tls'] = (info.pop('have_ssl') or '').upper() == 'YES'
+    basename = info.pop('log_bin_basename')
+    info['log_slave_updates'] = slave_updates = bool(int(info.pop('log_slave_updates') or 0))
+    if p['binlog_restarts'] or p['fingerprint_gtids']:
+        info.update(read_binlog(module, binlog_names, basename, info, slave_updates, queries))
     info['datadir_mount'] = datadir_mount(module, info['datadir'])
     errant = None
     if primary_state is not None:

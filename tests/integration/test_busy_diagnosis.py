@@ -9,12 +9,19 @@ One set of production-shaped hosts (Ansible as `ops` with sudo, no root ssh, /da
 its own mount, logs in /var/log/mysql): a primary and four replicas. (The fleet run, a chain
 through the broken replicas with the others left alone, is test_fleet's and
 test_replica_keeps'; one replica at a time, test_role_ssh_key's ssh transport.)
-1. The primary crashes and comes back without its binlog tail, which r1 had received: r1 is
-   ahead of the primary in the primary's own server_id (real divergence) and is rebuilt;
-   r2..r4, consistent with the restarted primary, are left alone.
-2. Ten rounds in a row of the role's diagnosis (tests/integration/playbooks/diagnose_loop.yml),
-   the rebuild playbook in check mode and the status playbook, under the writer: no replica
-   is found to need a rebuild.
+1. The primary crashes and comes back without its binlog tail (issue 27): r1 had received
+   it and is ahead of the primary in the primary's own server_id, its IO thread showing the
+   restart's error 2003: diverged, not "fix the network". r2 and r3 had received part of
+   the tail, and the primary wrote past it with other transactions under the same GTIDs: r2
+   replicates on without an error, r3 waits with error 2003 and would go on the same way;
+   the comparison of the transactions under the same GTID finds both diverged. All three
+   are rebuilt; r4, consistent with the restarted primary, is left alone.
+2. After a clean restart and a rotation of the primary's binlog, ten rounds in a row of the
+   role's diagnosis (tests/integration/playbooks/diagnose_loop.yml), the rebuild playbook in
+   check mode and the status playbook, under the writer: no replica is found to need a
+   rebuild; r4 without log_slave_updates is told the same-GTID check cannot be made, and
+   the status playbook's data checksum (replica_status_checksum) finds its data equal, then
+   the row it lost on its own.
 No run prints a warning (deprecations included): a user reads one as a fault.
 Every step asserts on the role's structured results (set_stats) and the servers' state."""
 
@@ -102,23 +109,68 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
     fleet = Fleet(primary, replicas, inventory(primary, replicas), repl_password)
     primary_id = primary.sql_value('SELECT @@server_id')
 
-    # 1. The primary lost its binlog tail in a crash; r1 had received it. A slow writer
-    # after the restart, so that the primary does not write past r1 before the diagnosis
-    # (that case, same GTID numbers with other transactions, is not found by GTIDs alone).
-    primary_pos, r1_pos = scenarios.lose_binlog_tail(primary, r1, others=(r2, r3, r4),
-                                                     tail=1000)
+    # 1. The primary lost its binlog tail in a crash (issue 27's two cases). r1 had received
+    # 1000 transactions of it and r2 and r3 the first 30. A slow writer after the restart,
+    # so that the primary does not write past r1 before the diagnosis: r1 is ahead of it
+    # (errant GTIDs), its IO thread still showing the restart's error 2003 (it retries in
+    # an hour): not "fix the network". r2 is overtaken: the primary wrote 60 other
+    # transactions under the numbers r2 holds, and r2 replicates on from its own position
+    # without any error. r3 is behind: the same 60 overtook it while its IO thread waits
+    # with error 2003, and it would go on as r2 did once it reconnects. Only the
+    # transactions compared under the same GTID tell. r4, consistent with the restarted
+    # primary, must be left alone.
+    primary_pos, r1_pos = scenarios.lose_binlog_tail(primary, r1, others=(r4,), tail=1000,
+                                                     partial=((r2, 30), (r3, 30)),
+                                                     retrying=(r1, r3))
     assert int(primary_pos.split('-')[-1]) + 1000 == int(r1_pos.split('-')[-1]), \
         (primary_pos, r1_pos)
+    scenarios.overtake(primary, r2, 60)
+    s = r2.slave_status()
+    assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Last_IO_Errno'],
+            s['Last_SQL_Errno']) == ('Yes', 'Yes', '0', '0'), scenarios.threads(s)
+    for r in (r2, r3):
+        assert r.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '30'
+    for r in (r1, r3):
+        s = r.slave_status()
+        assert (s['Slave_IO_Running'], s['Last_IO_Errno']) == ('Connecting', '2003'), \
+            scenarios.threads(s)
+    # r3 is behind the primary, by GTIDs: nothing errant.
+    assert int(scenarios.gtid_binlog_pos(primary).split('-')[-1]) > \
+        int(r3.sql_value('SELECT @@GLOBAL.gtid_slave_pos').split('-')[-1])
     results, pids, writer = fleet.run(REBUILD, rate=2)
     before = results['replica_rebuild_results'][r1.name]
-    assert before['diagnosis_before'] in ('broken', 'diverged'), before
+    assert before['diagnosis_before'] == 'diverged', before
     assert '0-%s-' % primary_id in before['reason'], before  # the GTIDs the primary lost
-    fleet.rebuilt_only((r1,), results, pids)
-    assert r1.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '0'
+    assert 'IO thread error 2003' in before['reason'], before
+    first = '0-%s-%d' % (primary_id, int(primary_pos.split('-')[-1]) + 1)
+    for r in (r2, r3):
+        before = results['replica_rebuild_results'][r.name]
+        assert before['diagnosis_before'] == 'diverged', before
+        assert before['reason'].startswith(
+            'same GTID, other transaction: %s on the primary is not %s here: the primary\'s '
+            'was written at ' % (first, first)), before
+        assert 'behind this replica, and reused the numbers' in before['reason'], before
+    fleet.rebuilt_only((r1, r2, r3), results, pids)
+    for r in (r1, r2, r3):
+        assert r.sql_value("SELECT COUNT(*) FROM labdb.log WHERE msg LIKE 'tail %'") == '0'
+    # The rebuilt replicas kept their own retry (a setting of theirs): the lab's again.
+    for r in (r1, r3):
+        assert r.slave_status()['Connect_Retry'] == '3600', r.name
+        r.sql('STOP SLAVE; CHANGE MASTER TO MASTER_CONNECT_RETRY = 1; START SLAVE;')
 
     # 2. Ten rounds of the role's own diagnosis in a row under the writer (one playbook,
     # tasks/diagnose.yml again and again), then the status playbook: no replica is found to
-    # need a rebuild.
+    # need a rebuild. The primary restarted cleanly and rotated its binlog before: every
+    # replica's transactions after both restarts are compared in every round (no false
+    # alarm), and r4, whose log_slave_updates is now OFF, is told the check cannot be made.
+    r4.run("printf '[mariadb]\\nlog_slave_updates = OFF\\n' "
+           '> /etc/mysql/mariadb.conf.d/70-no-log-slave-updates.cnf')
+    r4.service('restart')
+    primary.service('restart')
+    primary.sql("INSERT INTO labdb.log (msg) VALUES ('after a clean restart'); "
+                "FLUSH BINARY LOGS; INSERT INTO labdb.log (msg) VALUES ('after a rotation');")
+    for r in replicas:
+        scenarios.wait_caught_up(primary, r)
     started = time.time()
     results, pids, writer = fleet.run(LOOP, diagnose_rounds=10)
     rounds = results['diagnose_rounds']
@@ -130,12 +182,31 @@ def test_only_the_broken_replica_is_rebuilt_under_writes(make_hosts, inventory, 
           '%d false alarms' % (time.time() - started, rate, len(false_alarms)))
     assert false_alarms == []
     assert rate >= 50, rate
+    unchecked = sorted(k for k, v in rounds.items()
+                       if 'the same-GTID check could not be made' in v['reason'])
+    assert unchecked == sorted('%s/%d' % (r4.name, n) for n in range(10)), unchecked
+    assert 'log_slave_updates is OFF' in rounds['%s/0' % r4.name]['reason'], rounds
     results, pids, writer = fleet.run(REBUILD, check=True)
     assert dict((h, (v['diagnosis_before'], v['action'])) for h, v in
                 results['replica_rebuild_results'].items()) == dict(
         (r.name, ('healthy', 'none')) for r in replicas), results
-    results, pids, writer = fleet.run(STATUS)
-    assert dict((h, (v['state'], v['needs_rebuild'])) for h, v in
-                results['replica_status'].items()) == dict(
-        (r.name, ('healthy', False)) for r in replicas), results
+    # The status playbook, with the data checksum offered where the same-GTID check could
+    # not be made: r4's data is compared with the primary's, and found equal; the others'
+    # transactions were compared, their data is not.
+    results, pids, writer = fleet.run(STATUS, replica_status_checksum=True)
+    status = results['replica_status']
+    assert dict((h, (v['state'], v['needs_rebuild'], v['data_equal'])) for h, v in
+                status.items()) == dict(
+        (r.name, ('healthy', False, True if r is r4 else None)) for r in replicas), status
+    assert 'the data checksum matches the primary at 0-' in status[r4.name]['reason'], status
+    assert pids == dict((r.name, server_pid(r)) for r in replicas)
+    # r4 loses a row on its own, outside its binlog: no GTID tells, the checksum does.
+    r4.sql("SET SESSION sql_log_bin = 0; DELETE FROM labdb.log WHERE msg = 'after a rotation';")
+    results, pids, writer = fleet.run(STATUS, replica_status_checksum=True)
+    status = results['replica_status']
+    assert (status[r4.name]['state'], status[r4.name]['needs_rebuild'],
+            status[r4.name]['data_equal']) == ('diverged', True, False), status
+    assert status[r4.name]['reason'].startswith('the data differs from the primary at 0-'), status
+    assert status[r4.name]['reason'].endswith(': labdb.log (rebuild)'), status
+    assert all(status[r.name]['state'] == 'healthy' for r in (r1, r2, r3)), status
     assert pids == dict((r.name, server_pid(r)) for r in replicas)

@@ -203,10 +203,17 @@ def break_errant(primary, replica):
     return state
 
 
-def lose_binlog_tail(primary, ahead, others=(), tail=300):
+def lose_binlog_tail(primary, ahead, others=(), tail=300, partial=(), retrying=()):
     """The primary crashes and comes back without the tail of its binlog (sync_binlog=0):
     `ahead` received `tail` transactions that the restarted primary no longer has, while
     `others` (their IO thread stopped meanwhile) did not and are consistent with it.
+    partial: (replica, n) pairs that received the first n of the tail only (their IO thread
+    stopped then, and started again after the restart: refused with 1236 while the primary
+    is behind them, see overtake).
+    retrying: of `ahead` and the partial ones, those whose IO thread tries to reach the
+    primary while it is down, and then waits an hour (MASTER_CONNECT_RETRY) before it tries
+    again: they show the error of the primary's restart (2003, connection refused) for the
+    rest of the test, as a replica does for a minute after a real crash.
 
     A cold copy of the primary (datadir and binlogs, server stopped) is taken, the tail is
     written and replicated to `ahead`, then the primary is stopped and put back to the cold
@@ -221,20 +228,49 @@ def lose_binlog_tail(primary, ahead, others=(), tail=300):
     primary.run('rm -rf {c} && mkdir -p {c}/logs && cp -a {d} {c}/datadir && '
                 'cp -a {l}.* {c}/logs/'.format(c=cold, d=datadir, l=logs))
     primary.service('start')
-    primary.sql(''.join("INSERT INTO %s.log (msg) VALUES ('tail %d, lost by the crash');"
-                        % (DB, n) for n in range(int(tail))))
-    wait_caught_up(primary, ahead)
+    # After the cold copy's restart, which they reconnect from within a second.
+    for r in retrying:
+        wait_running(r)
+        r.sql('STOP SLAVE; CHANGE MASTER TO MASTER_CONNECT_RETRY = 3600; START SLAVE;')
+        wait_running(r)
+    written = 0
+    for replica, n in sorted(partial, key=lambda pair: pair[1]) + [(ahead, int(tail))]:
+        primary.sql(''.join("INSERT INTO %s.log (msg) VALUES ('tail %d, lost by the crash');"
+                            % (DB, i) for i in range(written, n)))
+        written = n
+        wait_caught_up(primary, replica)
+        if replica is not ahead:
+            replica.sql('STOP SLAVE IO_THREAD;')
     primary.service('stop')
+    for r in retrying:
+        if r is not ahead:
+            r.sql('START SLAVE IO_THREAD;')
+    for r in retrying:
+        wait_error(r, 'Last_IO_Errno', 2003)
     # Contents, not the directory: the datadir may be a mount point.
     primary.run('find {d} -mindepth 1 -delete && rm -f {l}.* && cp -a {c}/datadir/. {d}/ && '
                 'cp -a {c}/logs/* {ld}/ && rm -rf {c}'
                 .format(c=cold, d=datadir, l=logs, ld=os.path.dirname(logs)))
     primary.service('start')
-    for r in others:
+    for r in list(others) + [replica for replica, n in partial if replica not in retrying]:
         r.sql('START SLAVE IO_THREAD;')
     for r in others:
         wait_caught_up(primary, r)
     return gtid_binlog_pos(primary), ahead.sql_value('SELECT @@GLOBAL.gtid_slave_pos')
+
+
+def overtake(primary, ahead, writes):
+    """After lose_binlog_tail: the primary writes `writes` transactions (more than the tail
+    it lost), reusing the GTID numbers `ahead` holds with other transactions, and `ahead`
+    (its IO thread refused with 1236 while the primary was behind it) starts again and
+    replicates from its own position without any error: diverged silently. Returns
+    ahead's gtid_slave_pos."""
+    primary.sql(''.join("INSERT INTO %s.log (msg) VALUES ('after the restart %d');" % (DB, n)
+                        for n in range(int(writes))))
+    ahead.sql('STOP SLAVE; START SLAVE;')
+    wait_running(ahead)
+    wait_caught_up(primary, ahead)
+    return ahead.sql_value('SELECT @@GLOBAL.gtid_slave_pos')
 
 
 BREAKAGES = {

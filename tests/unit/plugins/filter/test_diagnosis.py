@@ -3,11 +3,17 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.reseed.mariadb.plugins.filter.diagnosis import FilterModule, diagnosis
+from ansible_collections.reseed.mariadb.plugins.module_utils import binlog
+from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'binlog')
 
 
 def status(**kw):
@@ -93,3 +99,72 @@ def test_bad_input_is_a_filter_error():
 
 def test_the_filter_is_registered():
     assert FilterModule().filters()['diagnosis'] is diagnosis
+
+
+def same_gtid_reads(replica_dir, log_slave_updates=True):
+    """The primary's read with binlog_restarts and the replica's fingerprints, from the real
+    binlog files of tests/unit/plugins/module_utils/fixtures/binlog (test_binlog.py)."""
+    def server(name):
+        d = os.path.join(FIXTURES, name)
+        return binlog.Binlog(sorted(os.listdir(d)), d)
+    restarts = server('primary').restarts()
+    primary = dict(gtid_binlog_state='0-10-10', binlog_restarts=restarts, fingerprints={})
+    fps = binlog.fingerprints(server(replica_dir), [r['first_gtid'] for r in restarts],
+                              gtidlib.state('0-10-10'), gtidlib.position('0-10-10'))
+    return primary, dict(fingerprints=fps, log_slave_updates=log_slave_updates)
+
+
+def test_a_replica_that_replicates_without_error_but_holds_other_transactions_is_diverged():
+    # The primary restarted behind it and reused the numbers: no errant GTID, no error.
+    primary, fps = same_gtid_reads('diverged')
+    got = diagnosis(replica_read('0-10-10'), primary, fingerprints=fps)
+    assert (got['state'], got['needs_rebuild'], got['errant_gtids']) == ('diverged', True, [])
+    assert got['reason'].startswith('same GTID, other transaction: 0-10-6 on the primary'), got
+    assert got['reason'].endswith('(rebuild)'), got
+    assert got['same_gtid']['diverged'] == '0-10-6'
+
+
+def test_a_replica_consistent_with_the_restarted_primary_is_healthy():
+    primary, fps = same_gtid_reads('healthy')
+    got = diagnosis(replica_read('0-10-10'), primary, fingerprints=fps)
+    assert (got['state'], got['needs_rebuild']) == ('healthy', False), got
+    assert got['same_gtid']['checked'] == ['0-10-6']
+
+
+def test_a_skipped_fingerprint_read_diagnoses_by_gtids_alone():
+    primary, fps = same_gtid_reads('diverged')
+    skipped = {'changed': False, 'skipped': True, 'skip_reason': 'Conditional result was False'}
+    got = diagnosis(replica_read('0-10-10'), primary, fingerprints=skipped)
+    assert (got['state'], 'same_gtid' in got) == ('healthy', False)
+
+
+def test_a_check_that_cannot_be_made_is_said():
+    primary, fps = same_gtid_reads('healthy', log_slave_updates=False)
+    fps['fingerprints']['0-10-6'].update(found=False, reason='not in this server\'s binlog')
+    got = diagnosis(replica_read('0-10-10'), primary, fingerprints=fps)
+    assert (got['state'], got['needs_rebuild']) == ('healthy', False)
+    assert got['reason'].endswith('; the same-GTID check could not be made (0-10-6: not in this '
+                                  'server\'s binlog): turn on log_slave_updates on the replica, '
+                                  'or compare the data (playbooks/replica_status.yml with '
+                                  'replica_status_checksum=true, docs/VERIFY.md)'), got['reason']
+
+
+def test_a_broken_replica_that_also_diverged_says_both():
+    primary, fps = same_gtid_reads('diverged')
+    read = replica_read('0-10-10', status(Slave_SQL_Running='No', Last_SQL_Errno='1146',
+                                          Last_SQL_Error='Table x.y does not exist'))
+    got = diagnosis(read, primary, fingerprints=fps)
+    assert got['state'] == 'diverged' and '; also SQL thread error 1146' in got['reason'], got
+
+
+def test_a_replica_ahead_that_also_diverged_says_both():
+    # Ahead of the primary (errant 0-10-11) and another transaction under 0-10-6, its IO
+    # thread waiting with the restart's error: the first GTID that differs, then the rest.
+    primary, fps = same_gtid_reads('diverged')
+    read = replica_read('0-10-11', status(Slave_IO_Running='Connecting', Last_IO_Errno='2003',
+                                          Last_IO_Error="Can't connect to server"))
+    got = diagnosis(read, primary, fingerprints=fps)
+    assert (got['state'], got['needs_rebuild'], got['errant_gtids']) == (
+        'diverged', True, ['0-10-11']), got
+    assert got['reason'].startswith('same GTID, other transaction: 0-10-6 on the primary'), got
+    assert '(rebuild); also ' in got['reason'] and 'IO thread error 2003' in got['reason'], got
