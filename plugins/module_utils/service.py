@@ -23,12 +23,28 @@ def systemd_running():
 
 
 class Service(object):
+    """The server's unit (systemd) or init script (SysV service).
+
+    Under systemd, as Debian 12 packages MariaDB (shared/MARIABACKUP.md, "systemd"):
+    - the socket units that start the service on a connection (mariadb.socket, enabled
+      by the package; its TriggeredBy=) are stopped with it, or the next connection (a
+      monitor, a check of ours) starts the old server again in the middle of the swap; those
+      that were active are started again before the service (a socket refuses to listen
+      while its service runs);
+    - a start refused by the start rate limit (start-limit-hit: more than 5 starts in
+      10 s, with a failed start and a rollback among them) is retried once after
+      `systemctl reset-failed`;
+    - `systemctl start` waits for the unit itself (Type=notify, TimeoutStartSec=900: a first
+      start that runs a long crash recovery is not cut short by a timeout of ours);
+    - the server's errors go to the journal when log_error is not set: journal_errors()."""
 
     def __init__(self, module, name):
         self.module = module
         self.name = name
         self.systemd = systemd_running()
         self.program = module.get_bin_path('systemctl' if self.systemd else 'service')
+        self.unit = name if '.' in name else name + '.service'
+        self.held_sockets = []   # socket units this run stopped, started again with the service
 
     @property
     def manager(self):
@@ -41,15 +57,99 @@ class Service(object):
                     % ('systemctl' if self.systemd else 'service', self.name))
         return None
 
+    def show(self, unit, *properties):
+        """{property: value} of systemctl show (empty when it cannot be asked)."""
+        argv = [self.program, 'show', unit] + ['--property=' + p for p in properties]
+        rc, out, dummy = self.module.run_command(argv)
+        if rc != 0:
+            return {}
+        return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+
+    def active_sockets(self):
+        """The socket units that start the service and listen now."""
+        names = self.show(self.unit, 'TriggeredBy').get('TriggeredBy', '').split()
+        return [n for n in names if n.endswith('.socket')
+                and self.show(n, 'ActiveState').get('ActiveState') == 'active']
+
     def run(self, action):
         """(ok, one-line reason) for action start|stop."""
-        argv = service_commands(self.systemd, self.name, action)
-        argv[0] = self.program
+        if not self.systemd:
+            return self._command(service_commands(False, self.name, action))
+        if action == 'stop':
+            self.held_sockets = self.active_sockets() or self.held_sockets
+            return self._command(['systemctl', 'stop'] + self.held_sockets + [self.unit])
+        # The sockets first, on their own: a socket unit refuses to listen while its
+        # service runs ("Socket service mariadb.service already active, refusing"), and one
+        # transaction of both does not order them (measured on Debian 12).
+        if self.held_sockets:
+            ok, why = self._command(['systemctl', 'start'] + self.held_sockets)
+            if not ok:
+                return ok, why
+        ok, why = self._command(['systemctl', 'start', self.unit])
+        if not ok and self.show(self.unit, 'Result').get('Result') == 'start-limit-hit':
+            self._command(['systemctl', 'reset-failed', self.unit])
+            ok, why = self._command(['systemctl', 'start', self.unit])
+            why = why and why + ' (after systemctl reset-failed: its start rate limit was hit)'
+        return ok, why
+
+    def _command(self, argv):
+        argv = [self.program] + argv[1:]
         rc, out, err = self.module.run_command(argv)
         if rc == 0:
             return True, ''
         tail = ' | '.join(line.strip() for line in (err or out or '').strip().splitlines()[-3:])
         return False, '%s exited %d: %s' % (' '.join(argv), rc, tail)
+
+    def sandbox_problem(self, paths):
+        """Why the unit's sandbox hides or seals one of paths (the datadir, the logs), or
+        None: ProtectHome= (a datadir under /home) and ProtectSystem= (full: /usr, /boot,
+        /etc read-only; strict: all but ReadWritePaths=). Only under systemd."""
+        if not self.systemd:
+            return None
+        props = self.show(self.unit, 'ProtectHome', 'ProtectSystem', 'ReadWritePaths')
+        return unit_sandbox_problem(self.unit, props, paths)
+
+    def journal_errors(self, lines=50):
+        """The last error line of the unit's journal (systemd), or ''."""
+        program = self.module.get_bin_path('journalctl') if self.systemd else None
+        if not program:
+            return ''
+        rc, out, dummy = self.module.run_command(
+            [program, '--unit', self.unit, '--lines', str(lines), '--no-pager', '--output', 'cat'])
+        if rc != 0:
+            return ''
+        found = [line.strip() for line in out.splitlines() if '[ERROR]' in line]
+        return found[-1] if found else ''
+
+
+def _under(path, top):
+    top = top.rstrip('/') or '/'
+    return path == top or path.startswith(top + '/') or top == '/'
+
+
+def unit_sandbox_problem(unit, props, paths):
+    """One line naming the first of paths that the unit (its systemctl show properties)
+    cannot write, or None."""
+    home = props.get('ProtectHome', 'no')
+    system = props.get('ProtectSystem', 'no')
+    writable = props.get('ReadWritePaths', '').split()
+    for path in paths:
+        if not path:
+            continue
+        path = os.path.realpath(path)
+        if home in ('yes', 'read-only', 'tmpfs', 'true') and any(
+                _under(path, top) for top in ('/home', '/root', '/run/user')):
+            return ('%s is under /home, /root or /run/user, which %s hides from the server '
+                    '(ProtectHome=%s): move it, or allow it (systemctl edit %s: '
+                    'ProtectHome=false)' % (path, unit, home, unit))
+        sealed = {'yes': ('/usr', '/boot', '/efi'), 'true': ('/usr', '/boot', '/efi'),
+                  'full': ('/usr', '/boot', '/efi', '/etc'), 'strict': ('/',)}.get(system, ())
+        if any(_under(path, top) for top in sealed) and not any(
+                _under(path, top.lstrip('-')) for top in writable):
+            return ('%s is read-only for the server under %s (ProtectSystem=%s): move it, or '
+                    'allow it (systemctl edit %s: ReadWritePaths=%s)'
+                    % (path, unit, system, unit, path))
+    return None
 
 
 def server_processes(proc='/proc'):

@@ -16,6 +16,14 @@ description:
     (kept, named with a UTC timestamp), moves the prepared copy in its place, gives it to the
     server's user (directories C(0700)), starts the server and waits until it accepts
     connections.
+  - Under systemd, the socket units that would start the service on the next connection
+    (C(mariadb.socket), its C(TriggeredBy)) are stopped with it, so that nothing starts the
+    old server in the middle of the swap, and those that listened are started again before
+    the new server; a start refused by the unit's start rate limit is retried once after
+    C(systemctl reset-failed); a datadir or log folder the unit's sandbox hides
+    (C(ProtectHome)) or seals (C(ProtectSystem), C(ReadWritePaths)) is refused in the
+    preflight, and a server that does not start is named with the last error of its
+    C(log_error), else of the unit's journal.
   - Every move is a rename within one mount, never a copy. When the datadir is a plain
     directory, the copy must be its sibling (e.g. C(/var/lib/mysql.reseed-staging)) and the
     old datadir is kept as C(<datadir>.reseed-old-<timestamp>). When the datadir is its own
@@ -316,6 +324,11 @@ class Swap(object):
         missing = self.service.missing()
         if missing:
             self.fail('preflight', missing, 'set service_name, or install the service manager')
+        sealed = self.service.sandbox_problem([self.datadir] + [
+            os.path.dirname(v) for k, v in sorted(self.vars.items())
+            if k in ('log_bin_basename', 'relay_log_basename') and v and os.path.isabs(v)])
+        if sealed:
+            self.fail('preflight', sealed, 'nothing changed')
         self.old = dd.old_path(self.datadir, self.layout, self.ts)
         if os.path.lexists(self.old):
             self.fail('preflight', '%s already exists' % self.old, 'wait a second and run again')
@@ -444,19 +457,24 @@ class Swap(object):
             time.sleep(0.5)
 
     def error_log_hint(self):
+        """The server's last error: from its log_error, else (a systemd host, where Debian
+        leaves log_error unset) from the unit's journal."""
         path = self.vars.get('log_error')
-        if not path:
-            return ''
-        path = path if os.path.isabs(path) else os.path.join(self.datadir, path)
-        try:
-            with open(path, 'rb') as f:
-                f.seek(0, 2)
-                f.seek(max(0, f.tell() - 20000))
-                lines = f.read().decode('utf-8', 'replace').splitlines()
-        except (IOError, OSError):
-            return ''
-        errors = [line.strip() for line in lines if '[ERROR]' in line]
-        return ' (error log %s: %s)' % (path, errors[-1]) if errors else ''
+        errors = []
+        if path:
+            path = path if os.path.isabs(path) else os.path.join(self.datadir, path)
+            try:
+                with open(path, 'rb') as f:
+                    f.seek(0, 2)
+                    f.seek(max(0, f.tell() - 20000))
+                    lines = f.read().decode('utf-8', 'replace').splitlines()
+                errors = [line.strip() for line in lines if '[ERROR]' in line]
+            except (IOError, OSError):
+                pass
+        if errors:
+            return ' (error log %s: %s)' % (path, errors[-1])
+        journal = self.service.journal_errors()
+        return ' (journalctl -u %s: %s)' % (self.service.unit, journal) if journal else ''
 
     def rollback(self):
         """Undo the moves in reverse. What the new server wrote first goes with the copy that

@@ -11,7 +11,9 @@
   ``/data/mysql`` on its own mount, logs in ``/var/log/mysql``; see tests/lab/README.md).
   ``release={'replica': 'trixie'}`` gives those roles a root of that Debian release
   (trixie: MariaDB 11.8, Python 3.13); its cached tree is built first when missing, once
-  per machine (35-80 s, under a lock: tests/lab/release.py).
+  per machine (35-80 s, under a lock: tests/lab/release.py). ``systemd=('replica',)``:
+  those roles boot systemd (systemd-nspawn; MariaDB is Debian's ``mariadb.service``; see
+  tests/lab/lab.py), combinable with ``hardened``.
 - ``inventory(primary, replicas=(), others=())``: writes an inventory for those hosts and
   returns its path (groups mariadb_primary and mariadb_replicas).
 - ``run_module(inventory, host_name, 'replication_info', {...}, check=False, diff=False)``:
@@ -49,7 +51,7 @@ def lab():
 def make_hosts(lab):
     made = []
 
-    def make(*roles, datadir_mount=(), hardened=(), release=None):
+    def make(*roles, datadir_mount=(), hardened=(), release=None, systemd=()):
         hosts = {}
         release = dict(release or {})
         unknown = sorted(set(release) - set(roles))
@@ -61,7 +63,8 @@ def make_hosts(lab):
             mount = (datadir_mount.get(role, False) if isinstance(datadir_mount, dict)
                      else role in datadir_mount)
             hosts[role] = lab.create(name, datadir_mount=mount,
-                                     hardened=role in hardened, release=release.get(role))
+                                     hardened=role in hardened, release=release.get(role),
+                                     systemd=role in systemd)
         return hosts
 
     yield make

@@ -27,6 +27,15 @@ root of its own: an overlay of that release's cached tree (tests/lab/release.py,
 missing) with the host's own upper layer, the same private mounts, and the tree's sshd and
 MariaDB; a template datadir per release is made by the tree's own mariadb-install-db.
 
+A systemd host (``systemd=True``, combinable with ``hardened=True``) boots systemd as a
+production host does: its root is an overlay of a cached tree with systemd
+(``release.py build bookworm --flavour systemd``) with the host's own upper layer, booted by
+``systemd-nspawn -b`` in the host's network namespace, in cgroups of its own; sshd and MariaDB
+are Debian's own ``ssh.service`` and ``mariadb.service`` (units as packaged, sandbox kept),
+the host's private files bound in by nspawn. Its first process (``init.pid``) is the
+container's systemd; it is stopped with SIGRTMIN+4 (a clean poweroff), nspawn killed if it
+has not ended in POWEROFF_TIMEOUT seconds. No machined or systemd on the machine is needed.
+
 Everything the lab makes lives under ``$RESEED_LAB_ROOT`` (default ``/srv/reseed-lab``).
 Creating and destroying are idempotent; destroying stops a host by its first process's pid
 and removes its namespace, veth, mounts (they die with the namespace) and files.
@@ -244,6 +253,33 @@ table inet reseed_lab {
 
 SSHD_LISTENING = 'Server listening on'  # what sshd -e logs once it listens (again)
 
+# systemd hosts. The flavour of release.py's tree that boots; the cgroup hierarchies each
+# nspawn is placed in first (this machine's pid 1 is no systemd that would give it a scope:
+# a cgroup v1 "hybrid" layout, name=systemd plus the unified v2 tree when mounted); the
+# seconds a boot (to mariadb.service active) and a poweroff may take.
+SYSTEMD_FLAVOUR = 'systemd'
+CGROUP_ROOT = '/sys/fs/cgroup'
+CGROUP_HIERARCHIES = ('systemd', 'unified')
+BOOT_TIMEOUT = 90
+POWEROFF_TIMEOUT = 20
+# A systemd host's first process: a private mount namespace (unshare) holds the overlay of
+# the tree, so that it goes away with nspawn; the process moves itself into its cgroups,
+# then becomes systemd-nspawn, which boots the tree's systemd in the host's network
+# namespace. nspawn's own defaults that would copy the machine's files in are off
+# (resolv.conf, timezone, journal link).
+NSPAWN_SH = """\
+#!/bin/sh
+# The first process of lab host {name} (systemd); becomes systemd-nspawn.
+set -eu
+H={hostdir}
+for c in {cgroups}; do echo $$ > "$c/cgroup.procs"; done
+mount -t overlay overlay -o lowerdir={tree},upperdir=$H/rootfs/upper,workdir=$H/rootfs/work $H/root
+exec systemd-nspawn --quiet --boot --directory=$H/root --machine={name} --register=no \\
+  --keep-unit --network-namespace-path={netns_path} --console=read-only \\
+  --link-journal=no --resolv-conf=off --timezone=off \\
+{binds}
+"""
+
 
 class LabError(Exception):
     pass
@@ -353,6 +389,27 @@ class Host(object):
         return read(os.path.join(self.dir, 'release')) or None
 
     @property
+    def systemd(self):
+        """True for a host that boots systemd (systemd-nspawn): its services are units."""
+        return os.path.exists(os.path.join(self.dir, 'systemd'))
+
+    @property
+    def nspawn_pid(self):
+        """Pid of a systemd host's systemd-nspawn (still the one recorded), or None."""
+        pid = read(os.path.join(self.dir, 'nspawn.pid'))
+        if pid and pid_alive(int(pid)) and \
+                read(os.path.join(self.dir, 'nspawn.start')) == proc_start_time(int(pid)):
+            return int(pid)
+        return None
+
+    @property
+    def cgroups(self):
+        """The cgroup directories of a systemd host's nspawn (one per hierarchy the machine
+        has mounted)."""
+        return [os.path.join(CGROUP_ROOT, h, self.netns) for h in CGROUP_HIERARCHIES
+                if os.path.exists(os.path.join(CGROUP_ROOT, h, 'cgroup.procs'))]
+
+    @property
     def datadir(self):
         return LAYOUTS[self.hardened]['datadir']
 
@@ -376,10 +433,12 @@ class Host(object):
         if pid is None:
             raise LabError('lab host %s is not running' % self.name)
         # The working directory is set by env, inside: nsenter opens its --wd before entering,
-        # which would be the machine's root, not a hardened host's own.
-        return ['nsenter', '--target', str(pid), '--mount', '--uts', '--net', '--pid',
-                '--', 'env', '-i', '--chdir=/', 'PATH=' + SYSTEM_PATH, 'HOME=/root',
-                'LANG=C.UTF-8', 'USER=root', 'LOGNAME=root'] + list(argv)
+        # which would be the machine's root, not a hardened host's own. A systemd host's
+        # container has an IPC namespace of its own too (nspawn makes one).
+        ipc = ['--ipc'] if self.systemd else []
+        enter = ['nsenter', '--target', str(pid), '--mount', '--uts', '--net', '--pid'] + ipc
+        return enter + ['--', 'env', '-i', '--chdir=/', 'PATH=' + SYSTEM_PATH, 'HOME=/root',
+                        'LANG=C.UTF-8', 'USER=root', 'LOGNAME=root'] + list(argv)
 
     def run(self, cmd, check=True, input=None, timeout=300, **kw):
         """Run cmd in the host (a string goes to /bin/sh -c). Returns CompletedProcess."""
@@ -427,7 +486,22 @@ class Host(object):
         return dict(zip(keys, values))
 
     def service(self, action, check=True):
+        """`service mariadb ACTION`, or on a systemd host `systemctl ACTION mariadb`."""
+        if self.systemd:
+            return self.run(['systemctl', action, 'mariadb'], check=check, timeout=180)
         return self.run(['service', 'mariadb', action], check=check, timeout=180)
+
+    UNIT_PROPERTIES = ('ActiveState', 'SubState', 'MainPID', 'NRestarts', 'UnitFileState')
+
+    def unit_state(self, unit='mariadb', properties=UNIT_PROPERTIES):
+        """A systemd host's `systemctl show UNIT -p ...` as a dict."""
+        out = self.run(['systemctl', 'show', unit, '-p', ','.join(properties)]).stdout
+        return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+
+    def journal(self, unit='mariadb', lines=50):
+        """The last lines of a systemd host's journal of UNIT (what a failure leaves)."""
+        return self.run(['journalctl', '--no-pager', '-q', '-u', unit, '-n', str(lines)],
+                        check=False).stdout
 
     # What Debian's /etc/mysql/debian-start runs in the background after each start of the
     # server by its init script (it re-creates the sys schema's views, writes
@@ -512,6 +586,11 @@ class Host(object):
     def reload_sshd(self, timeout=30):
         """SIGHUP to sshd, the host's first process: it re-executes itself (same pid, so
         the host lives on) and listens again with its configuration read anew."""
+        if self.systemd:  # ssh.service checks the configuration, then sends sshd SIGHUP
+            self.run(['systemctl', 'reload', 'ssh'])
+            time.sleep(0.2)
+            self.lab.wait_ssh(self)
+            return
         log = os.path.join(self.dir, 'init.log')
         before = read(log, '').count(SSHD_LISTENING)
         os.kill(self.init_pid, signal.SIGHUP)
@@ -566,6 +645,41 @@ def tree_ids(tree):
         raise LabError('no %s in %s/%s' % (name, tree, path))
     return (field('etc/passwd', 'mysql', 2), field('etc/group', 'mysql', 2),
             field('etc/group', 'adm', 2))
+
+
+def pid_running(pid):
+    """The pid is a process that has not ended (a zombie, not yet reaped, has)."""
+    stat = read('/proc/%d/stat' % pid)
+    return bool(stat) and stat.rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+def container_init(cgroups):
+    """Pid of a container's pid 1 (its NSpid ends in 1) among the processes of a cgroup
+    tree (the first hierarchy of `cgroups`), or None."""
+    for top in cgroups[:1]:
+        for path, _dirs, files in os.walk(top):
+            if 'cgroup.procs' not in files:
+                continue
+            for pid in read(os.path.join(path, 'cgroup.procs'), '').split():
+                for line in (read('/proc/%s/status' % pid, '') or '').splitlines():
+                    if line.startswith('NSpid:') and len(line.split()) > 2 \
+                            and line.split()[-1] == '1':
+                        return int(pid)
+    return None
+
+
+def remove_cgroup(top, timeout=10):
+    """Remove a cgroup directory and its children, deepest first, once their processes are
+    gone (rmdir fails with EBUSY while one is left)."""
+    deadline = time.time() + timeout
+    while os.path.isdir(top):
+        try:
+            for path, _dirs, _files in os.walk(top, topdown=False):
+                os.rmdir(path)
+        except OSError as e:
+            if time.time() > deadline:
+                raise LabError('cannot remove the cgroup %s: %s' % (top, e))
+            time.sleep(0.1)
 
 
 def proc_start_time(pid):
@@ -686,7 +800,7 @@ class Lab(object):
 
     # ---- create / destroy ---------------------------------------------------------------
     def create(self, name, datadir_mount=False, start_server=True, hardened=False,
-               release=None):
+               release=None, systemd=False):
         """Create (or keep, when it runs with the same options) the lab host `name`;
         return its Host. `datadir_mount`: False (a plain directory), True (its own mount
         point, a bind of the host folder's `datadir`: another filesystem than its parent's)
@@ -696,41 +810,60 @@ class Lab(object):
         its datadir is always a mount point, /data/mysql. `release` (a Debian codename, e.g.
         'trixie') gives the host a root of its own: an overlay of that release's cached
         tree (built first when missing, outside the lab's lock: 35-80 s), with the tree's
-        sshd, Python and MariaDB."""
+        sshd, Python and MariaDB. `systemd`: the host boots systemd (see the module's
+        docstring) on the machine's release (or `release`), hardened or not; its datadir is
+        a plain directory or (datadir_mount=True) its own mount. The server is Debian's
+        mariadb.service, started at boot (start_server=False: stopped once booted)."""
         if not name.replace('-', '').isalnum() or len(name) > 20:
             raise LabError('lab host names are letters, digits and dashes, at most 20: %r'
                            % name)
-        if release is not None and (not str(release).isalnum() or hardened):
-            raise LabError('release is a Debian codename, and not for hardened hosts: %r'
-                           % (release,))
+        if release is not None and (not str(release).isalnum() or (hardened and not systemd)):
+            raise LabError('release is a Debian codename, and not for hardened hosts '
+                           '(but systemd ones): %r' % (release,))
         if datadir_mount not in (False, True, None, 'bind'):
             raise LabError("datadir_mount is False, True or 'bind': %r" % (datadir_mount,))
+        if systemd and datadir_mount == 'bind':
+            raise LabError("datadir_mount='bind' is not made for systemd hosts: %r" % name)
         datadir_mount = 'bind' if datadir_mount == 'bind' else bool(datadir_mount or hardened)
+        systemd = bool(systemd)
         tree = None
-        if release is not None:
-            try:
-                tree = releases.ensure(release)  # its own lock; may take a minute
+        if release is not None or systemd:
+            flavour = SYSTEMD_FLAVOUR if systemd else None
+            codename = release or releases.machine_codename()
+            try:  # its own lock; may take a minute
+                tree = releases.ensure(codename, flavour=flavour)
             except releases.ReleaseError as e:
-                raise LabError('no tree of Debian %s for lab host %s: %s' % (release, name, e))
+                raise LabError('no tree of Debian %s for lab host %s: %s' % (
+                    releases.tree_name(codename, flavour), name, e))
         with self.lock():
             self.ensure_common()
             if tree is not None:
-                self.ensure_release_template(release, tree)
+                self.ensure_release_template(os.path.basename(tree), tree)
             host = Host(self, name)
             if (host.running() and host.datadir_mount == datadir_mount
-                    and host.hardened == bool(hardened) and host.release == release):
+                    and host.hardened == bool(hardened) and host.release == release
+                    and host.systemd == systemd):
                 started = False
             else:
                 self._destroy(host)
-                self._build(host, datadir_mount, hardened, release, tree)
+                self._build(host, datadir_mount, hardened, release, tree, systemd)
                 self.write_hosts_files()
                 started = True
+        if systemd:
+            if started:
+                self.wait_booted(host)
+            self.wait_ssh(host)
+            if started and not start_server:
+                host.service('stop')
+            elif started:
+                self.start_server(host)
+            return host
         self.wait_ssh(host)
         if started and start_server:
             self.start_server(host)
         return host
 
-    def _build(self, host, datadir_mount, hardened, release=None, tree=None):
+    def _build(self, host, datadir_mount, hardened, release=None, tree=None, systemd=False):
         octet = self.free_octet()
         layout = LAYOUTS[bool(hardened)]
         d = host.dir
@@ -738,7 +871,7 @@ class Lab(object):
         write(os.path.join(d, 'ip'), '%s.%d\n' % (NET, octet))
         write(os.path.join(d, 'hostname'), host.name + '\n')
         write(os.path.join(d, 'hosts'), '')
-        if release is None:
+        if tree is None:
             # /var/lib overlay: the datadir is an opaque directory of the host's own upper
             # layer, so the machine's /var/lib/mysql never shows through and renames stay
             # cheap.
@@ -751,7 +884,10 @@ class Lab(object):
         else:
             # The whole root is an overlay of the tree: the host's upper layer takes every
             # change (the datadir, an opaque directory of it, hides the tree's own).
-            write(os.path.join(d, 'release'), release + '\n')
+            if release is not None:
+                write(os.path.join(d, 'release'), release + '\n')
+            if systemd:
+                write(os.path.join(d, 'systemd'), 'yes\n')
             upper = os.path.join(d, 'rootfs', 'upper')
             os.makedirs(os.path.join(d, 'rootfs', 'work'))
             os.makedirs(os.path.join(d, 'root'))
@@ -768,7 +904,7 @@ class Lab(object):
             datadir = os.path.join(d, 'datadir')
         else:
             datadir = os.path.join(varlib, 'mysql')
-        sh(['cp', '-a', self.template_of(release), datadir])
+        sh(['cp', '-a', self.template_of(tree and os.path.basename(tree)), datadir])
         if not datadir_mount:
             os.setxattr(datadir, 'trusted.overlay.opaque', b'y')
         else:
@@ -781,7 +917,7 @@ class Lab(object):
             os.setxattr(os.path.join(varlib, 'mysql'), 'trusted.overlay.opaque', b'y')
         if hardened:
             write(os.path.join(d, 'hardened'), 'yes\n')
-            self._build_hardened(d, upper)
+            self._build_hardened(d, varlib, base, mysql_uid)
         shutil.copytree(os.path.join(base, 'etc/mysql'), os.path.join(d, 'etc-mysql'),
                         symlinks=True)
         write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'),
@@ -811,6 +947,10 @@ class Lab(object):
             '-f', os.path.join(rootssh, 'id_ed25519')])
         os.makedirs(os.path.join(d, 'tmp'))
         os.chmod(os.path.join(d, 'tmp'), 0o1777)
+        if systemd:
+            self._make_netns(host, octet)
+            self._boot_systemd(host, tree, self._nspawn_binds(host, hardened, datadir_mount))
+            return
         # Directories missing on the machine (e.g. /var/log/mysql) are created empty first
         # (a hardened host's top-level ones, such as /data, in its own root).
         # A release host's mounts go into its root ($R) before it becomes the root.
@@ -835,19 +975,13 @@ class Lab(object):
                 name=host.name, release=release, hostdir=d, tree=tree, private_mounts=mounts,
                 datadir_mount=datadir_line, mysql_uid=mysql_uid)
         write(os.path.join(d, 'init.sh'), init, 0o755)
-        # Network: namespace, veth pair with one end on the bridge.
-        sh(['ip', 'netns', 'add', host.netns])
-        peer = 'rsp%d' % octet
-        sh(['ip', 'link', 'add', host.veth, 'type', 'veth', 'peer', 'name', peer])
-        sh(['ip', 'link', 'set', host.veth, 'master', BRIDGE, 'up'])
-        sh(['ip', 'link', 'set', peer, 'netns', host.netns])
+        self._make_netns(host, octet)
+        self._start_init(host)
+
+    def _start_init(self, host):
+        """The host's first process (init.sh) in its network namespace."""
+        d = host.dir
         ns = ['ip', 'netns', 'exec', host.netns]
-        # A fixed MAC per address: a host re-made at a reused address is reachable at once,
-        # whatever the neighbours' ARP caches still hold.
-        sh(ns + ['ip', 'link', 'set', peer, 'name', 'eth0', 'address',
-                 '02:72:73:64:00:%02x' % octet])
-        sh(ns + ['ip', 'addr', 'add', '%s.%d/%d' % (NET, octet, PREFIX), 'dev', 'eth0'])
-        sh(ns + ['ip', 'link', 'set', 'eth0', 'up'])
         # The host's first process. unshare forks it as pid 1 of the new pid namespace.
         log = open(os.path.join(d, 'init.log'), 'w')
         proc = subprocess.Popen(
@@ -872,10 +1006,92 @@ class Lab(object):
         write(os.path.join(d, 'init.pid'), '%d\n' % init_pid)
         write(os.path.join(d, 'init.start'), proc_start_time(init_pid) + '\n')
 
-    def _build_hardened(self, d, varlib_upper):
-        """The hardened host's own files: OPS_USER in copies of the machine's account files,
-        with a password (sudo asks for it once set_sudo_password_required), its sudo rule, its
-        home with the lab key authorised."""
+    @staticmethod
+    def _make_netns(host, octet):
+        """The host's network namespace, with a veth pair whose other end is on the bridge."""
+        sh(['ip', 'netns', 'add', host.netns])
+        peer = 'rsp%d' % octet
+        sh(['ip', 'link', 'add', host.veth, 'type', 'veth', 'peer', 'name', peer])
+        sh(['ip', 'link', 'set', host.veth, 'master', BRIDGE, 'up'])
+        sh(['ip', 'link', 'set', peer, 'netns', host.netns])
+        ns = ['ip', 'netns', 'exec', host.netns]
+        # A fixed MAC per address: a host re-made at a reused address is reachable at once,
+        # whatever the neighbours' ARP caches still hold.
+        sh(ns + ['ip', 'link', 'set', peer, 'name', 'eth0', 'address',
+                 '02:72:73:64:00:%02x' % octet])
+        sh(ns + ['ip', 'addr', 'add', '%s.%d/%d' % (NET, octet, PREFIX), 'dev', 'eth0'])
+        sh(ns + ['ip', 'link', 'set', 'eth0', 'up'])
+
+    @staticmethod
+    def _nspawn_binds(host, hardened, datadir_mount):
+        """nspawn's --bind options: the host's private files and directories (as the other
+        hosts' init.sh mounts them), and a datadir that is its own mount."""
+        d = host.dir
+        pairs = list(PRIVATE_MOUNTS + (HARDENED_MOUNTS if hardened else ()))
+        pairs += [('hosts', '/etc/hosts'), ('hostname', '/etc/hostname')]
+        if datadir_mount:
+            pairs.append(('datadir', LAYOUTS[bool(hardened)]['datadir']))
+        return ['--bind=%s:%s' % (os.path.join(d, src), target) for src, target in pairs]
+
+    def _boot_systemd(self, host, tree, binds):
+        """Boot the host's systemd: NSPAWN_SH in its cgroups, then wait for the container's
+        pid 1 (init.pid). nspawn's pid is recorded too: it is what ends the host."""
+        d = host.dir
+        os.makedirs(os.path.join(d, 'root'), exist_ok=True)
+        for cgroup in host.cgroups:
+            os.makedirs(cgroup, exist_ok=True)
+        write(os.path.join(d, 'nspawn.sh'), NSPAWN_SH.format(
+            name=host.name, hostdir=d, tree=tree, cgroups=' '.join(host.cgroups),
+            netns_path=os.path.join('/run/netns', host.netns),
+            binds=' \\\n'.join('  ' + b for b in binds)), 0o755)
+        # The netns' loopback, as the other hosts' init.sh sets it up (systemd would too).
+        sh(['ip', 'netns', 'exec', host.netns, 'ip', 'link', 'set', 'lo', 'up'])
+        write(os.path.join(d, 'boot.began'), '%f\n' % time.time())
+        log = open(os.path.join(d, 'init.log'), 'w')
+        proc = subprocess.Popen(
+            ['unshare', '--mount', '--propagation', 'private', '/bin/sh',
+             os.path.join(d, 'nspawn.sh')],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env={'PATH': SYSTEM_PATH, 'LANG': 'C.UTF-8'})
+        write(os.path.join(d, 'nspawn.pid'), '%d\n' % proc.pid)
+        write(os.path.join(d, 'nspawn.start'), proc_start_time(proc.pid) + '\n')
+        init_pid = None
+        deadline = time.time() + 20
+        while time.time() < deadline and init_pid is None and proc.poll() is None:
+            init_pid = container_init(host.cgroups)
+            if init_pid is None:
+                time.sleep(0.02)
+        if init_pid is None:
+            raise LabError('lab host %s did not boot: %s' % (
+                host.name, read(os.path.join(d, 'init.log'), '')[-3000:]))
+        write(os.path.join(d, 'init.pid'), '%d\n' % init_pid)
+        write(os.path.join(d, 'init.start'), proc_start_time(init_pid) + '\n')
+
+    def wait_booted(self, host, timeout=BOOT_TIMEOUT):
+        """Wait until a systemd host's mariadb.service is active (it starts at boot, as it
+        is enabled); the seconds from nspawn's start go to the host's boot.seconds."""
+        deadline = time.time() + timeout
+        state = None
+        while time.time() < deadline:
+            if not host.running():
+                raise LabError('lab host %s died while booting: %s' % (
+                    host.name, read(os.path.join(host.dir, 'init.log'), '')[-3000:]))
+            # Before the container's systemd listens, systemctl fails: asked again.
+            state = host.run(['systemctl', 'is-active', 'mariadb'], check=False).stdout.strip()
+            if state == 'active':
+                began = float(read(os.path.join(host.dir, 'boot.began')))
+                write(os.path.join(host.dir, 'boot.seconds'), '%.2f\n' % (time.time() - began))
+                return
+            if state == 'failed':
+                break
+            time.sleep(0.05)
+        raise LabError('mariadb.service of lab host %s is %s, not active: %s' % (
+            host.name, state, host.journal()))
+
+    def _build_hardened(self, d, varlib_upper, base='/', mysql_uid=None):
+        """The hardened host's own files: OPS_USER in copies of the account files of its
+        root (the machine's, or a tree's: `base`), with a password (sudo asks for it once
+        set_sudo_password_required), its sudo rule, its home with the lab key authorised."""
         uid = free_ops_id()
         password = os.urandom(12).hex()
         write(os.path.join(d, 'ops-password'), password + '\n', 0o600)
@@ -890,26 +1106,31 @@ class Lab(object):
             'gshadow': '%s:!::' % OPS_USER,
         }
         for name in ACCOUNT_FILES:
-            src, dst = '/etc/' + name, os.path.join(d, 'etc-' + name)
+            src, dst = os.path.join(base, 'etc', name), os.path.join(d, 'etc-' + name)
             st = os.stat(src)
             write(dst, read(src) + '\n' + entries[name] + '\n', st.st_mode & 0o7777)
             os.chown(dst, st.st_uid, st.st_gid)
-        shutil.copytree('/etc/sudoers.d', os.path.join(d, 'etc-sudoers.d'))
+        shutil.copytree(os.path.join(base, 'etc/sudoers.d'), os.path.join(d, 'etc-sudoers.d'))
         write_sudoers(d, password_required=False)
         # sshd's StrictModes: home and .ssh the user's own, closed to others.
         ops_home = os.path.join(d, 'home', OPS_USER)
         os.makedirs(os.path.dirname(ops_home))
-        shutil.copytree('/etc/skel', ops_home)
+        shutil.copytree(os.path.join(base, 'etc/skel'), ops_home)
         os.makedirs(os.path.join(ops_home, '.ssh'), mode=0o700)
         shutil.copy(self.key + '.pub', os.path.join(ops_home, '.ssh', 'authorized_keys'))
         os.chmod(os.path.join(ops_home, '.ssh', 'authorized_keys'), 0o600)
         os.chmod(ops_home, 0o700)
         sh(['chown', '-R', '%d:%d' % (uid, uid), ops_home])
-        os.makedirs(os.path.join(d, 'root'))  # where NEW_ROOT_SH mounts the host's root
-        # /var/lib/mysql is not the datadir here: empty, and the machine's never shows through.
+        # Where NEW_ROOT_SH (or a systemd host's overlay) mounts the host's root.
+        os.makedirs(os.path.join(d, 'root'), exist_ok=True)
+        # /var/lib/mysql is not the datadir here: empty, and the machine's (or the tree's)
+        # never shows through.
         unused = os.path.join(varlib_upper, 'mysql')
         os.makedirs(unused)
-        shutil.chown(unused, 'mysql', 'mysql')
+        if base == '/':
+            shutil.chown(unused, 'mysql', 'mysql')
+        else:
+            os.chown(unused, *tree_ids(base)[:2])
         os.setxattr(unused, 'trusted.overlay.opaque', b'y')
 
     def wait_ssh(self, host, timeout=30):
@@ -930,6 +1151,8 @@ class Lab(object):
         proc = host.service('start', check=False)
         if proc.returncode != 0:
             log = host.run('tail -n 30 /var/log/mysql/error.log', check=False).stdout
+            if host.systemd:
+                log += host.journal()
             raise LabError('MariaDB did not start on lab host %s: %s\n%s' % (
                 host.name, proc.stdout + proc.stderr, log))
         # Outside the binlog: a fresh lab host has no GTID of its own, like a fresh install.
@@ -955,6 +1178,8 @@ class Lab(object):
 
     def _destroy(self, host):
         """Stop the host by its first process's pid and remove everything it had."""
+        if host.systemd:
+            self._poweroff(host)
         pid = host.init_pid
         if pid is not None:
             os.kill(pid, signal.SIGKILL)  # pid 1 of its namespace: the kernel ends the rest
@@ -982,6 +1207,29 @@ class Lab(object):
                     host.veth, host.name, gone.stderr.strip()))
         if os.path.isdir(host.dir):
             shutil.rmtree(host.dir)
+
+    @staticmethod
+    def _poweroff(host):
+        """Stop a systemd host: SIGRTMIN+4 to its systemd (a clean poweroff, nspawn exits
+        with it), SIGKILL to nspawn and the container's pid 1 after POWEROFF_TIMEOUT, then
+        remove its cgroups. Every pid is the one recorded with its start time."""
+        pid, npid = host.init_pid, host.nspawn_pid
+        if pid is not None:
+            os.kill(pid, signal.SIGRTMIN + 4)
+        for sig, timeout in ((None, POWEROFF_TIMEOUT), (signal.SIGKILL, 10)):
+            if sig is not None:
+                for p in (npid, pid):
+                    if p is not None and pid_running(p):
+                        os.kill(p, sig)
+            deadline = time.time() + timeout
+            while time.time() < deadline and any(
+                    p is not None and pid_running(p) for p in (npid, pid)):
+                if npid is not None:  # our own child when this process booted it
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(npid, os.WNOHANG)
+                time.sleep(0.05)
+        for cgroup in host.cgroups:
+            remove_cgroup(cgroup)
 
     # ---- inventory ----------------------------------------------------------------------
     def inventory(self, primary, replicas, others=()):
@@ -1026,6 +1274,9 @@ def main(argv=None):
                    metavar=('RELEASE', 'NAME'),
                    help="give NAME a root of Debian RELEASE (e.g. trixie: MariaDB 11.8), an "
                         "overlay of the tree tests/lab/release.py builds (first: 35-80 s)")
+    p.add_argument('--systemd', action='store_true',
+                   help='the hosts boot systemd (systemd-nspawn on the tree release.py builds '
+                        'with --flavour systemd, first: 40-65 s); MariaDB is mariadb.service')
     p = sub.add_parser('down', help='remove lab hosts (idempotent)')
     p.add_argument('names', nargs='*')
     p.add_argument('--all', action='store_true')
@@ -1054,8 +1305,8 @@ def main(argv=None):
                 parser.error('--release names hosts not to bring up: %s' % ', '.join(unknown))
             for name in args.names:
                 mount = 'bind' if name in args.datadir_bind else name in args.datadir_mount
-                h = lab.create(name, datadir_mount=mount,
-                               hardened=name in args.hardened, release=release_of.get(name))
+                h = lab.create(name, datadir_mount=mount, hardened=name in args.hardened,
+                               release=release_of.get(name), systemd=args.systemd)
                 print('%s\t%s\tup' % (h.name, h.ip))
         elif args.cmd == 'down':
             if args.all:
@@ -1066,7 +1317,8 @@ def main(argv=None):
             for h in lab.hosts():
                 print('%s\t%s\t%s\t%s' % (h.name, h.ip,
                                           'running' if h.running() else 'stopped',
-                                          h.release or 'machine'))
+                                          (h.release or 'machine')
+                                          + (' systemd' if h.systemd else '')))
         elif args.cmd == 'inventory':
             replicas = [r for r in args.replicas.split(',') if r]
             print(json.dumps(lab.inventory(args.primary, replicas), indent=2))

@@ -19,12 +19,17 @@ took and the tree's size.
   debootstrap and apt need (/proc) and every process they start go away with the step,
   even when it is killed.
 - ``remove`` deletes the tree, refusing while a mount (an overlay of a lab host) uses it.
+- A flavour (``build bookworm --flavour systemd``) is a tree of the release with more
+  packages (FLAVOURS), under its own name (``bookworm-systemd``) with its own lock and
+  stamp. A systemd tree boots (``systemd-nspawn -b``, tests/lab/lab.py): after the install
+  its ``policy-rc.d`` is removed and its ``/etc/machine-id`` emptied, as on a machine image,
+  so the units the packages enabled (mariadb, ssh) start when a host boots it.
 
 No network but the apt mirror is used; nothing in the tree is started but apt's
 maintainer scripts (no service: ``policy-rc.d`` exits 101).
 
 Python: ``ensure('trixie')`` → path of the tree (builds it when missing), ``stamp(path)``,
-``remove('trixie')``, ``versions(path)``.
+``remove('trixie')``, ``versions(path)``; ``ensure('bookworm', flavour='systemd')``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ PACKAGES = ('mariadb-server', 'mariadb-backup', 'mariadb-client', 'python3',
 # Recorded in the stamp with their installed versions.
 REPORTED = ('mariadb-server', 'mariadb-backup', 'mariadb-client', 'python3',
             'python3-pymysql', 'openssh-server', 'zstd', 'socat')
+# Flavour → packages added to PACKAGES: systemd as pid 1 (systemd-sysv) with its bus, so
+# that the tree boots and MariaDB runs as Debian's own mariadb.service.
+FLAVOURS = {
+    'systemd': ('systemd', 'systemd-sysv', 'dbus'),
+}
 POLICY_RC_D = '#!/bin/sh\n# reseed lab: no service starts inside a cached release tree.\nexit 101\n'
 
 
@@ -176,8 +186,20 @@ def sources_text(tree_sources):
 
 
 # ---- the tree ---------------------------------------------------------------------------
-def tree_path(release):
-    return os.path.join(CACHE, release)
+def tree_name(release, flavour=None):
+    """The tree's name in the cache: the release, or '<release>-<flavour>'."""
+    if flavour is not None and flavour not in FLAVOURS:
+        raise ReleaseError('no flavour %r of a tree (known: %s)' % (
+            flavour, ', '.join(sorted(FLAVOURS))))
+    return release if flavour is None else '%s-%s' % (release, flavour)
+
+
+def tree_path(release, flavour=None):
+    return os.path.join(CACHE, tree_name(release, flavour))
+
+
+def packages_of(flavour=None):
+    return PACKAGES + (FLAVOURS[flavour] if flavour else ())
 
 
 def stamp(path):
@@ -263,19 +285,42 @@ def du_bytes(path):
     return int(proc.stdout.split()[0])
 
 
-def build(release, packages=PACKAGES, force=False):
-    """Make the tree of `release` unless a complete one with these packages is there."""
-    final = tree_path(release)
+def make_bootable(tmp):
+    """A systemd tree as a machine image is: services may start (no policy-rc.d, which only
+    kept apt's maintainer scripts from starting them during the build), the machine-id is
+    empty (dbus's a link to it), so that each host booting it gets its own, and /etc/hosts names localhost
+    (debootstrap writes none; mariadb-install-db refuses a host it cannot resolve)."""
+    os.unlink(os.path.join(tmp, 'usr/sbin/policy-rc.d'))
+    with open(os.path.join(tmp, 'etc/machine-id'), 'w'):
+        pass
+    # dbus's postinst wrote an id of its own there, which systemd would copy into every
+    # host's /etc/machine-id at boot: a link to /etc/machine-id, as on installed Debian.
+    dbus_id = os.path.join(tmp, 'var/lib/dbus/machine-id')
+    if os.path.lexists(dbus_id):
+        os.unlink(dbus_id)
+        os.symlink('/etc/machine-id', dbus_id)
+    with open(os.path.join(tmp, 'etc/hosts'), 'w') as f:
+        f.write('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n')
+    with open(os.path.join(tmp, 'etc/hostname'), 'w') as f:
+        f.write('localhost\n')
+
+
+def build(release, packages=None, force=False, flavour=None):
+    """Make the tree of `release` (and `flavour`) unless a complete one with these packages
+    is there."""
+    name = tree_name(release, flavour)
+    packages = packages_of(flavour) if packages is None else packages
+    final = tree_path(release, flavour)
     if not os.path.exists('/usr/share/debootstrap/scripts/' + release):
         raise ReleaseError('debootstrap knows no release %r (install or upgrade debootstrap)'
                            % release)
-    with locked(release):
+    with locked(name):
         st = stamp(final)
         if st and not force and sorted(st.get('packages', [])) == sorted(packages):
             log('%s is there (built %s); kept' % (final, st.get('built')))
             return final, False
-        for stale in glob.glob(os.path.join(CACHE, '.%s.build-*' % release)) + \
-                glob.glob(os.path.join(CACHE, '.%s.old-*' % release)):
+        for stale in glob.glob(os.path.join(CACHE, '.%s.build-*' % name)) + \
+                glob.glob(os.path.join(CACHE, '.%s.old-*' % name)):
             log('removing leftover %s' % stale)
             shutil.rmtree(stale)
         if os.path.exists(final) and not st:
@@ -287,7 +332,7 @@ def build(release, packages=PACKAGES, force=False):
             raise ReleaseError('%s is in use by %d mount(s) (lab hosts?), not rebuilt:\n%s'
                                % (final, len(users), '\n'.join(users[:5])))
         archive, tree_sources = mirrors(release)
-        tmp = os.path.join(CACHE, '.%s.build-%d' % (release, os.getpid()))
+        tmp = os.path.join(CACHE, '.%s.build-%d' % (name, os.getpid()))
         try:
             started = time.time()
             log('debootstrap --variant=minbase %s from %s' % (release, archive))
@@ -310,11 +355,14 @@ def build(release, packages=PACKAGES, force=False):
             for lists in glob.glob(os.path.join(tmp, 'var/lib/apt/lists/*')):
                 if os.path.isfile(lists):
                     os.unlink(lists)
+            if flavour == 'systemd':
+                make_bootable(tmp)
             installed = run(['chroot', tmp, 'dpkg-query', '-W', '-f', '${Package}\t${Version}\n']
                             + list(REPORTED), env=clean_env()).stdout
             elapsed = time.time() - started
             info = {
                 'release': release,
+                'flavour': flavour,
                 'built': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                 'archive': archive,
                 'sources': tree_sources,
@@ -339,7 +387,7 @@ def build(release, packages=PACKAGES, force=False):
                 shutil.rmtree(tmp)
                 raise ReleaseError('%s is in use by %d mount(s) (lab hosts?), not replaced:\n%s'
                                    % (final, len(users), '\n'.join(users[:5])))
-            old = os.path.join(CACHE, '.%s.old-%d' % (release, os.getpid()))
+            old = os.path.join(CACHE, '.%s.old-%d' % (name, os.getpid()))
             os.rename(final, old)
             os.rename(tmp, final)
             shutil.rmtree(old)
@@ -348,21 +396,22 @@ def build(release, packages=PACKAGES, force=False):
         return final, True
 
 
-def ensure(release):
-    """Path of the tree of `release`, built first when missing."""
-    return build(release)[0]
+def ensure(release, flavour=None):
+    """Path of the tree of `release` (and `flavour`), built first when missing."""
+    return build(release, flavour=flavour)[0]
 
 
-def remove(release, force=False):
-    final = tree_path(release)
-    with locked(release):
+def remove(release, force=False, flavour=None):
+    name = tree_name(release, flavour)
+    final = tree_path(release, flavour)
+    with locked(name):
         if not os.path.exists(final):
             return False
         users = mounts_using(final)
         if users and not force:
             raise ReleaseError('%s is in use by %d mount(s) (lab hosts?): destroy them first:'
                                '\n%s' % (final, len(users), '\n'.join(users[:5])))
-        old = os.path.join(CACHE, '.%s.old-%d' % (release, os.getpid()))
+        old = os.path.join(CACHE, '.%s.old-%d' % (name, os.getpid()))
         os.rename(final, old)
         shutil.rmtree(old)
         return True
@@ -394,6 +443,9 @@ def main(argv=None):
     p.add_argument('release')
     p = sub.add_parser('path', help='print the path of the tree of RELEASE (built or not)')
     p.add_argument('release')
+    for p in sub.choices.values():
+        p.add_argument('--flavour', choices=sorted(FLAVOURS),
+                       help='a tree of RELEASE with more packages (systemd: it boots)')
     args = parser.parse_args(argv)
     if args.cmd != 'path' and os.geteuid() != 0:
         parser.error('needs root (debootstrap, chroot, namespaces)')
@@ -401,19 +453,20 @@ def main(argv=None):
         parser.error('a release is a Debian codename: %r' % args.release)
     try:
         if args.cmd == 'build':
-            path, built = build(args.release, force=args.force)
+            path, built = build(args.release, force=args.force, flavour=args.flavour)
             print(describe(path))
         elif args.cmd == 'remove':
-            print('%s\t%s' % (tree_path(args.release),
-                              'removed' if remove(args.release, args.force) else 'absent'))
+            removed = remove(args.release, args.force, args.flavour)
+            print('%s\t%s' % (tree_path(args.release, args.flavour),
+                              'removed' if removed else 'absent'))
         elif args.cmd == 'info':
-            path = tree_path(args.release)
+            path = tree_path(args.release, args.flavour)
             if not stamp(path):
                 print('%s: not built' % path)
                 return 1
             print(describe(path))
         elif args.cmd == 'path':
-            print(tree_path(args.release))
+            print(tree_path(args.release, args.flavour))
     except ReleaseError as e:
         print('release: %s' % e, file=sys.stderr)
         return 1

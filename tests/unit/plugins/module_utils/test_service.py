@@ -37,3 +37,145 @@ def test_server_processes_by_name_and_datadir(tmp_path):
     assert service.serving(found, str(data) + '/') == [10, 13]
     assert service.serving([], str(data)) == []
     assert service.serving(found, None) == [10, 12, 13]
+
+
+class FakeSystemd(object):
+    """A module whose run_command answers as systemctl and journalctl of a systemd host
+    would: units (ActiveState, Result, TriggeredBy) and what each start does."""
+
+    def __init__(self, units, starts=(), journal=''):
+        self.units = units
+        self.starts = list(starts)   # exit codes of the next starts (0 when none left)
+        self.journal = journal
+        self.calls = []
+
+    def get_bin_path(self, name):
+        return '/usr/bin/' + name
+
+    def run_command(self, argv):
+        self.calls.append(argv[1:])
+        program, verb = os.path.basename(argv[0]), argv[1]
+        if program == 'journalctl':
+            return 0, self.journal, ''
+        if program == 'service':
+            return 0, '', ''
+        if verb == 'show':
+            unit = self.units.get(argv[2], {})
+            props = [a.split('=', 1)[1] for a in argv[3:]]
+            return 0, ''.join('%s=%s\n' % (p, unit.get(p, '')) for p in props), ''
+        if verb == 'stop':
+            for name in argv[2:]:
+                self.units[name]['ActiveState'] = 'inactive'
+            return 0, '', ''
+        if verb == 'reset-failed':
+            self.units[argv[2]]['Result'] = 'success'
+            return 0, '', ''
+        rc = self.starts.pop(0) if self.starts else 0
+        if rc:
+            self.units[argv[2]].update(ActiveState='failed', Result='start-limit-hit')
+            return rc, '', 'Job for %s failed.' % argv[2]
+        for name in argv[2:]:
+            self.units[name]['ActiveState'] = 'active'
+        return 0, '', ''
+
+
+def systemd_service(monkeypatch, fake, name='mariadb'):
+    monkeypatch.setattr(service, 'systemd_running', lambda: True)
+    return service.Service(fake, name)
+
+
+def debian_units(socket_state='active'):
+    return {'mariadb.service': {'ActiveState': 'active', 'Result': 'success',
+                                'TriggeredBy': 'mariadb-extra.socket mariadb.socket'},
+            'mariadb.socket': {'ActiveState': socket_state},
+            'mariadb-extra.socket': {'ActiveState': 'inactive'}}
+
+
+def test_systemd_stop_holds_the_socket_down_and_start_restores_it(monkeypatch):
+    # Debian 12 enables mariadb.socket: stopping the service alone lets the next connection
+    # start the old server again.
+    fake = FakeSystemd(debian_units())
+    svc = systemd_service(monkeypatch, fake)
+    assert svc.run('stop') == (True, '')
+    assert ['stop', 'mariadb.socket', 'mariadb.service'] in fake.calls
+    assert fake.units['mariadb.socket']['ActiveState'] == 'inactive'
+    assert svc.run('start') == (True, '')
+    # The socket first, on its own: it refuses to listen while the service runs.
+    assert fake.calls[-2:] == [['start', 'mariadb.socket'], ['start', 'mariadb.service']]
+    # The extra port's socket was not listening before: it is not started.
+    assert fake.units['mariadb-extra.socket']['ActiveState'] == 'inactive'
+    assert fake.units['mariadb.socket']['ActiveState'] == 'active'
+
+
+def test_systemd_a_socket_that_did_not_listen_is_left_alone(monkeypatch):
+    fake = FakeSystemd(debian_units(socket_state='inactive'))
+    svc = systemd_service(monkeypatch, fake)
+    svc.run('stop')
+    svc.run('start')
+    assert ['stop', 'mariadb.service'] in fake.calls
+    assert fake.calls[-1] == ['start', 'mariadb.service']
+    assert fake.units['mariadb.socket']['ActiveState'] == 'inactive'
+
+
+def test_systemd_a_second_stop_keeps_what_the_first_held(monkeypatch):
+    # A rollback stops the new server again: the sockets the first stop held stay held
+    # and come back with the old server.
+    fake = FakeSystemd(debian_units())
+    svc = systemd_service(monkeypatch, fake)
+    svc.run('stop')
+    svc.run('start')
+    fake.units['mariadb.socket']['ActiveState'] = 'inactive'  # as if still held
+    svc.run('stop')
+    assert svc.run('start') == (True, '')
+    assert fake.calls[-2:] == [['start', 'mariadb.socket'], ['start', 'mariadb.service']]
+
+
+def test_systemd_start_after_the_rate_limit_is_retried_once_after_reset_failed(monkeypatch):
+    fake = FakeSystemd(debian_units(), starts=[1])
+    svc = systemd_service(monkeypatch, fake)
+    assert svc.run('start') == (True, '')
+    assert ['reset-failed', 'mariadb.service'] in fake.calls
+    # A start that fails for another reason is not retried.
+    fake = FakeSystemd(debian_units(), starts=[1, 1])
+    svc = systemd_service(monkeypatch, fake)
+    ok, why = svc.run('start')
+    assert not ok and why.startswith('/usr/bin/systemctl start mariadb.service exited 1')
+    assert why.endswith('(after systemctl reset-failed: its start rate limit was hit)'), why
+
+
+def test_systemd_instance_unit_and_journal_errors(monkeypatch):
+    units = {'mariadb@db2.service': {'ActiveState': 'active', 'TriggeredBy': ''}}
+    fake = FakeSystemd(units, journal='starting\n2026-12-04 [ERROR] InnoDB: bad page\n'
+                                      '2026-12-04 [ERROR] Aborting\nstopped\n')
+    svc = systemd_service(monkeypatch, fake, 'mariadb@db2')
+    assert svc.unit == 'mariadb@db2.service'
+    svc.run('stop')
+    assert ['stop', 'mariadb@db2.service'] in fake.calls
+    assert svc.journal_errors() == '2026-12-04 [ERROR] Aborting'
+    assert fake.calls[-1] == ['--unit', 'mariadb@db2.service', '--lines', '50', '--no-pager',
+                              '--output', 'cat']
+
+
+def test_sysv_service_command(monkeypatch):
+    monkeypatch.setattr(service, 'systemd_running', lambda: False)
+    fake = FakeSystemd({})
+    svc = service.Service(fake, 'mariadb')
+    assert svc.run('stop') == (True, '')
+    assert fake.calls == [['mariadb', 'stop']]
+    assert svc.journal_errors() == ''
+
+
+def test_a_path_the_units_sandbox_hides_or_seals_is_named():
+    debian = {'ProtectHome': 'yes', 'ProtectSystem': 'full', 'ReadWritePaths': ''}
+    problem = service.unit_sandbox_problem
+    assert problem('mariadb.service', debian, ['/var/lib/mysql', '/var/log/mysql']) is None
+    why = problem('mariadb.service', debian, ['/home/mysql/data'])
+    assert why.startswith('/home/mysql/data is under /home, /root or /run/user, which '
+                          'mariadb.service hides from the server (ProtectHome=yes)'), why
+    why = problem('mariadb.service', debian, ['/data/mysql', '/etc/mysql/binlogs'])
+    assert '(ProtectSystem=full)' in why and 'ReadWritePaths=/etc/mysql/binlogs' in why, why
+    strict = {'ProtectHome': 'no', 'ProtectSystem': 'strict', 'ReadWritePaths': '-/data /srv/db'}
+    assert problem('mariadb.service', strict, ['/data/mysql', '/srv/db/logs']) is None
+    assert problem('mariadb.service', strict, ['/var/lib/mysql']).startswith(
+        '/var/lib/mysql is read-only for the server under mariadb.service (ProtectSystem=strict)')
+    assert problem('mariadb.service', {}, ['/home/x', None]) is None
