@@ -87,9 +87,16 @@ class Service(object):
                 return ok, why
         ok, why = self._command(['systemctl', 'start', self.unit])
         if not ok and self.show(self.unit, 'Result').get('Result') == 'start-limit-hit':
-            self._command(['systemctl', 'reset-failed', self.unit])
+            self._command(['systemctl', 'reset-failed', self.unit] + self.held_sockets)
+            if self.held_sockets:
+                self._command(['systemctl', 'start'] + self.held_sockets)
             ok, why = self._command(['systemctl', 'start', self.unit])
             why = why and why + ' (after systemctl reset-failed: its start rate limit was hit)'
+        if not ok and self.held_sockets:
+            # A server that does not start, behind a listening socket: every connection (a
+            # check of ours, a monitor) starts it again, until the start rate limit stops
+            # the old server's start too (measured). Held down until the next start.
+            self._command(['systemctl', 'stop'] + self.held_sockets)
         return ok, why
 
     def _command(self, argv):
@@ -118,8 +125,20 @@ class Service(object):
             [program, '--unit', self.unit, '--lines', str(lines), '--no-pager', '--output', 'cat'])
         if rc != 0:
             return ''
-        found = [line.strip() for line in out.splitlines() if '[ERROR]' in line]
-        return found[-1] if found else ''
+        return last_error(out.splitlines())
+
+
+def last_error(lines):
+    """Why the server's last start failed, from lines of its error log or journal: the first
+    [ERROR] line after its last "Starting MariaDB" (what the others follow from; its closing
+    "[ERROR] Aborting" says only that it stopped), else the last [ERROR] line, or ''."""
+    lines = [line.strip() for line in lines]
+    starts = [i for i, line in enumerate(lines) if '] Starting MariaDB' in line]
+    found = [line for line in lines[starts[-1] if starts else 0:] if '[ERROR]' in line]
+    telling = [line for line in found if not line.endswith('[ERROR] Aborting')]
+    if starts and telling:
+        return telling[0]
+    return (telling or found or [''])[-1]
 
 
 def _under(path, top):

@@ -188,7 +188,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import service as svc
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
-from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service
+from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service, last_error
 
 HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
 HOLD_NAME = '99-reseed-hold.cnf'
@@ -460,7 +460,7 @@ class Swap(object):
         """The server's last error: from its log_error, else (a systemd host, where Debian
         leaves log_error unset) from the unit's journal."""
         path = self.vars.get('log_error')
-        errors = []
+        error = ''
         if path:
             path = path if os.path.isabs(path) else os.path.join(self.datadir, path)
             try:
@@ -468,11 +468,11 @@ class Swap(object):
                     f.seek(0, 2)
                     f.seek(max(0, f.tell() - 20000))
                     lines = f.read().decode('utf-8', 'replace').splitlines()
-                errors = [line.strip() for line in lines if '[ERROR]' in line]
+                error = last_error(lines)
             except (IOError, OSError):
                 pass
-        if errors:
-            return ' (error log %s: %s)' % (path, errors[-1])
+        if error:
+            return ' (error log %s: %s)' % (path, error)
         journal = self.service.journal_errors()
         return ' (journalctl -u %s: %s)' % (self.service.unit, journal) if journal else ''
 

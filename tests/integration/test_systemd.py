@@ -8,7 +8,9 @@ and replicates again, r2 is left alone. r1 runs its server socket-activated
 (mariadb.socket enabled, as many set it up; Debian 12's package ships it disabled) and a
 client connects to it every 100 ms through the whole run: once the old server is down, it
 never comes back on the old datadir (the socket would start it on the next connection
-unless it is held down too), and the socket listens again after the run. Asserted on the servers and on systemd's own view of
+unless it is held down too), and the socket listens again after the run. Then a copy that
+does not start, swapped in on r1: rolled back against Restart=on-abnormal, the unit left as
+it was, the server's error read from the journal. Asserted on the servers and on systemd's own view of
 the unit (`systemctl show`), not on our output. When the run fails, the failure says which
 task, with what message, and what the unit's journal holds."""
 
@@ -77,7 +79,7 @@ def poll_old_datadir(host, seen, stop):
         time.sleep(0.1)
 
 
-def test_rebuild_on_systemd_hosts(make_hosts, inventory, repl_password):
+def test_rebuild_on_systemd_hosts(make_hosts, inventory, repl_password, run_module):
     names = ('primary', 'r1', 'r2')
     hosts = make_hosts(*names, hardened=names, systemd=names)
     primary, r1, r2 = (hosts[n] for n in names)
@@ -143,3 +145,32 @@ def test_rebuild_on_systemd_hosts(make_hosts, inventory, repl_password):
         (unit_before['UnitFileState'], unit_before['NRestarts']), (unit_before, state)
     assert socket == socket_before, (socket_before, socket)
     assert systemd_view(r2) == before[r2.name]
+
+    # 2. A copy that does not start, swapped in on r1 (datadir_swap alone): the rollback wins
+    # against the unit's Restart=on-abnormal and leaves the unit as it was (no restart of
+    # systemd's own, enabled, the socket listening), and the failure names the server's
+    # error from the journal: under systemd Debian sets no log_error (nor does the lab).
+    assert r1.sql_value('SELECT @@log_error') in ('', None), 'log_error is set'
+    staging = '/data/mysql/#sql-reseed-staging'  # the datadir is its own mount
+    r1.run(['mariadb-backup', '--backup', '--target-dir=' + staging])
+    r1.run(['mariadb-backup', '--prepare', '--target-dir=' + staging])
+    r1.run(['touch', staging + '/reseed_received'])
+    r1.run(['truncate', '-s', '0', staging + '/ibdata1'])
+    before = systemd_view(r1)
+    res = run_module(inventory(primary, [r1, r2]), r1.name, 'datadir_swap',
+                     {'staging': staging, 'start_timeout': 60})
+    assert res.failed and 'step start the new server' in res['msg'], res
+    assert 'rolled back' in res['msg'] and '(journalctl -u mariadb.service: ' in res['msg'], \
+        res['msg'] + '\n' + r1.journal(lines=60) + r1.journal('mariadb.socket', lines=20)
+    assert 'ibdata1' in res['msg'] and '\n' not in res['msg'], res['msg']  # why, not 'Aborting'
+    state, socket = systemd_view(r1)
+    assert (state['ActiveState'], state['SubState'], state['MainPID']) == \
+        ('active', 'running', mariadbd_pid(r1)), state
+    assert (state['NRestarts'], state['UnitFileState']) == \
+        (before[0]['NRestarts'], before[0]['UnitFileState']), (before, state)
+    assert socket == before[1], (before, socket)
+    # The old datadir serves again and replicates.
+    scenarios.wait_running(r1)
+    scenarios.wait_caught_up(primary, r1)
+    assert r1.run(['test', '-f', staging + '/xtrabackup_checkpoints']).returncode == 0
+    print('rollback under systemd: %s' % res['msg'])

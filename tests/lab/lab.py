@@ -920,8 +920,13 @@ class Lab(object):
             self._build_hardened(d, varlib, base, mysql_uid)
         shutil.copytree(os.path.join(base, 'etc/mysql'), os.path.join(d, 'etc-mysql'),
                         symlinks=True)
-        write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'),
-              SERVER_CNF.format(name=host.name, server_id=octet, **layout))
+        server_cnf = SERVER_CNF.format(name=host.name, server_id=octet, **layout)
+        if systemd:
+            # As Debian sets a server up under systemd: no log_error, its errors go to the
+            # journal (journalctl -u mariadb), where a failure must be read from.
+            server_cnf = ''.join(line for line in server_cnf.splitlines(True)
+                                 if not line.startswith('log_error'))
+        write(os.path.join(d, 'etc-mysql', 'mariadb.conf.d', '60-lab.cnf'), server_cnf)
         # Debian's init script waits MYSQLD_STARTUP_TIMEOUT seconds (30 unless set) for a
         # server that will never answer before it says the start failed; systemd's
         # Type=notify unit fails as soon as mariadbd exits. A lab server starts in 1-3 s.

@@ -45,7 +45,7 @@ class FakeSystemd(object):
 
     def __init__(self, units, starts=(), journal=''):
         self.units = units
-        self.starts = list(starts)   # exit codes of the next starts (0 when none left)
+        self.starts = list(starts)   # exit codes of the service's next starts (0: none left)
         self.journal = journal
         self.calls = []
 
@@ -70,7 +70,7 @@ class FakeSystemd(object):
         if verb == 'reset-failed':
             self.units[argv[2]]['Result'] = 'success'
             return 0, '', ''
-        rc = self.starts.pop(0) if self.starts else 0
+        rc = self.starts.pop(0) if self.starts and argv[2].endswith('.service') else 0
         if rc:
             self.units[argv[2]].update(ActiveState='failed', Result='start-limit-hit')
             return rc, '', 'Job for %s failed.' % argv[2]
@@ -138,9 +138,15 @@ def test_systemd_start_after_the_rate_limit_is_retried_once_after_reset_failed(m
     # A start that fails for another reason is not retried.
     fake = FakeSystemd(debian_units(), starts=[1, 1])
     svc = systemd_service(monkeypatch, fake)
+    svc.run('stop')
     ok, why = svc.run('start')
     assert not ok and why.startswith('/usr/bin/systemctl start mariadb.service exited 1')
     assert why.endswith('(after systemctl reset-failed: its start rate limit was hit)'), why
+    assert ['reset-failed', 'mariadb.service', 'mariadb.socket'] in fake.calls
+    # A server that does not start is not left behind a listening socket: any connection
+    # would start it again.
+    assert fake.calls[-1] == ['stop', 'mariadb.socket']
+    assert fake.units['mariadb.socket']['ActiveState'] == 'inactive'
 
 
 def test_systemd_instance_unit_and_journal_errors(monkeypatch):
@@ -151,7 +157,7 @@ def test_systemd_instance_unit_and_journal_errors(monkeypatch):
     assert svc.unit == 'mariadb@db2.service'
     svc.run('stop')
     assert ['stop', 'mariadb@db2.service'] in fake.calls
-    assert svc.journal_errors() == '2026-12-04 [ERROR] Aborting'
+    assert svc.journal_errors() == '2026-12-04 [ERROR] InnoDB: bad page'
     assert fake.calls[-1] == ['--unit', 'mariadb@db2.service', '--lines', '50', '--no-pager',
                               '--output', 'cat']
 
@@ -179,3 +185,18 @@ def test_a_path_the_units_sandbox_hides_or_seals_is_named():
     assert problem('mariadb.service', strict, ['/var/lib/mysql']).startswith(
         '/var/lib/mysql is read-only for the server under mariadb.service (ProtectSystem=strict)')
     assert problem('mariadb.service', {}, ['/home/x', None]) is None
+
+
+def test_last_error_says_why_the_last_start_failed():
+    log = ['2026-12-04 20:55:50 0 [Note] Starting MariaDB 10.11.19-MariaDB as process 693',
+           '2026-12-04 20:55:50 0 [ERROR] InnoDB: old attempt',
+           '2026-12-04 20:55:51 0 [Note] Starting MariaDB 10.11.19-MariaDB as process 841',
+           "2026-12-04 20:55:51 0 [ERROR] InnoDB: The Auto-extending data file './ibdata1' is "
+           'of a different size 0 pages than specified by innodb_data_file_path',
+           '2026-12-04 20:55:51 0 [ERROR] Unknown/unsupported storage engine: InnoDB',
+           '2026-12-04 20:55:51 0 [ERROR] Aborting']
+    assert "'./ibdata1' is of a different size" in service.last_error(log)
+    # No start in the lines read: the last error that says something.
+    assert service.last_error(log[3:]).endswith('Unknown/unsupported storage engine: InnoDB')
+    assert service.last_error(['x [ERROR] Aborting']) == 'x [ERROR] Aborting'
+    assert service.last_error(['[Note] fine']) == ''
