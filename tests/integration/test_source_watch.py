@@ -24,18 +24,22 @@ import os
 import re
 import subprocess
 
+from ansible_collections.reseed.mariadb.plugins.module_utils.source_watch import \
+    PREFLIGHT_DDL_SECONDS
+
 import scenarios
 from ansible_run import REPO, run_playbook
 from faults import LoadGenerator, diff, fatal_lines, fatal_msg, mariadbd_pid, snapshot
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
-SLOW_DDL = 'CREATE TABLE labdb.slow ENGINE=InnoDB AS SELECT SLEEP(45) AS s'
+SLOW_DDL = 'CREATE TABLE labdb.slow ENGINE=InnoDB AS SELECT SLEEP(50) AS s'
 LIMIT = 15
 
 
-def ddl_session(primary):
-    return primary.sql_value("SELECT ID FROM information_schema.PROCESSLIST "
-                             "WHERE INFO LIKE 'CREATE TABLE labdb.slow %'")
+def ddl_seconds(primary):
+    """How long the DDL has run (0 before it starts)."""
+    return int(primary.sql_value("SELECT IFNULL(MAX(TIME), 0) FROM information_schema.PROCESSLIST "
+                                 "WHERE INFO LIKE 'CREATE TABLE labdb.slow %'"))
 
 
 def test_a_ddl_holding_the_backup_lock_is_named_waited_for_and_bounded(
@@ -52,7 +56,11 @@ def test_a_ddl_holding_the_backup_lock_is_named_waited_for_and_bounded(
     ddl = primary.popen(['mariadb', '-e', SLOW_DDL], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE)
     try:
-        scenarios.wait_for(lambda: ddl_session(primary), 30, what='the DDL to start')
+        # The preflight names DDL that has run PREFLIGHT_DDL_SECONDS or more (a shorter one
+        # is likely over before the copy reaches its stages): the run starts past that, or
+        # a fast run reaches the stream first and the warning is rightly not given.
+        scenarios.wait_for(lambda: ddl_seconds(primary) >= PREFLIGHT_DDL_SECONDS, 30,
+                           what='the DDL to run %d s' % PREFLIGHT_DDL_SECONDS)
         with LoadGenerator(primary, rate=20, max_rows=100000) as writer:
             proc = run_playbook(inv, PLAYBOOK, dict(
                 extra, replica_rebuild_backup_lock_timeout=LIMIT))
