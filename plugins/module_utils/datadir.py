@@ -294,13 +294,6 @@ def drop_in_text():
             'event_scheduler = OFF\n')
 
 
-def service_commands(systemd_running, name, action):
-    """argv for action (start|stop) through the host's service manager."""
-    if systemd_running:
-        return ['systemctl', action, name]
-    return ['service', name, action]
-
-
 def strip_other_access(mode, is_dir):
     """Modes for the datadir's tree: directories 0700 (the server's user alone reaches its
     data), files keep their user and group bits and lose every bit for others."""

@@ -13,7 +13,6 @@ import os
 import socket
 
 from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
-from ansible_collections.reseed.mariadb.plugins.module_utils.datadir import service_commands
 
 SERVER_PROGRAMS = ('mariadbd', 'mysqld')  # /proc/PID/comm; mysqld_safe is not one
 
@@ -26,8 +25,8 @@ class Service(object):
     """The server's unit (systemd) or init script (SysV service).
 
     Under systemd, as Debian 12 packages MariaDB (shared/MARIABACKUP.md, "systemd"):
-    - the socket units that start the service on a connection (mariadb.socket, enabled
-      by the package; its TriggeredBy=) are stopped with it, or the next connection (a
+    - the socket units that start the service on a connection (mariadb.socket: shipped
+      disabled, often enabled; its TriggeredBy=) are stopped with it, or the next connection (a
       monitor, a check of ours) starts the old server again in the middle of the swap; those
       that were active are started again before the service (a socket refuses to listen
       while its service runs);
@@ -74,22 +73,20 @@ class Service(object):
     def run(self, action):
         """(ok, one-line reason) for action start|stop."""
         if not self.systemd:
-            return self._command(service_commands(False, self.name, action))
+            return self._command(['service', self.name, action])
         if action == 'stop':
             self.held_sockets = self.active_sockets() or self.held_sockets
             return self._command(['systemctl', 'stop'] + self.held_sockets + [self.unit])
         # The sockets first, on their own: a socket unit refuses to listen while its
         # service runs ("Socket service mariadb.service already active, refusing"), and one
         # transaction of both does not order them (measured on Debian 12).
-        if self.held_sockets:
-            ok, why = self._command(['systemctl', 'start'] + self.held_sockets)
-            if not ok:
-                return ok, why
+        ok, why = self._start_sockets()
+        if not ok:
+            return ok, why
         ok, why = self._command(['systemctl', 'start', self.unit])
         if not ok and self.show(self.unit, 'Result').get('Result') == 'start-limit-hit':
             self._command(['systemctl', 'reset-failed', self.unit] + self.held_sockets)
-            if self.held_sockets:
-                self._command(['systemctl', 'start'] + self.held_sockets)
+            self._start_sockets()
             ok, why = self._command(['systemctl', 'start', self.unit])
             why = why and why + ' (after systemctl reset-failed: its start rate limit was hit)'
         if not ok and self.held_sockets:
@@ -98,6 +95,11 @@ class Service(object):
             # the old server's start too (measured). Held down until the next start.
             self._command(['systemctl', 'stop'] + self.held_sockets)
         return ok, why
+
+    def _start_sockets(self):
+        if not self.held_sockets:
+            return True, ''
+        return self._command(['systemctl', 'start'] + self.held_sockets)
 
     def _command(self, argv):
         argv = [self.program] + argv[1:]
@@ -117,7 +119,7 @@ class Service(object):
         return unit_sandbox_problem(self.unit, props, paths)
 
     def journal_errors(self, lines=50):
-        """The last error line of the unit's journal (systemd), or ''."""
+        """Why the unit's last start failed, from its journal (systemd; last_error), or ''."""
         program = self.module.get_bin_path('journalctl') if self.systemd else None
         if not program:
             return ''

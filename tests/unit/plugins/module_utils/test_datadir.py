@@ -156,11 +156,6 @@ def test_drop_in_holds_replication_for_mariadbd():
     assert '\nevent_scheduler = OFF\n' in text
 
 
-def test_service_commands():
-    assert dd.service_commands(True, 'mariadb', 'stop') == ['systemctl', 'stop', 'mariadb']
-    assert dd.service_commands(False, 'mariadb', 'start') == ['service', 'mariadb', 'start']
-
-
 def test_modes():
     assert dd.strip_other_access(0o40755, True) == 0o700
     assert dd.strip_other_access(0o664, False) == 0o660
