@@ -183,6 +183,19 @@ def external_log_sets(datadir, log_paths):
     return sets
 
 
+def server_dirs(datadir, log_paths):
+    """The folders the server writes to: its datadir and those of its binlogs and relay
+    logs (log_paths as in external_log_sets), each once, datadir first."""
+    dirs = [datadir]
+    for var in ('log_bin_basename', 'relay_log_basename'):
+        path = log_paths.get(var)
+        if path:
+            path = os.path.dirname(path if os.path.isabs(path) else os.path.join(datadir, path))
+            if normalize(path) not in dirs:
+                dirs.append(normalize(path))
+    return dirs
+
+
 def external_log_files(directory_entries, prefix, index_path, directory):
     """Names in directory that belong to a log set: <prefix>.<6 digits> files, the index,
     and <prefix>.state (the binlog's GTID state file)."""
@@ -280,18 +293,20 @@ def server_paths(options, hostname, default_datadir=DEFAULT_DATADIR):
     return paths
 
 
-def drop_in_text():
-    """The option file that makes the new server start with replication held."""
+def drop_in_text(instance=None):
+    """The option file that makes the new server start with replication held: its group is
+    [mariadbd], or for an instance of a template unit (mariadbd --defaults-group-suffix=.NAME)
+    [mariadbd.NAME], which the host's other servers do not read."""
     # event_scheduler OFF, not DISABLED: the copy's events run at once otherwise (they come
     # ENABLED), and DISABLED could not be turned back on without another restart.
     return ('# Written by reseed.mariadb.datadir_swap: the server starts after a datadir swap\n'
             '# with replication held, read-only and its event scheduler off, until the\n'
             '# copy\'s events are disabled and replication is configured.\n'
             '# The role replica_rebuild removes this file once replication runs.\n'
-            '[mariadbd]\n'
+            '[mariadbd%s]\n'
             'skip_slave_start\n'
             'read_only = ON\n'
-            'event_scheduler = OFF\n')
+            'event_scheduler = OFF\n' % ('.' + instance if instance else ''))
 
 
 def strip_other_access(mode, is_dir):

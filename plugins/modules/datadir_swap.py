@@ -23,7 +23,14 @@ description:
     C(systemctl reset-failed); a datadir or log folder the unit's sandbox hides
     (C(ProtectHome)) or seals (C(ProtectSystem), C(ReadWritePaths)) is refused in the
     preflight, and a server that does not start is named with the last error of its
-    C(log_error), else of the unit's journal.
+    C(log_error), else of the unit's journal. A server that runs outside its unit (started
+    by hand while the unit is inactive, which C(systemctl stop) would not stop) is refused
+    in the preflight. C(systemctl start) and C(stop) wait for the unit as long as its own
+    C(TimeoutStartSec) and C(TimeoutStopSec) allow (a long crash recovery is a normal
+    start); I(start_timeout) counts from when they return.
+  - An instance of a template unit (I(service_name) C(mariadb@node2)) is handled the same
+    way; a stopped instance's paths are read from its option files with its group suffix
+    (C([mysqld.node2]) after C([mysqld])). Point the login options at its socket or port.
   - Every move is a rename within one mount, never a copy. When the datadir is a plain
     directory, the copy must be its sibling (e.g. C(/var/lib/mysql.reseed-staging)) and the
     old datadir is kept as C(<datadir>.reseed-old-<timestamp>). When the datadir is its own
@@ -72,14 +79,21 @@ options:
     description:
       - The option file written when I(hold_replication). Default
         C(/etc/mysql/mariadb.conf.d/99-reseed-hold.cnf) (Debian), or
-        C(/etc/my.cnf.d/99-reseed-hold.cnf) when only that folder exists (RHEL).
+        C(/etc/my.cnf.d/99-reseed-hold.cnf) when only that folder exists (RHEL). For an
+        instance of a template unit (C(mariadb@node2)) the file is C(99-reseed-hold-node2.cnf)
+        and its group C([mariadbd.node2]), which the host's other servers do not read.
     type: path
   service_name:
-    description: The server's service.
+    description:
+      - The server's service (a systemd unit such as C(mariadb) or C(mariadb@node2), or a
+        SysV script).
     type: str
     default: mariadb
   start_timeout:
-    description: Seconds to wait for the new server to accept connections (and for a stop).
+    description:
+      - Seconds to wait for the new server to accept connections (and for a stop). Under
+        systemd this counts from when C(systemctl start) (or C(stop)) returns, which waits
+        for the unit itself, bounded by the unit's C(TimeoutStartSec).
     type: int
     default: 300
   require_receive_record:
@@ -159,6 +173,13 @@ service_manager:
   description: C(systemd) or C(service).
   returned: always
   type: str
+service:
+  description:
+    - The server's unit as the preflight read it (the same facts as
+      M(reseed.mariadb.replication_info)'s C(server_service)). Set once the preflight got that far.
+  returned: when the preflight read it
+  type: dict
+  sample: {"manager": "systemd", "unit": "mariadb.service", "active_state": "active", "main_pid": 4211}
 server_was_running:
   description: Whether the old server ran (false - its paths read from its option files, nothing stopped).
   returned: always
@@ -191,7 +212,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
 from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service, last_error
 
 HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
-HOLD_NAME = '99-reseed-hold.cnf'
+HOLD_NAME = '99-reseed-hold%s.cnf'
 # A refused login still means the server accepts connections.
 ACCESS_DENIED = ('(1044)', '(1045)', '(1698)')
 
@@ -246,7 +267,7 @@ class Swap(object):
     def read_stopped_server(self, error):
         """The server does not listen: its paths from its option files, if no process of it
         runs (one that runs and does not answer is not stopped behind its back)."""
-        paths, why = svc.option_file_paths(self.module)
+        paths, why = svc.option_file_paths(self.module, self.service.instance)
         if not paths:
             self.fail('read the server', 'the server does not accept connections (%s) and its '
                       'paths cannot be read from its option files: %s' % (error, why),
@@ -324,11 +345,12 @@ class Swap(object):
         missing = self.service.missing()
         if missing:
             self.fail('preflight', missing, 'set service_name, or install the service manager')
-        sealed = self.service.sandbox_problem([self.datadir] + [
-            os.path.dirname(v) for k, v in sorted(self.vars.items())
-            if k in ('log_bin_basename', 'relay_log_basename') and v and os.path.isabs(v)])
-        if sealed:
-            self.fail('preflight', sealed, 'nothing changed')
+        unit = self.service.facts(svc.serving(svc.server_processes(), self.datadir),
+                                  dd.server_dirs(self.datadir, self.vars))
+        self.result['service'] = unit
+        for problem in (unit['outside_unit'], unit['sandbox_problem']):
+            if problem:
+                self.fail('preflight', problem, 'nothing changed')
         self.old = dd.old_path(self.datadir, self.layout, self.ts)
         if os.path.lexists(self.old):
             self.fail('preflight', '%s already exists' % self.old, 'wait a second and run again')
@@ -336,8 +358,9 @@ class Swap(object):
         self.plan_external_logs()
         self.hold = None
         if self.p['hold_replication']:
+            name = HOLD_NAME % ('-' + self.service.instance if self.service.instance else '')
             self.hold = self.p['hold_config'] or os.path.join(
-                next((d for d in HOLD_DIRS if os.path.isdir(d)), HOLD_DIRS[0]), HOLD_NAME)
+                next((d for d in HOLD_DIRS if os.path.isdir(d)), HOLD_DIRS[0]), name)
             if not os.path.isdir(os.path.dirname(self.hold)):
                 self.fail('preflight', 'the folder of hold_config %s does not exist' % self.hold,
                           'set hold_config to a file in a folder the server reads (!includedir)')
@@ -410,7 +433,7 @@ class Swap(object):
     def write_hold(self):
         tmp = self.hold + '.tmp'
         with open(tmp, 'w') as f:
-            f.write(dd.drop_in_text())
+            f.write(dd.drop_in_text(self.service.instance))
         os.chmod(tmp, 0o644)
         os.rename(tmp, self.hold)
 

@@ -81,6 +81,13 @@ options:
     type: list
     elements: str
     default: []
+  service_name:
+    description:
+      - The server's service (a systemd unit such as C(mariadb) or C(mariadb@node2), or a
+        SysV script), described in C(server_service). A stopped instance's paths are read
+        with its option group suffix (C([mysqld.node2])).
+    type: str
+    default: mariadb
 extends_documentation_fragment:
   - reseed.mariadb.login
   - reseed.mariadb.login.primary
@@ -173,6 +180,46 @@ datadir_mount:
       description: The directory of the filesystem seen at I(target); not C(/) for a bind mount of a subdirectory.
       type: str
       sample: /
+server_service:
+  description:
+    - This host's server unit, read once for the role and the modules (module_utils/service.py);
+      null when the login options point at another host's server.
+  returned: always
+  type: dict
+  contains:
+    manager:
+      description: C(systemd) when systemd runs the host, else C(service) (SysV).
+      type: str
+    unit:
+      description: The unit's full name.
+      type: str
+    active_state:
+      description: Its C(ActiveState) (systemd only, else null).
+      type: str
+    unit_file_state:
+      description: Its C(UnitFileState), e.g. C(enabled) (systemd only).
+      type: str
+    main_pid:
+      description: Its C(MainPID), null when none (systemd only).
+      type: int
+    timeout_start_seconds:
+      description:
+        - Its C(TimeoutStartSec) in seconds (null for infinity, or not systemd). C(systemctl
+          start) waits that long for a start, a long crash recovery included.
+      type: float
+    outside_unit:
+      description:
+        - One line when a mariadbd serving this datadir runs outside the unit (started by
+          hand while the unit is inactive, which C(systemctl stop) would not stop), else null.
+      type: str
+    sandbox_problem:
+      description:
+        - One line when the unit's sandbox (C(ProtectHome), C(ProtectSystem),
+          C(ReadWritePaths)) hides or seals the datadir or a log folder, else null.
+      type: str
+  sample: {"manager": "systemd", "unit": "mariadb.service", "active_state": "active",
+           "unit_file_state": "enabled", "main_pid": 4211, "timeout_start_seconds": 900.0,
+           "outside_unit": null, "sandbox_problem": null}
 server_pids:
   description:
     - When C(down), the mariadbd processes that serve this datadir (by their working
@@ -291,6 +338,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import binlog as binloglib
+from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
 from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
 from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
@@ -318,10 +366,22 @@ def datadir_mount(module, datadir):
     return dict((name, facts[name]) for name in MOUNT_FACTS)
 
 
+def server_service(module, datadir, log_paths, pids=None):
+    """This host's server unit (service.Service.facts) for the datadir, or None when the
+    login options point at another host."""
+    if not datadir or not local_server(connect_kwargs(module.params)):
+        return None
+    if pids is None:
+        pids = service.serving(service.server_processes(), datadir)
+    return service.Service(module, module.params['service_name']).facts(
+        pids, dd.server_dirs(datadir, log_paths))
+
+
 def exit_down(module, error):
     """This host's server does not listen: say so, with its paths from the option files."""
     processes = service.server_processes()
-    paths, paths_error = service.option_file_paths(module)
+    paths, paths_error = service.option_file_paths(
+        module, service.instance_of(module.params['service_name']))
     datadir = paths['datadir'] if paths else None
     pids = service.serving(processes, datadir)
     state, needs, reason = rs.diagnose_down(error, pids)
@@ -333,7 +393,8 @@ def exit_down(module, error):
                          state=state, server_pids=pids, queries=[])
     result = dict(changed=False, state=state, needs_rebuild=needs, reason=reason,
                   connections=[], queries=[], datadir=datadir, server_pids=pids,
-                  datadir_mount=datadir_mount(module, datadir))
+                  datadir_mount=datadir_mount(module, datadir),
+                  server_service=server_service(module, datadir, paths or {}, pids))
     if paths:
         result['server_paths'] = paths
     module.exit_json(**result)
@@ -376,6 +437,7 @@ def main():
         fail_when_down=dict(type='bool', default=False),
         binlog_restarts=dict(type='bool', default=False),
         fingerprint_gtids=dict(type='list', elements='str', default=[]),
+        service_name=dict(type='str', default='mariadb'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
@@ -418,6 +480,8 @@ def main():
     if p['binlog_restarts'] or p['fingerprint_gtids']:
         info.update(read_binlog(module, binlog_names, basename, info, slave_updates, queries))
     info['datadir_mount'] = datadir_mount(module, info['datadir'])
+    info['server_service'] = server_service(module, info['datadir'],
+                                            dict(log_bin_basename=basename))
     errant = None
     if primary_state is not None:
         try:

@@ -31,7 +31,7 @@ WRITER_RATE = 20
 
 
 def mariadbd_pid(host):
-    return host.run('pidof mariadbd').stdout.strip()
+    return host.run('pidof mariadbd', check=False).stdout.strip()
 
 
 def systemd_view(host):
@@ -174,3 +174,157 @@ def test_rebuild_on_systemd_hosts(make_hosts, inventory, repl_password, run_modu
     scenarios.wait_caught_up(primary, r1)
     assert r1.run(['test', '-f', staging + '/xtrabackup_checkpoints']).returncode == 0
     print('rollback under systemd: %s' % res['msg'])
+
+
+NODE2_CNF = """[mysqld.node2]
+datadir=/var/lib/mysql-node2
+socket=/run/mysqld/mysqld-node2.sock
+pid-file=/run/mysqld/mysqld-node2.pid
+port=3307
+server_id=%d
+log_bin=/var/lib/mysql-node2/node2-bin
+relay_log=/var/lib/mysql-node2/node2-relay-bin
+innodb_buffer_pool_size=32M
+"""
+NODE2_SOCKET = '/run/mysqld/mysqld-node2.sock'
+# A unit whose start takes longer than datadir_swap's start_timeout, as a crash recovery
+# would, and a start rate limit that holds for ten minutes (as some set it).
+SLOW_START = '[Service]\nExecStartPre=/bin/sleep 6\n'
+LONG_RATE_LIMIT = '[Unit]\nStartLimitIntervalSec=600\nStartLimitBurst=3\n'
+
+
+def drop_in(host, unit, name, text):
+    path = '/etc/systemd/system/%s.d/%s.conf' % (unit, name)
+    host.run(['mkdir', '-p', os.path.dirname(path)])
+    host.run(['tee', path], input=text)
+    host.run('systemctl daemon-reload')
+
+
+def assert_refused_untouched(proc, results, host, message, files):
+    """The run failed for host at its paths step with message, before any copy."""
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    lines = [line for line in failing_tasks(proc.stdout) if message in line]
+    assert lines, failure_report(proc, [host])
+    assert '%s: paths: ' % host.name in lines[0] and 'nothing was changed' in lines[0], lines
+    assert 'Traceback' not in proc.stdout
+    assert host.run('ls -d /data/mysql/#sql-reseed-* /data/mysql.reseed-* /home/mysql/*',
+                    check=False).stdout.strip() == ''
+    assert host.run(['find', '/data/mysql', '-maxdepth', '1', '-printf', '%p %s\\n']).stdout == files
+    print('refused: %s' % lines[0])
+    return results
+
+
+def test_refusals_dead_replica_and_instance_on_systemd(make_hosts, inventory, repl_password,
+                                                       run_module):
+    """On systemd hosts: (1) a replica whose server was started by hand while its unit is
+    inactive is refused before the copy (systemctl stop would not stop it); (2) a dead
+    replica whose datadir was moved under /home, which the unit's ProtectHome hides, is
+    refused before the copy; (3) a dead replica (its datadir no longer starts) behind a
+    start rate limit that holds for 10 minutes, forced: healed, the limit reset; the other
+    replica left alone throughout, a writer on the primary; (4) an instance unit
+    mariadb@node2 on the other replica, swapped by datadir_swap alone while mariadb.service
+    beside it keeps running, its start slower than start_timeout (the unit's own
+    TimeoutStartSec bounds it)."""
+    names = ('primary', 'r1', 'r2')
+    hosts = make_hosts(*names, hardened=names, systemd=names)
+    primary, r1, r2 = (hosts[n] for n in names)
+    scenarios.setup_replication(primary, [r1, r2], repl_password, rows=2000)
+    inv = inventory(primary, [r1, r2])
+    forced = {'replica_rebuild_replication_user': 'repl',
+              'replica_rebuild_replication_password': repl_password,
+              'replica_rebuild_force': True}
+    r1_pid, r1_view = mariadbd_pid(r1), systemd_view(r1)
+
+    # 1. Started by hand, the unit inactive: a stop of the unit would not stop it.
+    r2.run('systemctl stop mariadb && install -d -o mysql -g root /run/mysqld && '
+           'setsid -f mariadbd --user=mysql </dev/null >/dev/null 2>&1')
+    scenarios.wait_for(lambda: isinstance(r2.sql('SELECT 1', check=False), list),
+                       what='the server started by hand on %s' % r2.name)
+    by_hand = mariadbd_pid(r2)
+    files = r2.run(['find', '/data/mysql', '-maxdepth', '1', '-printf', '%p %s\\n']).stdout
+    proc, results = run_playbook_results(inv, REBUILD, forced, limit=r2.name)
+    assert_refused_untouched(
+        proc, results, r2, 'mariadbd (pid %s) runs outside mariadb.service (the unit is '
+        'inactive)' % by_hand, files)
+    assert mariadbd_pid(r2) == by_hand and r2.unit_state()['ActiveState'] == 'inactive'
+    r2.run('mariadb-admin shutdown')
+    scenarios.wait_for(lambda: mariadbd_pid(r2) == '', what='the hand-started server gone')
+
+    # 2. Dead, its option files pointing under /home, which ProtectHome hides from the unit.
+    r2.run(['tee', '/etc/mysql/mariadb.conf.d/99-moved.cnf'],
+           input='[mysqld]\ndatadir=/home/mysql\n')
+    r2.run('install -d -o mysql -g mysql /home/mysql')
+    files = r2.run(['find', '/data/mysql', '-maxdepth', '1', '-printf', '%p %s\\n']).stdout
+    proc, results = run_playbook_results(inv, REBUILD, forced, limit=r2.name)
+    assert_refused_untouched(proc, results, r2, '/home/mysql is under /home, /root or '
+                             '/run/user, which mariadb.service hides from the server '
+                             '(ProtectHome=yes)', files)
+    r2.run('rm -r /etc/mysql/mariadb.conf.d/99-moved.cnf /home/mysql')
+
+    # 3. Dead (its datadir no longer starts), the unit held by a start rate limit of 10
+    # minutes: forced, healed; the limit is reset by the swap and the unit left enabled.
+    drop_in(r2, 'mariadb.service', 'limit', LONG_RATE_LIMIT)
+    r2.run(['truncate', '-s', '0', '/data/mysql/ibdata1'])
+    for dummy in range(4):
+        r2.run('systemctl start mariadb', check=False)
+    dead = r2.unit_state('mariadb', UNIT + ('Result',))
+    assert dead['ActiveState'] == 'failed', dead
+    refused = r2.journal(lines=5)
+    assert 'Start request repeated too quickly' in refused, refused
+    with LoadGenerator(primary, rate=WRITER_RATE, max_rows=10 ** 7) as writer:
+        proc, results = run_playbook_results(inv, REBUILD, forced, limit=r2.name)
+    assert proc.returncode == 0, failure_report(proc, (r2,))
+    assert writer.errors == [] and writer.inserted > 0, writer.errors
+    assert results['replica_rebuild_results'][r2.name]['action'] == 'rebuilt', results
+    state = r2.unit_state('mariadb', UNIT + ('Result',))
+    assert (state['ActiveState'], state['SubState'], state['MainPID'], state['Result'],
+            state['UnitFileState']) == ('active', 'running', mariadbd_pid(r2), 'success',
+                                        dead['UnitFileState']), (dead, state)
+    scenarios.wait_running(r2)
+    scenarios.wait_caught_up(primary, r2)
+    for table in ('labdb.t', 'labdb.load'):
+        query = 'CHECKSUM TABLE %s' % table
+        assert r2.sql(query)[0][1] == primary.sql(query)[0][1], table
+    assert len(r2.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.split()) == 1
+    # The other replica was left alone through the three runs.
+    assert (mariadbd_pid(r1), systemd_view(r1)) == (r1_pid, r1_view)
+
+    # 4. An instance of mariadb@.service beside mariadb.service on r1, swapped alone.
+    r1.run(['tee', '/etc/mysql/mariadb.conf.d/70-node2.cnf'], input=NODE2_CNF % (r1.server_id + 1000))
+    r1.run('install -d -o mysql -g mysql -m 0750 /var/lib/mysql-node2 && '
+           'systemctl start mariadb@node2')
+    node2 = ['mariadb', '-S', NODE2_SOCKET]
+    r1.run(node2 + ['-e', 'CREATE DATABASE n2; CREATE TABLE n2.kept (id INT PRIMARY KEY); '
+                    'INSERT INTO n2.kept VALUES (1), (2)'])
+    staging = '/var/lib/mysql-node2.reseed-staging'
+    r1.run(['mariadb-backup', '--defaults-group-suffix=.node2', '--backup',
+            '--socket=' + NODE2_SOCKET, '--target-dir=' + staging])
+    r1.run(['mariadb-backup', '--prepare', '--target-dir=' + staging])
+    r1.run(['touch', staging + '/reseed_received'])
+    r1.run(node2 + ['-e', 'DROP DATABASE n2'])  # the copy has it, the old datadir not
+    drop_in(r1, 'mariadb@node2.service', 'slow', SLOW_START)
+    before = r1.unit_state('mariadb@node2', UNIT)
+    started = time.time()
+    res = run_module(inv, r1.name, 'datadir_swap', {
+        'staging': staging, 'service_name': 'mariadb@node2', 'login_unix_socket': NODE2_SOCKET,
+        'start_timeout': 3})
+    took = time.time() - started
+    assert not res.failed, res.result
+    assert res['service']['unit'] == 'mariadb@node2.service', res['service']
+    state = r1.unit_state('mariadb@node2', UNIT)
+    assert (state['ActiveState'], state['SubState']) == ('active', 'running'), state
+    assert state['MainPID'] != before['MainPID'] and state['NRestarts'] == before['NRestarts']
+    assert r1.run(node2 + ['-N', '-e', 'SELECT COUNT(*) FROM n2.kept']).stdout.strip() == '2'
+    assert res['old_datadir'].startswith('/var/lib/mysql-node2.reseed-old-'), res['old_datadir']
+    # Held in the instance's own group, in a file of its own: mariadb.service does not read it.
+    hold = '/etc/mysql/mariadb.conf.d/99-reseed-hold-node2.cnf'
+    assert res['hold_config'] == hold, res['hold_config']
+    assert '[mariadbd.node2]' in r1.run(['cat', hold]).stdout
+    assert r1.run(node2 + ['-N', '-e', 'SELECT @@read_only']).stdout.strip() == '1'
+    assert r1.sql_value('SELECT @@read_only') == '0'
+    r1.run(['rm', hold])
+    # The server beside it, r1's own mariadb.service, was not touched.
+    assert r1.unit_state('mariadb', UNIT)['MainPID'] == r1_pid
+    assert r1.slave_status()['Slave_SQL_Running'] == 'Yes'
+    print('mariadb@node2 swapped in %.1f s (its start takes 6 s more, start_timeout 3 s): %s'
+          % (took, res['msg']))

@@ -154,6 +154,9 @@ def test_drop_in_holds_replication_for_mariadbd():
     assert '[mariadbd]' in text and '\nskip_slave_start\n' in text and 'read_only = ON' in text
     # OFF, not DISABLED: the copy's events are disabled, then the scheduler set back at runtime.
     assert '\nevent_scheduler = OFF\n' in text
+    # An instance's own group: the host's other servers do not read it.
+    node2 = dd.drop_in_text('node2')
+    assert '[mariadbd.node2]\nskip_slave_start\n' in node2 and '[mariadbd]' not in node2
 
 
 def test_modes():
@@ -242,3 +245,13 @@ def test_server_paths_datadir_and_innodb():
     assert dd.server_paths([], 'h')['datadir'] == dd.DEFAULT_DATADIR
     assert dd.external_paths_problem(got['datadir'], got) and not dd.external_paths_problem(
         bare['datadir'], bare)
+
+
+def test_server_dirs_are_the_datadir_and_the_log_folders():
+    assert dd.server_dirs('/var/lib/mysql', {}) == ['/var/lib/mysql']
+    assert dd.server_dirs('/var/lib/mysql', dict(
+        log_bin_basename='/var/lib/mysql/mysql-bin', relay_log_basename='relay/r')) == [
+        '/var/lib/mysql', '/var/lib/mysql/relay']
+    assert dd.server_dirs('/data/mysql', dict(
+        log_bin_basename='/var/log/mysql/mysql-bin', relay_log_basename='/var/log/mysql/relay')) == [
+        '/data/mysql', '/var/log/mysql']

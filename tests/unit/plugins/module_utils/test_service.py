@@ -149,6 +149,43 @@ def test_systemd_start_after_the_rate_limit_is_retried_once_after_reset_failed(m
     assert fake.units['mariadb.socket']['ActiveState'] == 'inactive'
 
 
+def test_a_failed_unit_refused_by_the_rate_limit_is_retried_too(monkeypatch):
+    # A unit that failed (exit-code) and then hit the limit keeps Result=exit-code; the
+    # refused start did not leave the failed state: its InactiveExitTimestamp is unchanged.
+    units = debian_units()
+    units['mariadb.service'].update(ActiveState='failed', Result='exit-code',
+                                    InactiveExitTimestampMonotonic='5000')
+    fake = FakeSystemd(units, starts=[1])
+    fake.units['mariadb.service']['Result'] = 'exit-code'
+    svc = systemd_service(monkeypatch, fake)
+    original = fake.run_command
+
+    def refused_keeps_result(argv):
+        rc, out, err = original(argv)
+        if argv[1] == 'start' and rc:
+            fake.units['mariadb.service']['Result'] = 'exit-code'
+        return rc, out, err
+    fake.run_command = refused_keeps_result
+    assert svc.run('start') == (True, '')
+    assert ['reset-failed', 'mariadb.service'] in fake.calls
+    # A start that ran and failed moved the timestamp: not retried.
+    units = debian_units()
+    units['mariadb.service'].update(InactiveExitTimestampMonotonic='5000')
+    fake = FakeSystemd(units, starts=[1])
+    original2 = fake.run_command
+
+    def ran_and_failed(argv):
+        rc, out, err = original2(argv)
+        if argv[1] == 'start' and rc:
+            fake.units['mariadb.service'].update(Result='exit-code',
+                                                 InactiveExitTimestampMonotonic='6000')
+        return rc, out, err
+    fake.run_command = ran_and_failed
+    svc = systemd_service(monkeypatch, fake)
+    ok, why = svc.run('start')
+    assert not ok and ['reset-failed', 'mariadb.service'] not in fake.calls
+
+
 def test_systemd_instance_unit_and_journal_errors(monkeypatch):
     units = {'mariadb@db2.service': {'ActiveState': 'active', 'TriggeredBy': ''}}
     fake = FakeSystemd(units, journal='starting\n2026-12-04 [ERROR] InnoDB: bad page\n'
@@ -200,3 +237,76 @@ def test_last_error_says_why_the_last_start_failed():
     assert service.last_error(log[3:]).endswith('Unknown/unsupported storage engine: InnoDB')
     assert service.last_error(['x [ERROR] Aborting']) == 'x [ERROR] Aborting'
     assert service.last_error(['[Note] fine']) == ''
+
+
+def test_timespans_as_systemctl_show_prints_them():
+    assert service.timespan_seconds('15min') == 900
+    assert service.timespan_seconds('1min 30s') == 90
+    assert service.timespan_seconds('1h 2min 500ms') == 3720.5
+    assert service.timespan_seconds('90') == 90
+    assert service.timespan_seconds('infinity') is None
+    assert service.timespan_seconds('') is None
+    assert service.timespan_seconds('3 fortnights') is None
+
+
+def fake_cgroups(tmp_path, groups):
+    proc = tmp_path / 'proc'
+    for pid, path in groups.items():
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / 'cgroup').write_text('1:name=systemd:%s\n0::%s\n' % (path, path))
+    return str(proc)
+
+
+def test_a_server_outside_its_unit_is_named(tmp_path):
+    # In a container the cgroup path has the container's own prefix before the unit's group.
+    proc = fake_cgroups(tmp_path, {33: '/rsd-h/payload/system.slice/mariadb.service',
+                                   34: '/rsd-h/payload/system.slice/mariadb.service',
+                                   90: '/rsd-h/payload/user.slice/session-2.scope'})
+    unit = {'ActiveState': 'active', 'MainPID': '33', 'ControlGroup': '/system.slice/mariadb.service'}
+    problem = service.outside_unit_problem
+    assert problem('mariadb.service', unit, [33], proc) is None
+    # A forking unit's child: in the unit's cgroup, not its MainPID.
+    assert problem('mariadb.service', unit, [34], proc) is None
+    inactive = {'ActiveState': 'inactive', 'MainPID': '0', 'ControlGroup': ''}
+    why = problem('mariadb.service', inactive, [90], proc)
+    assert why.startswith('mariadbd (pid 90) runs outside mariadb.service (the unit is '
+                          'inactive): it was started by hand'), why
+    assert 'systemctl start mariadb.service' in why
+    assert problem('mariadb.service', inactive, [], proc) is None
+
+
+def test_unit_facts_read_once(monkeypatch, tmp_path):
+    units = {'mariadb.service': {'ActiveState': 'active', 'MainPID': '4211',
+                                 'UnitFileState': 'enabled', 'TimeoutStartUSec': '15min',
+                                 'ProtectHome': 'yes', 'ControlGroup': '/system.slice/x'}}
+    fake = FakeSystemd(units)
+    facts = systemd_service(monkeypatch, fake).facts([4211], ['/home/db'])
+    assert facts == dict(manager='systemd', name='mariadb', unit='mariadb.service',
+                         active_state='active', main_pid=4211, unit_file_state='enabled',
+                         timeout_start_seconds=900.0, outside_unit=None,
+                         sandbox_problem=facts['sandbox_problem'])
+    assert facts['sandbox_problem'].startswith('/home/db is under /home')
+    assert len([c for c in fake.calls if c[0] == 'show']) == 1
+    monkeypatch.setattr(service, 'systemd_running', lambda: False)
+    sysv = service.Service(FakeSystemd({}), 'mysql').facts([1], ['/home/db'])
+    assert sysv['manager'] == 'service' and sysv['sandbox_problem'] is None
+
+
+def test_an_instance_reads_its_own_option_group():
+    assert service.instance_of('mariadb@node2') == 'node2'
+    assert service.instance_of('mariadb@node2.service') == 'node2'
+    assert service.instance_of('mariadb') is None
+    assert service.instance_of('mariadb@.service') is None
+
+    class Module(object):
+        def get_bin_path(self, name):
+            return '/usr/bin/' + name
+
+        def run_command(self, argv):
+            self.argv = argv
+            return 0, '--datadir=/var/lib/mysql-node2\n--socket=/run/mysqld/node2.sock\n', ''
+
+    module = Module()
+    paths, why = service.option_file_paths(module, 'node2')
+    assert module.argv == ['/usr/bin/my_print_defaults', '--defaults-group-suffix=.node2', '--mysqld']
+    assert paths['datadir'] == '/var/lib/mysql-node2' and why is None
