@@ -42,7 +42,7 @@ INPUTS = {
     'tls': ((14.33, 21.99, 8.21), 'socat openssl alone, both ends; ' + SETTLED),
     'tcp': ((5.22, 8.50, 8.21), 'socat alone, both ends; ' + SETTLED),
     'ssh': ((18.47, 35.26, 8.28), ('ssh alone, both ends; PERFORMANCE_HISTORY.md, '
-                                      '"Runs of 2026-11-24, 21:40-23:10", 8 GB, one run')),
+                                   '"Runs of 2026-11-24, 21:40-23:10", 8 GB, one run')),
     'extract': ((13.58, 25.78, 8.21), 'mbstream -x -p 2 from a file; ' + SETTLED),
     # What the lab's free page reporting adds to an extract (CPU s per GB): the same 1.13 GB
     # extracted 15 s after the rm -rf of the last one, against right after it. A host that

@@ -51,11 +51,12 @@ def status_table(lab, title):
 def main():
     lab = Lab()
     started = time.time()
-    print('Building the lab: %s and %s (fresh hosts)' % (PRIMARY, ', '.join(REPLICAS)))
+    print('Building the lab: %s and %s (fresh hosts that boot systemd; MariaDB runs as '
+          'Debian\'s mariadb.service)' % (PRIMARY, ', '.join(REPLICAS)))
     for name in (PRIMARY,) + REPLICAS:
         lab.destroy(name)
-    primary = lab.create(PRIMARY)
-    replicas = [lab.create(n) for n in REPLICAS]
+    primary = lab.create(PRIMARY, systemd=True)
+    replicas = [lab.create(n, systemd=True) for n in REPLICAS]
     for h in [primary] + replicas:
         print('  %-14s %s  server_id=%s' % (h.name, h.ip, h.server_id))
     password = os.urandom(9).hex()

@@ -13,7 +13,9 @@
   (trixie: MariaDB 11.8, Python 3.13); its cached tree is built first when missing, once
   per machine (35-80 s, under a lock: tests/lab/release.py). ``systemd=('replica',)``:
   those roles boot systemd (systemd-nspawn; MariaDB is Debian's ``mariadb.service``; see
-  tests/lab/lab.py), combinable with ``hardened``.
+  tests/lab/lab.py). By default the hardened roles do (the production shape: a server run
+  by its unit), but those with a bind-mounted datadir; ``systemd=()`` keeps them
+  hand-started, for a test that needs a server with no unit.
 - ``inventory(primary, replicas=(), others=())``: writes an inventory for those hosts and
   returns its path (groups mariadb_primary and mariadb_replicas).
 - ``run_module(inventory, host_name, 'replication_info', {...}, check=False, diff=False)``:
@@ -51,8 +53,11 @@ def lab():
 def make_hosts(lab):
     made = []
 
-    def make(*roles, datadir_mount=(), hardened=(), release=None, systemd=()):
+    def make(*roles, datadir_mount=(), hardened=(), release=None, systemd=None):
         hosts = {}
+        if systemd is None:
+            systemd = [r for r in hardened if not (
+                isinstance(datadir_mount, dict) and datadir_mount.get(r) == 'bind')]
         release = dict(release or {})
         unknown = sorted(set(release) - set(roles))
         assert not unknown, 'release given for roles not made: %s' % unknown

@@ -103,7 +103,8 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert_down(info)
     # The option files give the paths the running server reported.
     assert info['server_paths'] == dict(
-        (k, v.rstrip('/') if k == 'datadir' else v) for k, v in live_paths.items()) | {
+        # log_error: '' from a server with none (systemd), None from option files naming none.
+        (k, v.rstrip('/') if k == 'datadir' else (v or None)) for k, v in live_paths.items()) | {
         'innodb_data_home_dir': None, 'innodb_log_group_home_dir': None,
         'innodb_undo_directory': None}, (info['server_paths'], live_paths)
     # A host that must run (the primary, in the role) fails instead, saying so.
@@ -137,8 +138,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     attempt = dead.run('timeout 60 /usr/sbin/mariadbd --user=mysql --skip-networking '
                        '--socket=/tmp/probe.sock --pid-file=/tmp/probe.pid', check=False)
     assert attempt.returncode not in (0, 124), attempt
-    assert 'Unknown/unsupported storage engine: InnoDB' in attempt.stderr + dead.run(
-        'cat /var/log/mysql/error.log').stdout
+    assert 'Unknown/unsupported storage engine: InnoDB' in attempt.stderr + dead.server_log()
     assert_down(run_module(inv, dead.name, 'replication_info', {}))
     files = listing(dead, HARD_DATADIR)
     refused = run_playbook(inv, PLAYBOOK, extra, limit=dead.name)

@@ -33,9 +33,10 @@ VERIFY_TASKS = ('Join the replicas checked together', 'Drop the temporary accoun
 
 
 def down_window(host):
-    """(stopped, ready) of the server's last restart, from its error log (to the second)."""
+    """(stopped, ready) of the server's last restart, from its error log or journal (to
+    the second)."""
     stamps = {}
-    for line in host.run('cat /var/log/mysql/error.log').stdout.splitlines():
+    for line in host.server_log().splitlines():
         for key, text in (('stopped', 'Shutdown complete'), ('ready', 'ready for connections')):
             if text in line:
                 stamps[key] = line[:19]  # 'YYYY-MM-DD HH:MM:SS'

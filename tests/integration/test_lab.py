@@ -201,7 +201,7 @@ def test_link_shaping_is_set_and_lifted(make_hosts):
 
 
 def test_hardened_host_is_production_shaped(make_hosts, inventory, run_module, repl_password):
-    hosts = make_hosts('p', 'h', hardened=('h',))
+    hosts = make_hosts('p', 'h', hardened=('h',), systemd=())
     plain, hard = hosts['p'], hosts['h']
     # Ansible's way in: ops with the lab key, then sudo without a password; root is refused.
     login = ssh(hard, 'id -un; sudo -n id -u')
@@ -243,7 +243,7 @@ def test_hardened_host_is_production_shaped(make_hosts, inventory, run_module, r
 
 
 def test_sudo_can_be_made_to_ask_for_a_password(make_hosts):
-    hard = make_hosts('h', hardened=('h',))['h']
+    hard = make_hosts('h', hardened=('h',), systemd=())['h']
     hard.set_sudo_password_required(True)
     asked = ssh(hard, 'sudo -n true')
     assert asked.returncode == 1 and b'a password is required' in asked.stderr, asked
@@ -254,7 +254,7 @@ def test_sudo_can_be_made_to_ask_for_a_password(make_hosts):
 
 
 def test_sshd_option_reloads_sshd_in_place(make_hosts):
-    hard = make_hosts('h', hardened=('h',))['h']
+    hard = make_hosts('h', hardened=('h',), systemd=())['h']
     pid = hard.init_pid
     forward = ('-W', '127.0.0.1:3306')
     # The stream's ssh tunnel needs forwarding: it reaches MariaDB's greeting, then not.

@@ -175,11 +175,11 @@ def cut_port(host, port):
     packet to it and from it is dropped, established connections included, as on a cut
     link; everything else (Ansible's ssh) still goes through. (Host.block_port drops the
     incoming packets only: the host's answers still get out.) restore_port undoes it."""
-    host.run(['nft', '-f', '-'], input=CUT_NFT % dict(table=CUT_TABLE, port=int(port)))
+    host.net_run(['nft', '-f', '-'], input=CUT_NFT % dict(table=CUT_TABLE, port=int(port)))
 
 
 def restore_port(host):
-    proc = host.run(['nft', 'delete', 'table', 'inet', CUT_TABLE], check=False)
+    proc = host.net_run(['nft', 'delete', 'table', 'inet', CUT_TABLE], check=False)
     if proc.returncode and 'No such file or directory' not in proc.stderr:
         raise AssertionError('cannot restore the port on %s: %s' % (host.name, proc.stderr))
 

@@ -498,6 +498,14 @@ class Host(object):
         out = self.run(['systemctl', 'show', unit, '-p', ','.join(properties)]).stdout
         return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
 
+    def server_log(self):
+        """The server's error log: its log_error file, or on a systemd host (no log_error,
+        as Debian sets a server up under systemd) the messages of its unit's journal."""
+        if self.systemd:
+            return self.run(['journalctl', '--no-pager', '-q', '-o', 'cat', '-u', 'mariadb'],
+                            check=False).stdout
+        return self.run(['cat', '/var/log/mysql/error.log'], check=False).stdout
+
     def journal(self, unit='mariadb', lines=50):
         """The last lines of a systemd host's journal of UNIT (what a failure leaves)."""
         return self.run(['journalctl', '--no-pager', '-q', '-u', unit, '-n', str(lines)],
@@ -531,16 +539,27 @@ class Host(object):
         sh(['tc'] + [a.format(dev=self.veth) for a in tbf])
         sh(self.command(['tc'] + [a.format(dev='eth0') for a in tbf]))
 
+    def net_run(self, argv, check=True, input=None):
+        """Run the machine's argv in this host's network namespace only: the firewall is the
+        namespace's, and a host's own root (a systemd host's tree) need not have nft."""
+        proc = subprocess.run(['nsenter', '--target', str(self.init_pid), '--net', '--'] + argv,
+                              input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, check=False)
+        if check and proc.returncode != 0:
+            raise LabError('on lab host %s, %r exited %d: %s' % (
+                self.name, argv, proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]))
+        return proc
+
     def block_port(self, port, proto='tcp'):
         """Drop packets coming to `port` from other hosts, in this host's own network
         namespace (the machine's rules are never touched)."""
-        if self.run(['nft', 'list', 'table'] + list(FIREWALL_TABLE), check=False).returncode:
-            self.run(['nft', '-f', '-'], input=FIREWALL_NFT)
-        self.run(self._firewall_element('add', port, proto))
+        if self.net_run(['nft', 'list', 'table'] + list(FIREWALL_TABLE), check=False).returncode:
+            self.net_run(['nft', '-f', '-'], input=FIREWALL_NFT)
+        self.net_run(self._firewall_element('add', port, proto))
 
     def unblock_port(self, port, proto='tcp'):
         """Let `port` through again (nothing to do when it was not blocked)."""
-        proc = self.run(self._firewall_element('delete', port, proto), check=False)
+        proc = self.net_run(self._firewall_element('delete', port, proto), check=False)
         # "No such file or directory": no such table, set element, or both.
         if proc.returncode and 'No such file or directory' not in proc.stderr:
             raise LabError('on lab host %s, cannot unblock %s/%s: %s' % (
@@ -1279,9 +1298,11 @@ def main(argv=None):
                    metavar=('RELEASE', 'NAME'),
                    help="give NAME a root of Debian RELEASE (e.g. trixie: MariaDB 11.8), an "
                         "overlay of the tree tests/lab/release.py builds (first: 35-80 s)")
-    p.add_argument('--systemd', action='store_true',
-                   help='the hosts boot systemd (systemd-nspawn on the tree release.py builds '
-                        'with --flavour systemd, first: 40-65 s); MariaDB is mariadb.service')
+    p.add_argument('--systemd', action='append', nargs='?', const='*', default=[],
+                   metavar='NAME',
+                   help='the hosts (or, as --systemd=NAME, that one) boot systemd '
+                        '(systemd-nspawn on the tree release.py builds with --flavour systemd, '
+                        'first: 40-65 s); MariaDB is mariadb.service')
     p = sub.add_parser('down', help='remove lab hosts (idempotent)')
     p.add_argument('names', nargs='*')
     p.add_argument('--all', action='store_true')
@@ -1311,7 +1332,8 @@ def main(argv=None):
             for name in args.names:
                 mount = 'bind' if name in args.datadir_bind else name in args.datadir_mount
                 h = lab.create(name, datadir_mount=mount, hardened=name in args.hardened,
-                               release=release_of.get(name), systemd=args.systemd)
+                               release=release_of.get(name),
+                               systemd='*' in args.systemd or name in args.systemd)
                 print('%s\t%s\tup' % (h.name, h.ip))
         elif args.cmd == 'down':
             if args.all:

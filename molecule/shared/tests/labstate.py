@@ -4,6 +4,7 @@
 gives them (see molecule/shared/prepare.yml), and their MariaDB state read on the hosts."""
 
 import os
+import subprocess
 import time
 
 import testinfra
@@ -14,6 +15,7 @@ INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LAB_ROOT = os.environ.get('RESEED_LAB_ROOT', '/srv/reseed-lab')
+LAB_PY = os.path.join(REPO, 'tests', 'lab', 'lab.py')
 CONTROLLER_IP = '10.213.47.1'  # tests/lab/lab.py: where Ansible and these tests run
 # Databases of the server itself, left out of the data comparison.
 SYSTEM_SCHEMAS = ('mysql', 'information_schema', 'performance_schema', 'sys')
@@ -197,10 +199,20 @@ def processes(host, word):
 
 
 def sshd_log(name):
-    """What the lab host's sshd logged (it runs as the host's first process and logs to
-    the host folder's init.log, on the controller: outside the host, where no run of the
-    role could change it)."""
-    with open(os.path.join(LAB_ROOT, 'hosts', name, 'init.log')) as f:
+    """What the lab host's sshd logged: on a hand-started host it runs as the host's first
+    process and logs to the host folder's init.log, on the controller (outside the host,
+    where no run of the role could change it); on a host that boots systemd, to the
+    journal of its ssh.service, read through the lab (nsenter), not through Ansible: the
+    messages of sshd itself (_COMM=sshd), not those of the sessions' programs, which
+    journald files under the same unit (Ansible's modules log their arguments there,
+    no_log ones masked: checked)."""
+    folder = os.path.join(LAB_ROOT, 'hosts', name)
+    if os.path.exists(os.path.join(folder, 'systemd')):
+        return subprocess.run(
+            ['python3', LAB_PY, 'exec', name, '--', 'journalctl', '--no-pager', '-q', '-o',
+             'cat', '-u', 'ssh', '_COMM=sshd'], stdout=subprocess.PIPE, text=True,
+            check=True).stdout
+    with open(os.path.join(folder, 'init.log')) as f:
         return f.read()
 
 
