@@ -23,6 +23,8 @@ description:
     replica with C(--slave-info), the primary's coordinates.
   - A legacy copy made with C(--compress) (C(.qp) files) is decompressed first when
     C(qpress) is installed; without it the module fails saying so.
+  - It writes into the copy only (the staging directory, not yet a datadir); the server's
+    live datadir is never touched (M(reseed.mariadb.datadir_swap) swaps the copy in).
 options:
   path:
     description: The directory holding the copy.
@@ -116,6 +118,21 @@ mariabackup_version:
   returned: success
   type: str
   sample: 10.11.19-MariaDB
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(backup_prepare on <path>: <message>)); C(step),
+      C(side) (C(source), C(replica) or C(link): always C(replica) here), C(code),
+      C(changed_nothing) (false once mariadb-backup wrote into the copy; the live datadir is
+      never touched), C(message). Codes, by step, below."
+    - C(check) C(not_whole_copy), C(checkpoints) (unreadable), C(qp_files) (no qpress),
+      C(metadata) (coordinates unreadable), C(not_installed), C(open_files) (hard limit too low).
+    - C(prepare) C(rlimit) (cannot raise the soft limit), C(redo_format) (another major
+      series), C(open_files) (too many open files), C(prepare_failed).
+    - C(decompress) C(decompress_failed), C(metadata). C(verify) C(checkpoints), C(not_prepared).
+  returned: on failure
+  type: dict
+  sample: {step: check, side: replica, code: not_whole_copy, changed_nothing: true,
+           message: "not a whole copy (no xtrabackup_info): stream it again into an empty directory"}
 msg:
   description: What happened, in one line.
   returned: always
@@ -129,7 +146,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils import open_files
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
+
+# It runs on the replica, on the copy: every failure is the replica's.
+SIDE = 'replica'
 
 
 def find_program(module, given, names):
@@ -164,11 +186,99 @@ def coordinates(path):
     return out
 
 
-def read_coordinates(module, path, fail):
+def checkpoints_of(path):
+    return bm.read(path, 'checkpoints', bm.parse_checkpoints)
+
+
+def read_metadata(read, path, step, code, changed_nothing=True):
+    """read(path), a metadata file of the copy; a Failure when it is missing or unreadable."""
     try:
-        return coordinates(path)
+        return read(path)
     except (bm.MetadataError, IOError, OSError) as e:
-        module.fail_json(msg=fail + str(e))
+        raise Failure(step, SIDE, code, str(e), changed_nothing)
+
+
+def prepare_failure(rc, err, plan):
+    """The prepare's failure: the redo log of another major series, too few open files, or
+    another error (the copy was written into: not as it was)."""
+    code, hint = 'prepare_failed', ''
+    if 'redo log' in err and ('before MariaDB' in err or 'not possible' in err):
+        code, hint = 'redo_format', (' (the copy\'s redo log format needs a mariadb-backup of '
+                                     'the same major series as the server that made it)')
+    elif open_files.exhausted(err):
+        code, hint = 'open_files', open_files.hint(plan)
+    return Failure('prepare', SIDE, code, 'mariadb-backup --prepare failed (exit code %d)%s: %s'
+                   % (rc, hint, stderr_tail(err)), changed_nothing=False)
+
+
+def prepare(module, path, result):
+    """Check, decompress, prepare and verify the copy. Fills result as it goes (coordinates,
+    version, open files: a failure returns them too); returns what the run did."""
+    problems = bm.completeness_problems(path)
+    if not module.params['require_receive_record']:
+        problems = [p for p in problems if bm.RECEIVED_MARKER not in p]
+    if problems:
+        raise Failure('check', SIDE, 'not_whole_copy', 'not a whole copy (%s): stream it again '
+                      'into an empty directory' % '; '.join(problems))
+    checkpoints = read_metadata(checkpoints_of, path, 'check', 'checkpoints')
+    # A legacy --compress copy: every file but the checkpoints is .qp, the coordinates too.
+    legacy = has_qp_files(path)
+    if legacy and not module.get_bin_path('qpress'):
+        raise Failure('check', SIDE, 'qp_files', 'the copy holds .qp files (made with the '
+                      'deprecated --compress) and qpress is not installed, which --decompress '
+                      'needs: install qpress, or stream again without --compress '
+                      '(backup_stream compresses in the pipe)')
+    if not legacy:
+        result.update(read_metadata(coordinates, path, 'check', 'metadata'))
+
+    mariabackup = find_program(module, module.params['mariabackup'],
+                               ('mariadb-backup', 'mariabackup'))
+    if not mariabackup:
+        raise Failure('check', SIDE, 'not_installed', 'mariadb-backup is not installed (Debian '
+                      'and RHEL: package mariadb-backup, of the server\'s version)')
+    rc, out, err = module.run_command([mariabackup, '--version'])
+    version = re.search(r'(\d+\.\d+\.\d+-MariaDB)', out + err)
+    result['mariabackup_version'] = version.group(1) if version else (out + err).strip()
+
+    # The prepare opens the copy's tablespaces too: the same limit as the backup's, raised
+    # before mariadb-backup starts (it inherits it), or a refusal while nothing has started.
+    plan = result['open_files'] = open_files.current(open_files.count_tablespaces(path))
+    if not plan['enough']:
+        raise Failure('check', SIDE, 'open_files', open_files.refusal(
+            socket.gethostname(), 'prepare', plan, open_files.login()))
+
+    done = dict(prepared=True, backup_type=checkpoints['backup_type'], seconds=0.0)
+    if bm.is_prepared(checkpoints):
+        return dict(done, changed=False, msg='already prepared')
+    if module.check_mode:
+        return dict(done, changed=True, prepared=False, msg='would prepare the copy')
+
+    try:
+        open_files.apply(plan)
+    except (ValueError, OSError) as e:
+        raise Failure('prepare', SIDE, 'rlimit', 'cannot raise the soft limit of open files '
+                      'from %d to %d: %s' % (plan['soft'], plan['limit'], e))
+    start = time.time()
+    # From here on mariadb-backup writes into the copy: a failure leaves it changed.
+    if legacy:
+        rc, out, err = module.run_command([mariabackup, '--decompress', '--remove-original',
+                                           '--target-dir=' + path])
+        if rc != 0:
+            raise Failure('decompress', SIDE, 'decompress_failed', 'mariadb-backup --decompress '
+                          'failed (exit code %d): %s' % (rc, stderr_tail(err)), False)
+        result.update(read_metadata(coordinates, path, 'decompress', 'metadata', False))
+    rc, out, err = module.run_command([mariabackup, '--prepare', '--target-dir=' + path,
+                                       '--use-memory=' + module.params['use_memory']]
+                                      + open_files.option(plan))
+    if rc != 0 or 'completed OK!' not in err:
+        raise prepare_failure(rc, err, plan)
+    checkpoints = read_metadata(checkpoints_of, path, 'verify', 'checkpoints', False)
+    if not bm.is_prepared(checkpoints):
+        raise Failure('verify', SIDE, 'not_prepared', 'mariadb-backup --prepare said OK but '
+                      'the checkpoints say %s' % checkpoints.get('backup_type'), False)
+    seconds = round(time.time() - start, 2)
+    return dict(done, changed=True, backup_type=checkpoints['backup_type'], seconds=seconds,
+                msg='prepared in %.1f s' % seconds)
 
 
 def main():
@@ -179,82 +289,12 @@ def main():
         mariabackup=dict(type='path'),
     ), supports_check_mode=True)
     path = module.params['path']
-    fail = 'backup_prepare on %s: ' % path
-
-    problems = bm.completeness_problems(path)
-    if not module.params['require_receive_record']:
-        problems = [p for p in problems if bm.RECEIVED_MARKER not in p]
-    if problems:
-        module.fail_json(msg=fail + 'not a whole copy (%s): stream it again into an empty '
-                         'directory' % '; '.join(problems))
+    result = {}
     try:
-        checkpoints = bm.read(path, 'checkpoints', bm.parse_checkpoints)
-    except (bm.MetadataError, IOError, OSError) as e:
-        module.fail_json(msg=fail + str(e))
-    # A legacy --compress copy: every file but the checkpoints is .qp, the coordinates too.
-    legacy = has_qp_files(path)
-    if legacy and not module.get_bin_path('qpress'):
-        module.fail_json(msg=fail + 'the copy holds .qp files (made with the deprecated '
-                         '--compress) and qpress is not installed, which --decompress '
-                         'needs: install qpress, or stream again without --compress '
-                         '(backup_stream compresses in the pipe)')
-    result = {} if legacy else read_coordinates(module, path, fail)
-
-    mariabackup = find_program(module, module.params['mariabackup'],
-                               ('mariadb-backup', 'mariabackup'))
-    if not mariabackup:
-        module.fail_json(msg=fail + 'mariadb-backup is not installed (Debian and RHEL: '
-                         'package mariadb-backup, of the server\'s version)')
-    rc, out, err = module.run_command([mariabackup, '--version'])
-    version = re.search(r'(\d+\.\d+\.\d+-MariaDB)', out + err)
-    result['mariabackup_version'] = version.group(1) if version else (out + err).strip()
-
-    # The prepare opens the copy's tablespaces too: the same limit as the backup's, raised
-    # before mariadb-backup starts (it inherits it), or a refusal while nothing has started.
-    plan = result['open_files'] = open_files.current(open_files.count_tablespaces(path))
-    if not plan['enough']:
-        module.fail_json(msg=fail + open_files.refusal(socket.gethostname(), 'prepare', plan,
-                                                       open_files.login()), **result)
-
-    if bm.is_prepared(checkpoints):
-        module.exit_json(changed=False, prepared=True, backup_type=checkpoints['backup_type'],
-                         seconds=0.0, msg='already prepared', **result)
-    if module.check_mode:
-        module.exit_json(changed=True, prepared=False, backup_type=checkpoints['backup_type'],
-                         seconds=0.0, msg='would prepare the copy', **result)
-
-    try:
-        open_files.apply(plan)
-    except (ValueError, OSError) as e:
-        module.fail_json(msg=fail + 'cannot raise the soft limit of open files from %d to %d: '
-                         '%s' % (plan['soft'], plan['limit'], e), **result)
-    start = time.time()
-    if legacy:
-        rc, out, err = module.run_command([mariabackup, '--decompress', '--remove-original',
-                                           '--target-dir=' + path])
-        if rc != 0:
-            module.fail_json(msg=fail + 'mariadb-backup --decompress failed (exit code %d): %s'
-                             % (rc, stderr_tail(err)))
-        result.update(read_coordinates(module, path, fail))
-    rc, out, err = module.run_command([mariabackup, '--prepare', '--target-dir=' + path,
-                                       '--use-memory=' + module.params['use_memory']]
-                                      + open_files.option(plan))
-    if rc != 0 or 'completed OK!' not in err:
-        hint = ''
-        if 'redo log' in err and ('before MariaDB' in err or 'not possible' in err):
-            hint = ' (the copy\'s redo log format needs a mariadb-backup of the same major ' \
-                   'series as the server that made it)'
-        elif open_files.exhausted(err):
-            hint = open_files.hint(plan)
-        module.fail_json(msg=fail + 'mariadb-backup --prepare failed (exit code %d)%s: %s'
-                         % (rc, hint, stderr_tail(err)))
-    checkpoints = bm.read(path, 'checkpoints', bm.parse_checkpoints)
-    if not bm.is_prepared(checkpoints):
-        module.fail_json(msg=fail + 'mariadb-backup --prepare said OK but the checkpoints '
-                         'say %s' % checkpoints.get('backup_type'))
-    seconds = round(time.time() - start, 2)
-    module.exit_json(changed=True, prepared=True, backup_type=checkpoints['backup_type'],
-                     seconds=seconds, msg='prepared in %.1f s' % seconds, **result)
+        result.update(prepare(module, path, result))
+    except Failure as e:
+        failure.fail(module, e, 'backup_prepare on %s' % path, **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

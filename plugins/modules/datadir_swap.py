@@ -190,6 +190,27 @@ datadir_untouched:
       or every move was undone by the rollback); false when moves are left to repair by hand.
   returned: failure
   type: bool
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(datadir_swap on <host>, step <step>: <message>));
+      C(step), C(side) (C(source), C(replica) or C(link): always C(replica) here), C(code),
+      C(changed_nothing) (the host is as it was: C(datadir_untouched), and after a failed stop
+      the old server runs), C(message). Codes, by step, below."
+    - C(read the server) C(login), C(read_server), C(option_files), C(not_answering).
+    - C(preflight) C(no_staging), C(plan), C(mountinfo), C(unreadable), C(not_whole_copy),
+      C(checkpoints), C(not_prepared), C(external_paths), C(no_service_manager),
+      C(outside_unit), C(sandbox), C(old_exists), C(hold_dir).
+    - C(write hold_config) C(hold_write). C(stop the old server) C(still_runs),
+      C(stop_failed), C(still_accepts). C(swap the files) (a server that was down)
+      C(started_again), C(not_answering).
+    - C(swap the files) (a move failed, C(move_failed) inside) or C(start the new server)
+      (C(start_failed) inside) C(rolled_back) (changed_nothing true, the old datadir and its
+      logs back, its server as it was, the copy in I(staging), what the new server wrote kept
+      in C(reseed-failed-<timestamp>)), C(rollback_failed).
+  returned: on failure
+  type: dict
+  sample: {step: start the new server, side: replica, code: rolled_back, changed_nothing: true,
+           message: "... rolled back: the old datadir is back at /var/lib/mysql and its server runs again; ..."}
 msg:
   description: What happened, in one line.
   returned: always
@@ -205,10 +226,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import backup_metadata as bm
 from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
-from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure, mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import service as svc
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.service import Service, last_error
 
 HOLD_DIRS = ('/etc/mysql/mariadb.conf.d', '/etc/my.cnf.d')
@@ -218,9 +240,12 @@ ACCESS_DENIED = ('(1044)', '(1045)', '(1698)')
 
 
 class StepError(Exception):
-    def __init__(self, step, cause):
+    """A step of the swap failed, before it becomes a Failure (after a rollback, or as is)."""
+
+    def __init__(self, step, code, cause):
         Exception.__init__(self, '%s: %s' % (step, cause))
         self.step = step
+        self.code = code
         self.cause = cause
 
 
@@ -237,13 +262,13 @@ class Swap(object):
         self.service = Service(module, self.p['service_name'])
         self.result['service_manager'] = self.service.manager
 
-    def fail(self, step, cause, todo, **extra):
-        msg = 'datadir_swap on %s, step %s: %s' % (self.host, step, cause)
-        if todo:
-            msg += ': ' + todo
-        self.result.update(extra)
-        self.result.setdefault('datadir_untouched', not self.moves)
-        self.module.fail_json(msg=msg, **self.result)
+    def failed(self, step, code, cause, todo='', changed_nothing=None):
+        """The Failure to raise: msg 'datadir_swap on <host>, step <step>: <cause>: <todo>'
+        (main() adds the first part); it changed nothing while nothing was moved."""
+        if changed_nothing is None:
+            changed_nothing = not self.moves
+        return Failure(step, 'replica', code, cause + (': ' + todo if todo else ''),
+                       changed_nothing)
 
     # ---- reading the running server ---------------------------------------------------
     def read_server(self):
@@ -253,12 +278,13 @@ class Swap(object):
         except DbError as e:
             if e.code in SERVER_DOWN_ERRORS and local_server(connect_kwargs(self.p)):
                 return self.read_stopped_server(str(e))
-            self.fail('read the server', str(e), 'datadir_swap reads the datadir and log '
-                      'paths from the running server: check the login options')
+            raise self.failed('read the server', 'login', str(e), 'datadir_swap reads the '
+                              'datadir and log paths from the running server: check the login '
+                              'options')
         try:
             self.vars = dict((n, conn.variable(n)) for n in dd.SERVER_PATH_VARIABLES)
         except DbError as e:
-            self.fail('read the server', str(e), 'check the login account')
+            raise self.failed('read the server', 'read_server', str(e), 'check the login account')
         finally:
             conn.close()
         self.datadir = dd.normalize(self.vars['datadir'])
@@ -269,9 +295,9 @@ class Swap(object):
         runs (one that runs and does not answer is not stopped behind its back)."""
         paths, why = svc.option_file_paths(self.module, self.service.instance)
         if not paths:
-            self.fail('read the server', 'the server does not accept connections (%s) and its '
-                      'paths cannot be read from its option files: %s' % (error, why),
-                      'nothing was changed')
+            raise self.failed('read the server', 'option_files', 'the server does not accept '
+                              'connections (%s) and its paths cannot be read from its option '
+                              'files: %s' % (error, why), 'nothing was changed')
         self.vars = paths
         self.datadir = dd.normalize(paths['datadir'])
         self.result.update(datadir=self.datadir, server_was_running=False)
@@ -281,10 +307,12 @@ class Swap(object):
     def refuse_live_process(self, step, error):
         pids = svc.serving(svc.server_processes(), self.datadir)
         if pids:
-            self.fail(step, 'a mariadbd process (pid %s) serves %s but does not accept '
-                      'connections (%s)' % (', '.join(str(p) for p in pids), self.datadir, error),
-                      'nothing was moved: find out why (starting, stopping, hung?) and stop '
-                      'it or let it start; datadir_swap does not stop a server it cannot talk to')
+            raise self.failed(step, 'not_answering', 'a mariadbd process (pid %s) serves %s but '
+                              'does not accept connections (%s)' % (
+                                  ', '.join(str(p) for p in pids), self.datadir, error),
+                              'nothing was moved: find out why (starting, stopping, hung?) and '
+                              'stop it or let it start; datadir_swap does not stop a server it '
+                              'cannot talk to')
 
     # ---- idempotence ------------------------------------------------------------------
     def already_swapped(self):
@@ -298,15 +326,17 @@ class Swap(object):
 
     # ---- preflight --------------------------------------------------------------------
     def preflight(self):
+        """Everything checked before anything changes; the message of a swap done already
+        (nothing to do), else None."""
         if not os.path.isdir(self.staging):
             record = self.already_swapped()
             if record:
                 self.result.update(layout=record.get('layout'), old_datadir=record.get('old_datadir'),
                                    external_logs=record.get('external_logs', []))
-                self.module.exit_json(msg='already swapped in: the datadir holds the copy from '
-                                      '%s since %s' % (self.staging, record.get('time')), **self.result)
-            self.fail('preflight', 'the staging copy %s does not exist' % self.staging,
-                      'stream and prepare a copy there first')
+                return 'already swapped in: the datadir holds the copy from %s since %s' % (
+                    self.staging, record.get('time'))
+            raise self.failed('preflight', 'no_staging', 'the staging copy %s does not exist'
+                              % self.staging, 'stream and prepare a copy there first')
         try:
             self.datadir_stat = os.stat(self.datadir)
             # Mount facts from the mount table (module_utils/mounts.py, as replication_info
@@ -320,40 +350,44 @@ class Swap(object):
                 mounts.paths_on_same_mount(self.datadir, self.staging, table),
                 datadir_mount['dev'] is not None and datadir_mount['dev'] == staging_mount['dev'])
         except dd.PlanError as e:
-            self.fail('preflight', str(e), '')
+            raise self.failed('preflight', 'plan', str(e))
         except mounts.MountinfoError as e:
-            self.fail('preflight', 'cannot read the mount table %s: %s' % (mounts.MOUNTINFO, e), '')
+            raise self.failed('preflight', 'mountinfo', 'cannot read the mount table %s: %s'
+                              % (mounts.MOUNTINFO, e))
         except (IOError, OSError) as e:
-            self.fail('preflight', 'cannot read %s: %s' % (e.filename, e.strerror), '')
+            raise self.failed('preflight', 'unreadable', 'cannot read %s: %s'
+                              % (e.filename, e.strerror))
         problems = bm.completeness_problems(self.staging)
         if not self.p['require_receive_record']:
             problems = [p for p in problems if bm.RECEIVED_MARKER not in p]
         if problems:
-            self.fail('preflight', '%s is not a whole copy (%s)' % (self.staging, '; '.join(problems)),
-                      'stream it again into an empty directory')
+            raise self.failed('preflight', 'not_whole_copy', '%s is not a whole copy (%s)' % (
+                self.staging, '; '.join(problems)), 'stream it again into an empty directory')
         try:
             checkpoints = bm.read(self.staging, 'checkpoints', bm.parse_checkpoints)
         except (bm.MetadataError, IOError, OSError) as e:
-            self.fail('preflight', str(e), 'stream the copy again')
+            raise self.failed('preflight', 'checkpoints', str(e), 'stream the copy again')
         if checkpoints.get('backup_type') != 'log-applied':
-            self.fail('preflight', '%s is not prepared (backup_type = %s, not log-applied)'
-                      % (self.staging, checkpoints.get('backup_type')),
-                      'run reseed.mariadb.backup_prepare on it first')
+            raise self.failed('preflight', 'not_prepared', '%s is not prepared (backup_type = '
+                              '%s, not log-applied)' % (self.staging, checkpoints.get('backup_type')),
+                              'run reseed.mariadb.backup_prepare on it first')
         problem = dd.external_paths_problem(self.datadir, self.vars)
         if problem:
-            self.fail('preflight', problem, '')
+            raise self.failed('preflight', 'external_paths', problem)
         missing = self.service.missing()
         if missing:
-            self.fail('preflight', missing, 'set service_name, or install the service manager')
+            raise self.failed('preflight', 'no_service_manager', missing,
+                              'set service_name, or install the service manager')
         unit = self.service.facts(svc.serving(svc.server_processes(), self.datadir),
                                   dd.server_dirs(self.datadir, self.vars))
         self.result['service'] = unit
-        for problem in (unit['outside_unit'], unit['sandbox_problem']):
-            if problem:
-                self.fail('preflight', problem, 'nothing changed')
+        for key, code in (('outside_unit', 'outside_unit'), ('sandbox_problem', 'sandbox')):
+            if unit[key]:
+                raise self.failed('preflight', code, unit[key], 'nothing changed')
         self.old = dd.old_path(self.datadir, self.layout, self.ts)
         if os.path.lexists(self.old):
-            self.fail('preflight', '%s already exists' % self.old, 'wait a second and run again')
+            raise self.failed('preflight', 'old_exists', '%s already exists' % self.old,
+                              'wait a second and run again')
         self.result.update(layout=self.layout, old_datadir=self.old)
         self.plan_external_logs()
         self.hold = None
@@ -362,9 +396,11 @@ class Swap(object):
             self.hold = self.p['hold_config'] or os.path.join(
                 next((d for d in HOLD_DIRS if os.path.isdir(d)), HOLD_DIRS[0]), name)
             if not os.path.isdir(os.path.dirname(self.hold)):
-                self.fail('preflight', 'the folder of hold_config %s does not exist' % self.hold,
-                          'set hold_config to a file in a folder the server reads (!includedir)')
+                raise self.failed('preflight', 'hold_dir', 'the folder of hold_config %s does '
+                                  'not exist' % self.hold, 'set hold_config to a file in a '
+                                  'folder the server reads (!includedir)')
             self.result['hold_config'] = self.hold
+        return None
 
     def plan_external_logs(self):
         self.external_plan = []
@@ -451,13 +487,13 @@ class Swap(object):
         while pid and os.path.exists('/proc/%d' % pid) and time.time() < deadline:
             time.sleep(0.2)
         if pid and os.path.exists('/proc/%d' % pid):
-            raise StepError(step, 'the server (pid %d) still runs after %s s%s'
+            raise StepError(step, 'still_runs', 'the server (pid %d) still runs after %s s%s'
                             % (pid, self.p['start_timeout'], ' (%s)' % why if why else ''))
         if not ok and not pid:
-            raise StepError(step, why)
+            raise StepError(step, 'stop_failed', why)
         if not pid and self.accepts_connections():
-            raise StepError(step, 'the server still accepts connections after %s stop (its '
-                            'pid file %s was unreadable), the server still runs'
+            raise StepError(step, 'still_accepts', 'the server still accepts connections after '
+                            '%s stop (its pid file %s was unreadable), the server still runs'
                             % (self.service.manager, self.vars['pid_file']))
 
     def accepts_connections(self):
@@ -476,7 +512,8 @@ class Swap(object):
         self.last_error = why
         while not self.accepts_connections():
             if not ok or time.time() > deadline:
-                raise StepError(step, '%s%s' % (why or self.last_error, self.error_log_hint()))
+                cause = '%s%s' % (why or self.last_error, self.error_log_hint())
+                raise StepError(step, 'start_failed', cause)
             time.sleep(0.5)
 
     def error_log_hint(self):
@@ -536,8 +573,11 @@ class Swap(object):
             os.remove(record)
 
     def run(self):
+        """The swap; its message. A failure raises Failure, the swap rolled back if it started."""
         self.read_server()
-        self.preflight()
+        done = self.preflight()
+        if done:
+            return done
         what = 'stop %s, move %s to %s, move %s in, start' % (
             self.p['service_name'], self.datadir, self.old, self.staging)
         if not self.running:
@@ -545,7 +585,7 @@ class Swap(object):
                 self.datadir, self.old, self.staging, self.p['service_name'])
         if self.module.check_mode:
             self.result['changed'] = True
-            self.module.exit_json(msg='would ' + what, **self.result)
+            return 'would ' + what
         if not self.running:
             self.still_down()
         uid, gid = self.datadir_stat.st_uid, self.datadir_stat.st_gid
@@ -553,16 +593,18 @@ class Swap(object):
             try:
                 self.write_hold()
             except (IOError, OSError) as e:
-                self.fail('write hold_config', '%s: %s' % (self.hold, e), 'nothing changed')
+                raise self.failed('write hold_config', 'hold_write', '%s: %s' % (self.hold, e),
+                                  'nothing changed')
         started = time.time()
         if self.running:
             try:
                 self.stop('stop the old server')
             except StepError as e:
                 self.remove_hold()
-                if not self.accepts_connections():
-                    self.service.run('start')  # a half-done stop: the old server, as it was
-                self.fail(e.step, e.cause, 'nothing was moved; check the service')
+                # A half-done stop: the old server, as it was (the host as it was if it runs).
+                as_it_was = self.accepts_connections() or self.service.run('start')[0]
+                raise self.failed(e.step, e.code, e.cause, 'nothing was moved; check the service',
+                                  as_it_was)
         self.result['changed'] = True
         try:
             try:
@@ -571,10 +613,11 @@ class Swap(object):
                 self.fix_ownership(self.datadir, uid, gid)
                 os.chmod(self.old, 0o700)
             except (IOError, OSError) as e:
-                raise StepError('swap the files', '%s: %s' % (getattr(e, 'filename', ''), e))
+                raise StepError('swap the files', 'move_failed',
+                                '%s: %s' % (getattr(e, 'filename', ''), e))
             self.start('start the new server')
         except StepError as e:
-            self.recover(e)
+            raise self.recover(e)
         self.result['downtime_seconds'] = round(time.time() - started, 2)
         self.result['old_deleted'] = False
         if not self.p['keep_old']:
@@ -586,10 +629,10 @@ class Swap(object):
             except OSError as e:
                 self.module.warn('the new server runs, but deleting the old datadir failed '
                                  '(%s): delete %s by hand' % (e, self.old))
-        self.module.exit_json(msg='swapped in %s; old datadir %s %s; %s %.1f s' % (
+        return 'swapped in %s; old datadir %s %s; %s %.1f s' % (
             self.staging, self.old, 'deleted' if self.result['old_deleted'] else 'kept',
             'down' if self.running else 'the server was down, and accepts connections after',
-            self.result['downtime_seconds']), **self.result)
+            self.result['downtime_seconds'])
 
     def still_down(self):
         """Nothing to stop; make sure nothing starts the old server during the swap."""
@@ -598,8 +641,8 @@ class Swap(object):
             # cancel that. (Not the SysV script: its stop may kill any mariadbd of the host.)
             self.service.run('stop')
         if self.accepts_connections():
-            self.fail('swap the files', 'the server accepts connections again (it started '
-                      'after it was read)', 'nothing was moved; run again')
+            raise self.failed('swap the files', 'started_again', 'the server accepts connections '
+                              'again (it started after it was read)', 'nothing was moved; run again')
         self.refuse_live_process('swap the files', 'it started after it was read')
 
     def remove_hold(self):
@@ -607,11 +650,14 @@ class Swap(object):
             os.remove(self.hold)
 
     def recover(self, error):
+        """Roll the swap back after error (a StepError); the Failure to raise: rolled_back
+        (the host as it was: the old datadir, its logs and its server back, the copy in
+        staging), or rollback_failed (moves left to repair by hand)."""
         try:
             try:
                 self.stop('rollback: stop the new server')
             except StepError as e:
-                if 'still runs' in e.cause:
+                if e.code == 'still_runs':
                     raise
             self.rollback()
             self.remove_hold()
@@ -619,15 +665,16 @@ class Swap(object):
                 self.start('rollback: start the old server')
         except (StepError, IOError, OSError) as e:
             self.result['datadir_untouched'] = False
-            self.fail(error.step, '%s; the rollback failed too (%s)' % (error.cause, e),
-                      'moves done and not undone: %s; repair by hand' % (
-                          ', '.join('%s -> %s' % m for m in self.moves) or 'none'))
+            return self.failed(error.step, 'rollback_failed', '%s; the rollback failed too (%s)'
+                               % (error.cause, e), 'moves done and not undone: %s; repair by '
+                               'hand' % (', '.join('%s -> %s' % m for m in self.moves) or 'none'),
+                               changed_nothing=False)
         self.result['downtime_seconds'] = None
         self.result['datadir_untouched'] = True
-        self.fail(error.step, error.cause, 'rolled back: the old datadir is back at %s and its '
-                  'server %s; the copy that did not start is kept at %s'
-                  % (self.datadir, 'runs again' if self.running else
-                     'is left stopped, as it was', self.staging))
+        return self.failed(error.step, 'rolled_back', error.cause, 'rolled back: the old datadir '
+                           'is back at %s and its server %s; the copy that did not start is kept '
+                           'at %s' % (self.datadir, 'runs again' if self.running else
+                                      'is left stopped, as it was', self.staging), True)
 
 
 def main():
@@ -642,7 +689,14 @@ def main():
         require_receive_record=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    Swap(module).run()
+    swap = Swap(module)
+    try:
+        msg = swap.run()
+    except Failure as e:
+        swap.result.setdefault('datadir_untouched', not swap.moves)
+        failure.fail(module, e, 'datadir_swap on %s, step %s' % (swap.host, e.step), **swap.result)
+    else:
+        module.exit_json(msg=msg, **swap.result)
 
 
 if __name__ == '__main__':

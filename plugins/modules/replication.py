@@ -227,6 +227,22 @@ queries:
   returned: always
   type: list
   elements: str
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(replication on connection '<name>': <message>),
+      C(replication: <message>) for C(options));
+      C(step) (C(configure), C(start), C(wait), C(stop) or C(reset)), C(side) (C(source),
+      C(replica) or C(link)), C(code), C(changed_nothing) (no statement that changes the
+      server ran, one it refused not counted), C(message). Codes below."
+    - C(options), C(not_configured), C(gtid_running) (another connection runs), C(login),
+      C(no_pymysql), C(statement_error_<errno>) (a statement failed) - side C(replica).
+    - C(io_error_<errno>) - side C(link) for 2003, 2005, 2006, 2013, 2026, 1158-1161; C(source)
+      for 1040, 1044, 1045, 1129, 1130, 1236 (the primary refuses, or lacks the binlog or
+      GTID); else C(replica). C(sql_error_<errno>), C(timeout) - side C(replica).
+  returned: on failure
+  type: dict
+  sample: {step: wait, side: source, code: io_error_1045, changed_nothing: false,
+           message: "replicating from 10.0.0.11:3306, IO thread error 1045: Access denied ..."}
 msg:
   description: What happened, in one line.
   returned: always
@@ -237,17 +253,35 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
+from ansible_collections.reseed.mariadb.plugins.module_utils import connection, failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import (
     IO_RUNNING, diagnose, normalize, status_row)
 
-
-class Failed(Exception):
-    pass
-
-
 SLAVE_RUNNING = 1198
+# Where an IO thread error lies: the link to the primary (cannot connect, lost, TLS, network
+# read), or the primary refusing (too many connections, access denied, host blocked or not
+# allowed, the binlog or GTID position it lacks). Any other error is the replica's own.
+LINK_ERRORS = (2003, 2005, 2006, 2013, 2026, 1158, 1159, 1160, 1161)
+SOURCE_ERRORS = (1040, 1044, 1045, 1129, 1130, 1236)
+# Statements that change the server (the others read: SHOW, SELECT).
+WRITES = ('STOP', 'START', 'SET', 'CHANGE', 'RESET')
+
+
+class Failed(Failure):
+    """A failure of this module, on the replica unless said; whether it changed nothing is
+    known only in main(), from the statements that ran."""
+
+    def __init__(self, step, code, message, side='replica'):
+        Failure.__init__(self, step, side, code, message)
+
+
+def thread_side(thread, errno):
+    if thread == 'io' and errno in LINK_ERRORS:
+        return 'link'
+    return 'source' if thread == 'io' and errno in SOURCE_ERRORS else 'replica'
 
 
 def running(row):
@@ -288,11 +322,18 @@ def wait_healthy(db, p):
                 stopped = s['%s_running' % thread] == 'No'
                 if stopped or now - since >= p['error_grace']:
                     state, needs, reason = diagnose(s)
-                    if state != 'broken':
+                    named, number = thread, errno
+                    if state == 'broken':
+                        # The error diagnose() names: a stopped SQL thread's, else the IO's.
+                        sql_stopped = s['last_sql_errno'] and s['sql_running'] != 'Yes'
+                        named = 'sql' if sql_stopped else 'io'
+                        number = s['last_%s_errno' % named]
+                    else:
                         reason = '%s thread error %d: %s' % (
                             thread.upper(), errno, s['last_%s_error' % thread])
-                    raise Failed('replicating from %s:%s, %s' % (
-                        s['primary_host'], s['primary_port'], reason))
+                    raise Failed('wait', '%s_error_%d' % (named, number), 'replicating from '
+                                 '%s:%s, %s' % (s['primary_host'], s['primary_port'], reason),
+                                 thread_side(named, number))
         caught_up = (s['io_running'] == 'Yes' and s['sql_running'] == 'Yes'
                      and s['seconds_behind'] is not None
                      and within_lag(row, s['seconds_behind'], p['max_lag']))
@@ -302,9 +343,10 @@ def wait_healthy(db, p):
         if caught_up:
             return s
         if now > deadline:
-            raise Failed('replication did not become healthy within %ss (IO %s, SQL %s, %s '
-                         'seconds behind)' % (p['wait_timeout'], s['io_running'],
-                                              s['sql_running'], s['seconds_behind']))
+            raise Failed('wait', 'timeout', 'replication did not become healthy within %ss (IO '
+                         '%s, SQL %s, %s seconds behind)' % (
+                             p['wait_timeout'], s['io_running'], s['sql_running'],
+                             s['seconds_behind']))
         time.sleep(0.5)
 
 
@@ -319,7 +361,8 @@ def configure(module, db, row):
     anew = not row or any(current.get(k) != wanted.get(k) for k in
                           ('primary_host', 'primary_port') if k in wanted)
     if not row and not p['primary_host']:
-        raise Failed('connection %r is not configured: primary_host is needed' % name)
+        raise Failed('configure', 'not_configured',
+                     'connection %r is not configured: primary_host is needed' % name)
     diffs = cm.differences(current, wanted)
     send_password = p['primary_password'] is not None and (
         anew or 'primary_user' in diffs or p['update_password'] == 'always')
@@ -349,9 +392,9 @@ def configure(module, db, row):
             if e.code != SLAVE_RUNNING:
                 raise
             # gtid_slave_pos is global: every connection must be stopped to set it.
-            raise Failed('cannot set gtid_slave_pos while another replication connection '
-                         'runs (error 1198): stop every connection (state=stopped per '
-                         'connection_name), then run this task again')
+            raise Failed('configure', 'gtid_running', 'cannot set gtid_slave_pos while another '
+                         'replication connection runs (error 1198): stop every connection '
+                         '(state=stopped per connection_name), then run this task again')
     settings = cm.naming_heartbeat(
         wanted if anew else dict((k, v[1]) for k, v in diffs.items()), current)
     settings.setdefault('use_gtid', wanted['use_gtid'])
@@ -362,6 +405,23 @@ def configure(module, db, row):
     if was_running and p['state'] != 'started':
         db.query('START SLAVE %s', [name])
     return change, before, after
+
+
+def as_failure(e, step, db):
+    """The one place a DbError becomes a Failure. It changed nothing when no statement that
+    changes the server ran, the last one not counted when the server refused it (it refuses
+    a statement whole; a lost connection, 2000 and up, may have come after it ran)."""
+    queries = db.queries if db else []
+    refused = e.code == 'gtid_running'
+    if isinstance(e, DbError):
+        refused = bool(queries) and e.code is not None and e.code < 2000
+        if not db:
+            code = 'login' if connection.HAS_PYMYSQL else 'no_pymysql'
+        else:
+            code = 'statement_error' + ('_%d' % e.code if e.code else '')
+        e = Failure(step, 'replica', code, str(e))
+    e.changed_nothing = not any(q.startswith(WRITES) for q in queries[:-1 if refused else None])
+    return e
 
 
 def main():
@@ -402,13 +462,15 @@ def main():
         required_together=[('primary_log_file', 'primary_log_pos')],
         mutually_exclusive=[('gtid_slave_pos', 'primary_log_file')])
     p = module.params
-    if p['mode'] == 'gtid' and p['primary_log_file']:
-        module.fail_json(msg='replication: primary_log_file/pos go with mode=file_pos; with '
-                         'mode=gtid give gtid_slave_pos')
     name = p['connection_name']
     db = None
     result = dict(changed=False, queries=[])
+    where, step = 'replication', {'stopped': 'stop', 'reset': 'reset'}.get(p['state'], 'configure')
     try:
+        if p['mode'] == 'gtid' and p['primary_log_file']:
+            raise Failed('configure', 'options', 'primary_log_file/pos go with mode=file_pos; '
+                         'with mode=gtid give gtid_slave_pos')
+        where = 'replication on connection %r' % name
         db = Connection(p)
         row = status_row(db, name)
         diff = None
@@ -418,11 +480,13 @@ def main():
             result['settings'] = after
             row = status_row(db, name) if not module.check_mode else row
             if p['state'] == 'started' and (changed or not both_running(row)):
+                step = 'start'
                 if not module.check_mode:
                     db.query('START SLAVE %s', [name])
                 changed = True
             result['changed'] = changed
             if p['state'] == 'started' and p['wait'] and not module.check_mode:
+                step = 'wait'
                 result['status'] = wait_healthy(db, p)
         elif p['state'] == 'stopped':
             if running(row):
@@ -444,13 +508,14 @@ def main():
         if module._diff and diff is not None:
             result['diff'] = diff
         result['msg'] = '%s: %s' % (p['state'], 'changed' if result['changed'] else 'as wanted')
-        module.exit_json(**result)
-    except (DbError, Failed) as e:
-        module.fail_json(msg='replication on connection %r: %s' % (name, e),
-                         queries=db.queries if db else [], changed=result['changed'])
+    except (DbError, Failure) as e:
+        fault = as_failure(e, step, db)
+        failure.fail(module, fault, where, queries=db.queries if db else [],
+                     changed=result['changed'] or not fault.changed_nothing)
     finally:
         if db:
             db.close()
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
