@@ -11,7 +11,12 @@ line (bytes, rate, percent of the estimated size, ETA) every PRINT_EVERY seconds
 stops the stream when the heartbeat grows stale, so an interrupted or killed controller
 never leaves a stream running unattended on the primary.
 
-Check mode, and a task that sets its own C(async), run the module as usual.
+Check mode, preflight=true, and a task that sets its own C(async), run the module as usual.
+
+The module's result reaches the task as it is, its C(failure) and C(receiver_failure)
+included. A failed result without a C(failure) of the module's own (it crashed, was killed,
+its options were refused, the job could not be followed) gets one here, side C(source), step
+C(stream): C(not_started) or C(no_result).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import signal
 import time
 import uuid
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -108,6 +114,17 @@ def set_handlers(handlers):
         pass
 
 
+def with_failure(result, code, changed_nothing=False):
+    """A failed result as it is when it has its C(failure), else with one saying that the
+    module did not report its own (see the module's RETURN)."""
+    if result.get('failed') and not isinstance(result.get('failure'), dict):
+        result['failure'] = dict(step='stream', side='source', code=code,
+                                 changed_nothing=changed_nothing,
+                                 message=str(result.get('msg') or 'the module ended without '
+                                             'a result'))
+    return result
+
+
 def duration(seconds):
     seconds = int(seconds)
     if seconds < 60:
@@ -126,9 +143,10 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         self.__ppid = os.getppid()
-        if self._task.check_mode or self._task.async_val:
+        if self._task.check_mode or self._task.async_val or \
+                boolean(self._task.args.get('preflight', False), strict=False):
             result.update(self._execute_module(module_name=MODULE, task_vars=task_vars))
-            return result
+            return with_failure(result, 'no_result')
 
         args = dict(self._task.args)
         async_dir = self._remote_expand_user(
@@ -157,7 +175,7 @@ class ActionModule(ActionBase):
         if job.get('failed') or 'ansible_job_id' not in job:
             self._remove([heartbeat])
             result.update(job)
-            return result
+            return with_failure(result, 'not_started', changed_nothing=True)
 
         status_args = {'jid': job['ansible_job_id'], '_async_dir': async_dir}
         previous = dict((sig, signal.getsignal(sig)) for sig in SIGNALS)
@@ -176,7 +194,10 @@ class ActionModule(ActionBase):
             if isinstance(e, Interrupted):
                 set_handlers(previous)
                 os.kill(os.getpid(), e.args[0])  # now Ansible's own handling of the signal
-            raise
+            if not isinstance(e, AnsibleError) or isinstance(e, AnsibleConnectionFailure):
+                raise  # an unreachable source stays unreachable
+            result.update(failed=True, msg=str(e))
+            return with_failure(result, 'no_result')
         finally:
             set_handlers(previous)
         # The job file too: what async_status's cleanup mode does, without a Python start.
@@ -184,7 +205,7 @@ class ActionModule(ActionBase):
         for key in JOB_KEYS:
             status.pop(key, None)
         result.update(status)
-        return result
+        return with_failure(result, 'no_result')
 
     def _wait(self, args, heartbeat, poll, host, status_args, task_vars, results_file):
         """Poll until the job ends, refreshing the heartbeat, printing progress. One shell

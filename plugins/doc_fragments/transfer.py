@@ -17,9 +17,20 @@ options:
     type: int
     default: 4444
   token:
-    description: This run's token, the same at both ends; the source presents it first. Drawn at random per run by the role.
+    description:
+      - This run's token, the same at both ends; the source presents it first. Drawn at
+        random per run by the role.
+      - Required unless O(preflight=true).
     type: str
-    required: true
+  preflight:
+    description:
+      - Run only the checks this end makes before anything starts (as check mode does) and
+        report what they found; nothing changes, no connection is made, and O(token) is not
+        needed.
+      - The role runs the receiver's in every run, before anything starts, and the
+        source's in check mode.
+    type: bool
+    default: false
   tls_cert:
     description: This end's certificate (PEM file), with C(transport=tls) (M(reseed.mariadb.transfer_cert) makes one).
     type: path

@@ -111,6 +111,38 @@ def connect_kwargs(params, default_sockets=DEFAULT_SOCKETS):
     return kwargs
 
 
+def client_options(params, default_sockets=DEFAULT_SOCKETS):
+    """The login connect_kwargs() resolves, for a program that reads an option file instead
+    of PyMySQL's arguments (mariadb-backup): (include, pairs), pairs the (name, value) of its
+    C([client]) section. What connect_kwargs() leaves to config_file is left to that file,
+    which the program reads itself: include is its path (None without one), and none of its
+    values is repeated. login_unix_socket, else the default socket for localhost, takes
+    precedence over login_host, as for the driver."""
+    kwargs = connect_kwargs(params, default_sockets)
+    include = kwargs.get('read_default_file')
+    file_keys = client_section(include) if include else {}
+    # connect_kwargs() takes the server from the file when it names one and the options do not.
+    server_in_file = bool(set(file_keys) & set(['host', 'socket'])) and \
+        not params.get('login_unix_socket') and (params.get('login_host') or 'localhost') == 'localhost'
+    pairs = []
+    if 'user' in kwargs:
+        pairs.append(('user', kwargs['user']))
+    if kwargs.get('password'):
+        pairs.append(('password', kwargs['password']))
+    if not server_in_file:
+        if 'unix_socket' in kwargs:
+            pairs.append(('socket', kwargs['unix_socket']))
+        else:
+            pairs += [('host', kwargs['host']), ('port', kwargs['port'])]
+    ssl = kwargs.get('ssl') or {}
+    for key, name in (('ca', 'ssl-ca'), ('cert', 'ssl-cert'), ('key', 'ssl-key')):
+        if ssl.get(key):
+            pairs.append((name, ssl[key]))
+    if ssl.get('check_hostname') is not None:
+        pairs.append(('ssl-verify-server-cert', 1 if ssl['check_hostname'] else 0))
+    return include, pairs
+
+
 def client_section(path):
     """An option file's [client] section as a dict (empty when unreadable)."""
     parser = configparser.RawConfigParser(allow_no_value=True, strict=False)

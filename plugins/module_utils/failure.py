@@ -11,11 +11,15 @@ changed_nothing, message), so that the role formats from the fields and never pa
     except Failure as e:
         fail(module, e, 'backup_receive into /x', **result)
 
-C(msg) stays the one line a user reads: '<where>: <message>'.
+(or run(module, step, where, result), which is that and the exit_json). C(msg) stays the
+one line a user reads: '<where>: <message>'. db_code(), server_refused() and wrote() are
+how a DbError becomes one, in every module alike.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+from ansible_collections.reseed.mariadb.plugins.module_utils import connection
 
 # Where the cause lies: the host the backup is read from, the host that receives (and is
 # rebuilt), or the connection between them.
@@ -46,6 +50,43 @@ class Failure(Exception):
 def fail(module, failure, where, **result):
     """Exit the module as failed: msg '<where>: <message>' and the fields as C(failure)."""
     result['failure'] = failure.as_dict()
-    result.setdefault('changed', not failure.changed_nothing)
+    result['changed'] = bool(result.get('changed')) or not failure.changed_nothing
     module.fail_json(msg='%s: %s' % (where, failure.message) if where else failure.message,
                      **result)
+
+
+def run(module, step, where, result, cleanup=None):
+    """The one exit of a module: step() returns its message, and the module exits with it
+    and result; or step() raises a Failure, which cleanup(failure) (when given) may replace,
+    and the module fails with it and result."""
+    try:
+        msg = step()
+    except Failure as e:
+        fail(module, (cleanup(e) if cleanup else None) or e, where, **result)
+    module.exit_json(msg=msg, **result)
+
+
+# Client errors that mean the link to a server, not the server: cannot connect (2003, 2005),
+# gone or lost (2006, 2013), TLS handshake (2026).
+LINK_ERRORS = (2003, 2005, 2006, 2013, 2026)
+
+
+def db_code(error, connected):
+    """The code of a DbError: no connection made (login, or no PyMySQL to make one), or the
+    statement that failed, by the server's error number."""
+    if not connected:
+        return 'login' if connection.HAS_PYMYSQL else 'no_pymysql'
+    return 'statement_error' + ('_%d' % error.code if getattr(error, 'code', None) else '')
+
+
+def server_refused(error):
+    """Whether the server refused the statement (it refuses one whole, so it did not run);
+    a client error (2000 and up, a lost connection) may have come after it ran."""
+    code = getattr(error, 'code', None)
+    return isinstance(code, int) and code < 2000
+
+
+def wrote(queries, last_refused, changes):
+    """Whether a statement that changes the server ran: changes(statement) for each of
+    queries, the last one not counted when the server refused it."""
+    return any(changes(q) for q in queries[:-1 if last_refused and queries else None])

@@ -153,7 +153,7 @@ class Pump(Relay):
         super(Pump, self).__init__(src, dst, rate_limit)
         self.name = name
         self.end = None  # what the END frame said (receiving side)
-        self.forward = forward  # transfer.Fanout: the frames go on to the next hops too
+        self.forward = forward  # relay.Fanout: the frames go on to the next hops too
 
     def run(self):
         try:
@@ -268,7 +268,7 @@ class Pipeline(object):
 
     source / sink: (Channel, name) the chain begins / ends on; its pump is a relay of its
     own (counted like the others: with a source, relay 0 is the bytes received).
-    forward: a transfer.Fanout the source's frames go on to, as they arrive.
+    forward: a relay.Fanout the source's frames go on to, as they arrive.
     progress_extra: a function returning a dict merged into each progress file (e.g. what
     the copy waits for on the source)."""
 

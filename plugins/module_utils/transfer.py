@@ -28,6 +28,8 @@ the other's; TLS runs over memory BIOs, TlsSocket, so a frame goes out in one wr
 socket is read in large pieces), ``tcp`` (plain, for trusted networks), ``ssh`` (the source's ssh client opens
 a tunnel, ``ssh -W``, to the receiver listening on the replica's loopback). Every transport
 carries a per-run token in HELLO, so that a stray local or network client is turned away.
+
+A receiver's onward hops (a chain or a tree of replicas) are module_utils/relay.py's.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -59,7 +61,8 @@ def argument_spec():
     """The options both ends share (documented in doc_fragments/transfer.py)."""
     return dict(
         port=dict(type='int', default=4444),
-        token=dict(type='str', required=True, no_log=True),
+        token=dict(type='str', no_log=True),
+        preflight=dict(type='bool', default=False),
         tls_cert=dict(type='path'),
         tls_key=dict(type='path', no_log=False),
         peer_cert=dict(type='str'),
@@ -67,12 +70,24 @@ def argument_spec():
     )
 
 
+# A real run needs the token; a preflight (preflight=true) does not (AnsibleModule's required_if).
+REQUIRED_IF = [('preflight', False, ['token'])]
+
+
 class TransferError(Exception):
-    """The connection failed; the message says where and, when it can, what to do."""
+    """The connection failed; the message says where and, when it can, what to do. code:
+    how it failed, for a module's failure (module_utils/failure.py), else connection_lost."""
+    code = 'connection_lost'
+
+    def __init__(self, message, code=None):
+        Exception.__init__(self, message)
+        if code:
+            self.code = code
 
 
 class Stalled(TransferError):
     """Nothing moved for stall_timeout seconds."""
+    code = 'stalled'
 
 
 class PeerAbort(TransferError):
@@ -442,7 +457,7 @@ def connect(host, port, deadline, tls=None, peer_fingerprint=None,
             break
         if time.time() + RETRY_EVERY >= deadline:
             raise TransferError('cannot connect to the replica\'s receiver at %s:%d: %s' % (
-                host, port, last))
+                host, port, last), 'unreachable')
         time.sleep(RETRY_EVERY)
     name = 'the replica %s:%d' % (host, port)
     if tls is not None:
@@ -451,12 +466,12 @@ def connect(host, port, deadline, tls=None, peer_fingerprint=None,
             sock = TlsSocket(sock, tls, False)
         except (ssl.SSLError, OSError) as e:
             sock.close()
-            raise TransferError('TLS handshake with %s failed: %s' % (name, e))
+            raise TransferError('TLS handshake with %s failed: %s' % (name, e), 'tls_handshake')
         got = der_fingerprint(sock.getpeercert(binary_form=True))
         if peer_fingerprint and got != peer_fingerprint.lower():
             sock.close()
             raise TransferError('%s presented certificate %s, not this run\'s %s'
-                                % (name, got, peer_fingerprint))
+                                % (name, got, peer_fingerprint), 'wrong_certificate')
     return Channel(sock, name, stall_timeout)
 
 
@@ -484,105 +499,4 @@ def ssh_tunnel(ssh_argv, port, deadline, stall_timeout=60.0):
             time.sleep(RETRY_EVERY)
             continue
         raise TransferError('ssh to the replica failed (exit code %s): %s' % (
-            proc.returncode, ' | '.join(err.splitlines()[-3:]) or 'no message'))
-
-
-class Forward(object):
-    """A receiver's onward hop (a chain of replicas: issue 13): every frame of the stream
-    that this receiver takes goes on, as it came, to the next replica's receiver. The
-    next hop is best effort: when it fails, this receiver's own copy goes on, and the
-    failure is reported (the next replica keeps its old server; it can be streamed again).
-    Only the pump thread uses the channel, so no frame is sent and read at once."""
-
-    def __init__(self, channel, destination):
-        self.channel = channel
-        self.destination = destination
-        self.error = None
-        self.result = None
-
-    @property
-    def alive(self):
-        return self.channel is not None and self.error is None
-
-    def stop(self, reason):
-        self.error = reason
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
-
-    def frame(self, kind, payload=b'', framed=None):
-        """Pass one frame on; a RESULT the next hop sent meanwhile (it failed) stops it.
-        framed: the buffer that holds the payload after HEADER.size free bytes (the
-        receiver's), so that the frame goes on in one write (Channel.send_framed)."""
-        if not self.alive:
-            return
-        try:
-            if select.select([self.channel], [], [], 0)[0]:
-                said = self.channel.poll()
-                if said is not None:
-                    return self.stop(reason_of(self.channel.name, said[1]))
-            if framed is None:
-                self.channel.send(kind, payload)
-            else:
-                self.channel.send_framed(kind, framed, len(payload))
-        except TransferError as e:
-            self.stop(str(e))
-
-    def finish(self, end):
-        """Pass END on and wait for the next hop's RESULT; the hop's result (a dict)."""
-        self.send_end(end)
-        return self.await_result()
-
-    def send_end(self, end):
-        self.frame(END, json.dumps(end).encode('utf-8'))
-
-    def await_result(self):
-        if self.alive:
-            try:
-                kind, self.result = self.channel.recv_json(RESULT)
-            except TransferError as e:
-                self.stop(str(e))
-            else:
-                self.channel.finish(grace=1.0)
-                self.channel = None
-        return self.report()
-
-    def report(self):
-        report = dict(destination=self.destination, ok=False, sealed=False)
-        if self.result is not None:
-            report.update(self.result)
-        if self.error:
-            report.update(ok=False, error=self.error)
-        return report
-
-
-class Fanout(object):
-    """A receiver's onward hops (a tree of replicas: each receiver passes the stream on to
-    up to fan-out next ones): a Forward each, every frame to each hop still alive, in turn
-    (one thread); a hop that fails stops alone. END goes to every hop before any RESULT is
-    awaited, so the hops finish together."""
-
-    def __init__(self, hops):
-        self.hops = list(hops)
-
-    @property
-    def alive(self):
-        return any(hop.alive for hop in self.hops)
-
-    def stop(self, reason):
-        for hop in self.hops:
-            if hop.alive:
-                hop.stop(reason)
-
-    def frame(self, kind, payload=b'', framed=None):
-        for hop in self.hops:
-            hop.frame(kind, payload, framed)
-
-    def finish(self, end):
-        """END to every hop, then each one's RESULT; the hops' results (a list)."""
-        for hop in self.hops:
-            hop.send_end(end)
-        return [hop.await_result() for hop in self.hops]
-
-    def report(self):
-        return [hop.report() for hop in self.hops]
+            proc.returncode, ' | '.join(err.splitlines()[-3:]) or 'no message'), 'ssh')

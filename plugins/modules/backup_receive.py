@@ -110,7 +110,10 @@ extends_documentation_fragment:
   - reseed.mariadb.transfer
 notes:
   - Check mode checks what it can without the source - the staging directory's state, its
-    lock, the programs, the free space, that the port can be bound - and returns.
+    lock, the programs, the free space, that the port can be bound - and returns
+    C(changed=true) (a real run would change the host). O(preflight=true) makes the same
+    checks, in check mode or not, and returns C(changed=false); neither needs O(token) nor
+    I(source_address).
   - Needs C(mbstream) (package mariadb-backup) and C(zstd).
 seealso:
   - module: reseed.mariadb.backup_stream
@@ -132,6 +135,26 @@ EXAMPLES = r'''
   async: 86400
   poll: 0
   register: receiver
+
+- name: Check the replica can receive a copy (nothing changes, no token needed)
+  reseed.mariadb.backup_receive:
+    staging_dir: /var/lib/mysql.reseed-staging
+    preflight: true
+  register: receive_check
+
+- name: Wait for the receiver (once the source's backup_stream ended)
+  ansible.builtin.async_status:
+    jid: "{{ receiver.ansible_job_id }}"
+  register: receiver_job
+  until: receiver_job.finished
+  retries: 360
+  delay: 10
+  failed_when: false
+
+- name: Say where the receive failed, from its fields (not from its message)
+  ansible.builtin.debug:
+    msg: "{{ receiver_job.failure.side }} side, step {{ receiver_job.failure.step }}: {{ receiver_job.failure.code }}"
+  when: receiver_job.failure is defined
 '''
 
 RETURN = r'''
@@ -179,6 +202,31 @@ facts:
   returned: always
   type: dict
   sample: {staging: absent, free_bytes: 52000000000, lock: /run/lock/reseed_var_lib_mysql.reseed-staging.lock}
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(backup_receive into <dir> on port <n>: <message>));
+      the source hears the same fields in its RESULT frame (C(failure)), or REFUSE for
+      C(check). C(step), C(side) (C(source), C(replica) or C(link)), C(code),
+      C(changed_nothing) (false once the staging directory was touched), C(message).
+      Codes by step below, side C(replica) unless said."
+    - C(preflight) C(staging_path), C(staging_datadir), C(staging_foreign), C(missing_tools),
+      C(locked), C(cannot_listen) (the first found when several).
+      C(options) C(missing_options), C(forward_over_ssh).
+      C(listen) C(resolve_source), C(certificates), C(cannot_listen).
+    - C(accept) C(accept_timeout), C(peer_refused) (peers came and were turned away, see
+      C(refused)) - side C(link); C(stopped) (the run file was removed, as the role does when
+      the sending side failed) - side C(source).
+    - C(check) (the source's HELLO) C(versions), C(no_space).
+    - C(start) (until the source's START) and C(receive) C(source_abort) (the source's ABORT)
+      - side C(source); C(stalled), C(connection_lost) - side C(link). C(start) also
+      C(protocol) - side C(source).
+    - C(receive) also C(make_staging), C(decompress_failed), C(extract_failed); C(stopped),
+      C(source_not_ok) (the source ended without saying its side succeeded) - side C(source).
+      C(seal) C(incomplete) (the copy lacks its last files).
+  returned: on failure
+  type: dict
+  sample: {step: check, side: replica, code: no_space, changed_nothing: true,
+           message: "nothing changed: 1.0 GB free for the copy, 2.5 GB needed ..."}
 msg:
   description: What happened, in one line.
   returned: always
@@ -188,13 +236,26 @@ msg:
 import json
 import os
 import socket
-import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure, relay
 from ansible_collections.reseed.mariadb.plugins.module_utils import staging as st
 from ansible_collections.reseed.mariadb.plugins.module_utils import transfer, versions
-from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Stage
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
+from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Pump, Stage
+
+PORT_HINT = 'stop what uses the port, or choose another (replica_rebuild_port)'
+NOT_SEALED = '; the copy is not sealed'
+
+
+def link_failure(step, error, cause, changed_nothing=True):
+    """A failed connection to the source: its ABORT is the source's doing; a stall, a cut or
+    a reset is the link's."""
+    if isinstance(error, transfer.PeerAbort):
+        return Failure(step, 'source', 'source_abort', cause, changed_nothing)
+    code = error.code if isinstance(error, transfer.TransferError) else 'connection_lost'
+    return Failure(step, 'link', code, cause, changed_nothing)
 
 
 class Receiver(object):
@@ -206,46 +267,55 @@ class Receiver(object):
         self.where = 'backup_receive into %s on port %d' % (self.p['staging_dir'], self.p['port'])
         self.channel = None
         self.forward = None
-
-    def fail(self, cause, **extra):
-        self.result.update(extra)
-        if self.forward is not None:
-            # The next hop's copy cannot be whole either: tell it why, as the source would.
-            self.forward.frame(transfer.ABORT, json.dumps(
-                {'reason': 'the previous replica stopped: ' + cause}).encode('utf-8'))
-            self.forward.stop('not sent on: ' + cause)
-            self.result['forward'] = self.forward.report()
-        if self.channel is not None:
-            try:
-                self.channel.send_json(transfer.RESULT, {'ok': False, 'error': cause})
-            except transfer.TransferError:
-                pass
-            self.channel.finish()
-        self.module.fail_json(msg='%s: %s' % (self.where, cause), **self.result)
+        self.stopped = None
+        self.tools = {}
+        self.pipeline = None
 
     def preflight(self):
         p = self.p
         problem = st.path_problem(p['staging_dir'])
         if problem:
-            self.fail(problem)
+            raise Failure('preflight', 'replica', 'staging_path', problem)
         current = st.state(p['staging_dir'])
         facts = self.result['facts']
         facts.update(staging=current, lock=st.lock_path(p['staging_dir']))
-        problems = [st.problem_of_state(current)]
+        problems = [('staging_' + current, st.problem_of_state(current))]
         if current in ('absent', 'empty', 'reseed'):
             facts['free_bytes'] = st.free_bytes(p['staging_dir'], current)
-        tools = dict((t, self.module.get_bin_path(t)) for t in ('mbstream', 'zstd'))
-        problems.append(('missing on this host: %s (package mariadb-backup of the server\'s '
-                         'version, zstd)' % ', '.join(t for t, v in tools.items() if not v))
-                        if not all(tools.values()) else None)
-        self.tools = tools
+        self.tools = dict((t, self.module.get_bin_path(t)) for t in ('mbstream', 'zstd'))
+        if not all(self.tools.values()):
+            problems.append(('missing_tools', 'missing on this host: %s (package mariadb-backup '
+                             'of the server\'s version, zstd)'
+                             % ', '.join(t for t, v in self.tools.items() if not v)))
         if st.is_locked(p['staging_dir']):
-            problems.append('another stream into %s is still running (it holds %s): let it '
-                            'end, or stop it, then run again' % (p['staging_dir'], facts['lock']))
-        problems = [x for x in problems if x]
+            problems.append(('locked', 'another stream into %s is still running (it holds %s): '
+                             'let it end, or stop it, then run again'
+                             % (p['staging_dir'], facts['lock'])))
+        problems = [(code, text) for code, text in problems if text]
         if problems:
-            self.fail('; '.join(problems))
+            # The first problem's code; the message says them all.
+            raise Failure('preflight', 'replica', problems[0][0],
+                          '; '.join(text for code, text in problems))
         return current
+
+    def check_options(self):
+        """What a real run needs beside the preflight's options (check mode and preflight
+        need none of it)."""
+        p = self.p
+        missing = []
+        if p['transport'] == 'tls':
+            missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
+        if p['transport'] != 'ssh' and not p['source_address']:
+            missing.append('source_address')
+        if p['forward_to'] and p['transport'] == 'ssh':
+            raise Failure('options', 'replica', 'forward_over_ssh',
+                          'forward_to needs transport tls or tcp')
+        if p['forward_to'] and p['transport'] == 'tls' and not all(
+                hop['peer_cert'] for hop in p['forward_to']):
+            missing.append('forward_to.peer_cert')
+        if missing:
+            raise Failure('options', 'replica', 'missing_options', 'transport=%s needs %s'
+                          % (p['transport'], ', '.join(missing)))
 
     def versions(self):
         """This host's mariadb-backup and server versions (what the copy will meet)."""
@@ -261,49 +331,48 @@ class Receiver(object):
     def address(self):
         return '127.0.0.1' if self.p['transport'] == 'ssh' else (self.p['listen_address'] or '')
 
+    def bind(self, step):
+        try:
+            return transfer.bind(self.address(), self.p['port'])
+        except transfer.TransferError as e:
+            raise Failure(step, 'replica', 'cannot_listen', '%s: %s' % (e, PORT_HINT))
+
     def allowed(self):
         if self.p['transport'] == 'ssh':
             return ['127.0.0.1', '::1']
         try:
             return transfer.resolve(self.p['source_address'])
         except (OSError, socket.error) as e:
-            self.fail('cannot resolve the source address %r: %s' % (self.p['source_address'], e))
+            raise Failure('listen', 'replica', 'resolve_source', 'cannot resolve the source '
+                          'address %r: %s' % (self.p['source_address'], e))
 
     def should_stop(self):
         if self.p['run_file'] and not os.path.exists(self.p['run_file']):
-            return 'stopped: its run file %s was removed (the sending side failed or the ' \
-                   'run was interrupted)' % self.p['run_file']
-        return None
+            self.stopped = 'stopped: its run file %s was removed (the sending side failed or ' \
+                           'the run was interrupted)' % self.p['run_file']
+        return self.stopped
 
     def run(self):
+        """The whole run; its msg. A Failure once the source connected has been told to the
+        source and the next hops (tell_peers) when it leaves here."""
         p = self.p
         current = self.preflight()
-        if self.module.check_mode:
-            try:
-                transfer.bind(self.address(), p['port']).close()
-            except transfer.TransferError as e:
-                self.fail('%s: stop what uses the port, or choose another (replica_rebuild_port)' % e)
+        if p['preflight'] or self.module.check_mode:
+            self.bind('preflight').close()
+            if p['preflight']:  # a read-only check, check mode or not: nothing would change
+                return 'ready to receive a copy into %s on port %d' % (p['staging_dir'], p['port'])
             self.result['changed'] = True
-            self.module.exit_json(msg='would receive a copy into %s on port %d'
-                                  % (p['staging_dir'], p['port']), **self.result)
-        missing = []
-        if p['transport'] == 'tls':
-            missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
-        if p['transport'] != 'ssh' and not p['source_address']:
-            missing.append('source_address')
-        if p['forward_to'] and p['transport'] == 'ssh':
-            self.fail('forward_to needs transport tls or tcp')
-        if p['forward_to'] and p['transport'] == 'tls' and not all(
-                hop['peer_cert'] for hop in p['forward_to']):
-            missing.append('forward_to.peer_cert')
-        if missing:
-            self.fail('transport=%s needs %s' % (p['transport'], ', '.join(missing)))
+            return 'would receive a copy into %s on port %d' % (p['staging_dir'], p['port'])
+        self.check_options()
         try:
             lock = st.take_lock(p['staging_dir'])
         except st.Busy as e:
-            self.fail(str(e))
+            raise Failure('preflight', 'replica', 'locked', str(e))
         try:
-            self.receive(current)
+            return self.receive(current)
+        except Failure as e:
+            self.tell_peers(e)
+            raise
         finally:
             lock.close()
             if p['run_file']:
@@ -311,6 +380,24 @@ class Receiver(object):
                     os.remove(p['run_file'])
                 except OSError:
                     pass
+
+    def tell_peers(self, error):
+        """The one cleanup of every failure: the next hops' copies cannot be whole either
+        (ABORT, as the source would say it), and the source hears why in RESULT, the failure's
+        fields with it, so that its own module can report them."""
+        if self.result['changed']:
+            error.changed_nothing = False
+        if self.forward is not None:
+            self.result['forward'] = relay.abort(self.forward, error.message)
+            self.forward = None
+        if self.channel is not None:
+            try:
+                self.channel.send_json(transfer.RESULT, {'ok': False, 'error': error.message,
+                                                         'failure': error.as_dict()})
+            except transfer.TransferError:
+                pass
+            self.channel.finish()
+            self.channel = None
 
     def listener(self):
         p = self.p
@@ -320,122 +407,116 @@ class Receiver(object):
             try:
                 tls = transfer.tls_context(True, p['tls_cert'], p['tls_key'], p['peer_cert'])
             except (OSError, ValueError) as e:
-                self.fail('cannot load this run\'s certificates: %s' % e)
+                raise Failure('listen', 'replica', 'certificates',
+                              'cannot load this run\'s certificates: %s' % e)
+        return transfer.Listener(self.bind('listen'), allowed, p['token'], tls,
+                                 p['stall_timeout'])
+
+    def accept(self):
+        """The source's connection and its HELLO; a Failure when it did not come."""
+        listener = self.listener()
         try:
-            sock = transfer.bind(self.address(), p['port'])
+            return listener.accept(time.time() + self.p['accept_timeout'], self.should_stop)
         except transfer.TransferError as e:
-            self.fail('%s: stop what uses the port, or choose another (replica_rebuild_port)' % e)
-        return transfer.Listener(sock, allowed, p['token'], tls, p['stall_timeout'])
+            cause = 'nothing changed: %s' % e
+            if self.stopped:
+                raise Failure('accept', 'source', 'stopped', cause)
+            # Peers turned away (wrong address, TLS, token) point at the link's set-up.
+            raise Failure('accept', 'link', 'peer_refused' if listener.refused
+                          else 'accept_timeout', cause)
+        finally:
+            self.result['refused'] = listener.refused
+            listener.close()
+
+    def check(self, hello):
+        """The source's HELLO against this host (versions, room): REFUSE, with the failure's
+        fields, while nothing changed here."""
+        problems = [(code, text) for code, text in (
+            ('versions', versions.replica_problem(hello, self.versions())),
+            ('no_space', st.space_problem(self.result['facts']['free_bytes'],
+                                          hello.get('expected_bytes')))) if text]
+        if not problems:
+            return
+        problem = '; '.join(text for code, text in problems)
+        error = Failure('check', 'replica', problems[0][0], 'nothing changed: ' + problem)
+        try:
+            self.channel.send_json(transfer.REFUSE, {'reason': 'replica: ' + problem,
+                                                     'failure': error.as_dict()})
+        except transfer.TransferError:
+            pass
+        self.channel.finish()
+        self.channel = None
+        raise error
 
     def receive(self, current):
         p = self.p
         if p['run_file']:
             open(p['run_file'], 'a').close()
-        listener = self.listener()
-        try:
-            self.channel, hello = listener.accept(time.time() + p['accept_timeout'],
-                                                  self.should_stop)
-        except transfer.TransferError as e:
-            self.result['refused'] = listener.refused
-            self.fail('nothing changed: %s' % e)
-        finally:
-            self.result['refused'] = listener.refused
-            listener.close()
+        self.channel, hello = self.accept()
         started = time.time()
         self.result['peer'] = self.channel.sock.getpeername()[0]
-        problem = st.space_problem(self.result['facts']['free_bytes'], hello.get('expected_bytes'))
-        problem = '; '.join(x for x in (versions.replica_problem(hello, self.versions()), problem)
-                            if x)
-        if problem:
-            self.channel.send_json(transfer.REFUSE, {'reason': 'replica: ' + problem})
-            self.channel.finish()
-            self.channel = None
-            self.fail('nothing changed: ' + problem)
+        self.check(hello)
         if p['forward_to']:
-            self.forward = self.open_forward(hello)
-        self.channel.send_json(transfer.ACCEPT, self.result['facts'])
+            # Before anything changes here: a hop that cannot be reached is reported.
+            self.forward = relay.open_fanout(
+                hello, p['forward_to'], p['port'], p['connect_timeout'], p['stall_timeout'],
+                (p['tls_cert'], p['tls_key']) if p['transport'] == 'tls' else None)
         try:
+            self.channel.send_json(transfer.ACCEPT, self.result['facts'])
             compression = self.before_start()
         except transfer.TransferError as e:
-            self.fail('nothing changed: %s' % e)
+            raise link_failure('start', e, 'nothing changed: %s' % e)
         self.result['compression'] = compression
         try:
             st.make_new(p['staging_dir'], current)
         except OSError as e:
-            self.fail('cannot make the staging directory: %s' % e)
+            # An old staging directory (or an empty one) was removed first.
+            raise Failure('receive', 'replica', 'make_staging', 'cannot make the staging '
+                          'directory: %s' % e, changed_nothing=current == 'absent')
         self.result['changed'] = True
         stages = []
         if compression == 'zstd':
             stages.append(Stage('zstd -d on the replica', [self.tools['zstd'], '-d', '-q', '-c']))
         stages.append(Stage('mbstream -x on the replica', [
             self.tools['mbstream'], '-x', '-p', str(p['parallel']), '-C', p['staging_dir']]))
-        pipeline = Pipeline(stages, {'received': 0}, progress_file=p['progress_file'],
-                            watchdog=self.watchdog, forward=self.forward,
-                            source=(self.channel, 'the stream from the source %s'
-                                    % self.result['peer']))
-        self.pipeline = pipeline
-        blamed = pipeline.run()
-        self.result.update(bytes_received=pipeline.counts()['received'],
+        self.pipeline = Pipeline(stages, {'received': 0}, progress_file=p['progress_file'],
+                                 watchdog=self.watchdog, forward=self.forward,
+                                 source=(self.channel, 'the stream from the source %s'
+                                         % self.result['peer']))
+        blamed = self.pipeline.run()
+        self.result.update(bytes_received=self.pipeline.counts()['received'],
                            seconds=round(time.time() - started, 2))
-        if pipeline.aborted:
-            self.fail(pipeline.aborted + '; the copy is not sealed')
+        if self.pipeline.aborted:
+            raise Failure('receive', 'source', 'stopped', self.pipeline.aborted + NOT_SEALED,
+                          False)
         if blamed is not None:
-            self.fail(blamed.describe(lambda t: t) + '; the copy is not sealed')
-        end = pipeline.relays[0].end or {}
+            cause = blamed.describe(lambda t: t) + NOT_SEALED
+            if isinstance(blamed, Pump) and isinstance(blamed.error, transfer.TransferError):
+                raise link_failure('receive', blamed.error, cause, False)
+            raise Failure('receive', 'replica', 'decompress_failed' if len(stages) > 1 and
+                          blamed is stages[0] else 'extract_failed', cause, False)
+        end = self.pipeline.relays[0].end or {}
         if not end.get('ok'):
-            self.fail('the source ended without saying its side succeeded; the copy is not '
-                      'sealed')
+            raise Failure('receive', 'source', 'source_not_ok', 'the source ended without '
+                          'saying its side succeeded' + NOT_SEALED, False)
         missing = st.seal(p['staging_dir'])
         if missing:
-            self.fail('the stream ended but the copy is incomplete (%s); it is not sealed'
-                      % ', '.join(missing))
+            raise Failure('seal', 'replica', 'incomplete', 'the stream ended but the copy is '
+                          'incomplete (%s); it is not sealed' % ', '.join(missing), False)
         self.result['sealed'] = True
         answer = {'ok': True, 'sealed': True, 'bytes': self.result['bytes_received']}
         if self.forward is not None:
-            answer['forward'] = self.result['forward'] = self.finish_forward(end)
+            answer['forward'] = self.result['forward'] = relay.finish(self.forward, end,
+                                                                      self.channel)
             self.forward = None
         try:
             self.channel.send_json(transfer.RESULT, answer)
         except transfer.TransferError:
             pass  # sealed all the same; the source's module learns it from this one's result
         self.channel.finish()
-        self.module.exit_json(msg='received %.2f GB into %s, sealed' % (
-            self.result['bytes_received'] / 1e9, p['staging_dir']), **self.result)
-
-    def open_forward(self, hello):
-        """The next hops of a chain or tree: connect to each one's receiver, as the source
-        connected here (this host's certificate, the same token), before anything changes
-        here. A hop that cannot be reached is reported; this copy and the others go on."""
-        return transfer.Fanout(self.open_hop(hello, nxt) for nxt in self.p['forward_to'])
-
-    def open_hop(self, hello, nxt):
-        p = self.p
-        forward = transfer.Forward(None, nxt['destination'])
-        try:
-            tls = None
-            if p['transport'] == 'tls':
-                tls = transfer.tls_context(False, p['tls_cert'], p['tls_key'], nxt['peer_cert'])
-            forward.channel = transfer.connect(
-                nxt['destination'], nxt['port'] or p['port'], time.time() + p['connect_timeout'],
-                tls, transfer.fingerprint(nxt['peer_cert']) if tls else None, p['stall_timeout'])
-            forward.channel.send_json(transfer.HELLO, dict(hello))
-            forward.channel.recv_json(transfer.ACCEPT)
-        except (transfer.TransferError, OSError, ValueError) as e:
-            forward.stop(str(e))
-        return forward
-
-    def finish_forward(self, end):
-        """END to the next hop, and its RESULT; the source hears a keepalive meanwhile."""
-        done = {}
-        waiter = threading.Thread(target=lambda: done.update(report=self.forward.finish(end)))
-        waiter.start()
-        while waiter.is_alive():
-            waiter.join(1.0)
-            try:
-                self.channel.keepalive()
-            except transfer.TransferError:
-                pass
-        return done['report']
+        self.channel = None
+        return 'received %.2f GB into %s, sealed' % (self.result['bytes_received'] / 1e9,
+                                                     p['staging_dir'])
 
     def before_start(self):
         """Answer the link probe (compression=auto) until START; returns its compression."""
@@ -460,7 +541,8 @@ class Receiver(object):
             elif kind == transfer.ABORT:
                 raise transfer.PeerAbort(transfer.reason_of(self.channel.name, payload))
             else:
-                raise transfer.TransferError('unexpected frame %r before the stream' % kind)
+                raise Failure('start', 'source', 'protocol', 'nothing changed: unexpected '
+                              'frame %r before the stream' % kind)
 
     def watchdog(self):
         reason = self.should_stop()
@@ -493,8 +575,10 @@ def main():
         )),
         connect_timeout=dict(type='int', default=30),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    Receiver(module).run()
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=transfer.REQUIRED_IF)
+    receiver = Receiver(module)
+    failure.run(module, receiver.run, receiver.where, receiver.result)
 
 
 if __name__ == '__main__':

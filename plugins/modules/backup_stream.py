@@ -32,8 +32,12 @@ description:
   - A link that takes no bytes for I(stall_timeout) seconds fails the stream and names the
     hop; a keepalive goes every 10 seconds while mariadb-backup is quiet, so that a waiting
     backup is not taken for a cut link.
-  - The backup account's credentials reach mariadb-backup through a temporary option file
-    (mode 0600, removed on every exit path), never through its command line.
+  - The backup account's login reaches mariadb-backup through a temporary option file
+    (mode 0600, removed on every exit path), never through its command line. It holds the
+    login options resolved as for the module's own connection to the server (the preflight's
+    look at the processlist, the watch of the backup locks), the same way as in the
+    collection's other modules. An existing I(config_file) is included in it (C(!include)), and what
+    the driver would take from that file is left to it.
   - Run from a playbook, the collection's action plugin of the same name runs the module in
     the background and prints a progress line every 10 seconds (bytes, percent of the
     estimated size, MB/s, ETA); an interrupted controller (Ctrl-C, a killed
@@ -52,7 +56,9 @@ options:
     choices: [tls, tcp, ssh]
     default: tls
   connect_timeout:
-    description: Seconds to keep trying to reach the receiver (it may not listen yet).
+    description:
+      - Seconds to keep trying to reach the receiver (it may not listen yet), and to wait for
+        the connection to this host's server (the login options).
     type: int
     default: 30
   compression:
@@ -121,21 +127,6 @@ options:
     type: list
     elements: str
     default: []
-  login_user:
-    description: The backup account; root (over the unix socket, as Debian sets it up) when omitted.
-    type: str
-  login_password:
-    description: Its password. Written only to a temporary 0600 option file.
-    type: str
-  login_unix_socket:
-    description: The server's socket.
-    type: path
-  login_host:
-    description: The server's host, for a backup account that logs in over TCP.
-    type: str
-  login_port:
-    description: The server's port with I(login_host).
-    type: int
   progress_file:
     description: Where to write the progress (JSON, rewritten every second). A file in the temporary directory when omitted.
     type: path
@@ -175,9 +166,10 @@ options:
     default: 60
 extends_documentation_fragment:
   - reseed.mariadb.transfer
+  - reseed.mariadb.login
 notes:
-  - Every run starts with a preflight; check mode runs only the preflight and reports what
-    would run. It checks that mariadb-backup is installed and of the server's series and at
+  - Every run starts with a preflight; check mode, and O(preflight=true), run only the
+    preflight and report what would run (O(preflight=true) as not changed). It checks that mariadb-backup is installed and of the server's series and at
     least as new, that the programs the transport needs are here, and that the hard limit of
     open files allows one for every tablespace (see RV(open_files)). The receiver's
     checks (staging directory, free space, lock) happen on the replica, before anything
@@ -212,6 +204,13 @@ EXAMPLES = r'''
     safe_slave_backup: true
     compression: none
     throttle_mbps: 200
+
+- name: Check that the source can stream (mariadb-backup, programs, open files), nothing started
+  reseed.mariadb.backup_stream:
+    destination: 10.0.0.12
+    preflight: true
+  delegate_to: db1.example.com
+  register: stream_preflight
 '''
 
 RETURN = r'''
@@ -325,6 +324,41 @@ open_files:
   type: dict
   sample: {tablespaces: 4012, needed: 4212, soft: 1024, hard: 524288, limit: 524288,
            raised: true, enough: true}
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(backup_stream to <destination>:<port> (<transport>):
+      <message>)): C(step), C(side) (C(source), C(replica) or C(link)), C(code),
+      C(changed_nothing) (the source's server is never changed; false once the receiver may
+      have written into the replica's staging directory, unless the receiver said otherwise),
+      C(message). Codes by step below, side C(source) unless said."
+    - C(preflight) C(no_mariadb_backup), C(missing_programs), C(tls_options),
+      C(backup_version), C(open_files_limit), C(open_files_raise).
+    - C(connect) C(tls_files) (this end's certificate, key or I(peer_cert)); C(unreachable),
+      C(tls_handshake), C(wrong_certificate), C(ssh), C(stalled), C(connection_lost) - side
+      C(link).
+    - C(handshake) C(refused) (the receiver's REFUSE, see RV(receiver_failure)) - side
+      C(replica); C(stalled), C(connection_lost) - side C(link).
+    - "C(stream) C(mariadb_backup_failed), C(redo_wrapped), C(open_files_exhausted),
+      C(zstd_failed), C(backup_lock_timeout), C(controller_gone) (the heartbeat stopped),
+      C(os_error); C(receiver_failed) - side C(replica); C(stalled), C(connection_lost) - side
+      C(link). The action plugin adds C(not_started) (the background job did not start) and
+      C(no_result) (the job ended without a failure of the module's own, because it crashed,
+      was killed, its options were refused, or the source could not be polled)."
+    - C(result) C(receiver_failed), C(not_sealed) - side C(replica); C(no_confirmation) -
+      side C(link).
+  returned: on failure
+  type: dict
+  sample: {step: handshake, side: replica, code: refused, changed_nothing: true,
+           message: "the replica refused the stream, nothing changed: the replica 10.0.0.12:4444:
+             replica: needs 52.0 GB in /var/lib, has 20.1 GB free"}
+receiver_failure:
+  description:
+    - The receiver's own C(failure) (M(reseed.mariadb.backup_receive)'s fields, sides and
+      codes), as it sent it in its REFUSE or RESULT frame, when it sent one.
+  returned: on failure, when the receiver said why
+  type: dict
+  sample: {step: check, side: replica, code: no_space, changed_nothing: true,
+           message: "needs 52.0 GB in /var/lib, has 20.1 GB free"}
 msg:
   description: What happened, in one line.
   returned: always
@@ -332,6 +366,7 @@ msg:
 '''
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -341,11 +376,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import (
-    open_files, source_watch, transfer, versions)
+    connection, failure, open_files, source_watch, transfer, versions)
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
-    Connection, DbError, scrub)
+    Connection, DbError, login_argument_spec, scrub)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.pipeline import Pipeline, Pump, Stage
 from ansible_collections.reseed.mariadb.plugins.module_utils.backup_metadata import (
     RECEIVED_MARKER)
@@ -360,13 +396,13 @@ def option_value(value):
                      .replace('\n', '\\n'))
 
 
-def write_option_file(directory, params):
-    lines = ['[client]']
-    for option, key in (('login_user', 'user'), ('login_password', 'password'),
-                        ('login_unix_socket', 'socket'), ('login_host', 'host'),
-                        ('login_port', 'port')):
-        if params.get(option) not in (None, ''):
-            lines.append('%s=%s' % (key, option_value(params[option])))
+def write_option_file(directory, params, default_sockets=connection.DEFAULT_SOCKETS):
+    """mariadb-backup's login: what connection.connect_kwargs() makes of the login options
+    (connection.client_options()), the password in this file only."""
+    include, pairs = connection.client_options(params, default_sockets)
+    lines = ['!include ' + include] if include and '\n' not in include else []
+    lines.append('[client]')
+    lines += ['%s=%s' % (key, option_value(value)) for key, value in pairs]
     path = os.path.join(directory, 'backup.cnf')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as f:
@@ -463,6 +499,29 @@ SSH_FIXES = (
 )
 
 
+class Refused(transfer.PeerAbort):
+    """The receiver answered with REFUSE, ABORT or RESULT where another frame was due;
+    `said` is its frame as a dict (with its C(failure) when it sent one)."""
+
+    def __init__(self, message, said):
+        transfer.PeerAbort.__init__(self, message)
+        self.said = said
+
+
+def said_dict(payload):
+    """A frame's JSON payload as a dict ({} when it is not one)."""
+    try:
+        data = json.loads(bytes(payload).decode('utf-8') or '{}')
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def link_code(e, default='connection_lost'):
+    """The code of a failure of the connection to the receiver: transfer's exception says."""
+    return e.code if isinstance(e, transfer.TransferError) else default
+
+
 class Sender(object):
 
     def __init__(self, module):
@@ -471,15 +530,27 @@ class Sender(object):
         self.secrets = [self.p['login_password'], self.p['token']]
         self.where = 'backup_stream to %s:%d (%s)' % (self.p['destination'], self.p['port'],
                                                       self.p['transport'])
+        # preflight=true runs what check mode runs, and changes nothing either.
+        self.dry_run = module.check_mode or self.p['preflight']
         self.result = {}
         self.channel = self.ssh = None
         self.warning = None  # what the preflight found that may make the copy wait
+        self.stop_code = None  # which watchdog stopped the stream
+        self.heard = None  # the frame the receiver sent while the stream ran
 
-    def fail(self, cause, **extra):
-        self.result.update(extra)
-        self.close()
-        self.module.fail_json(msg='%s: %s' % (self.where, scrub(cause, self.secrets)),
-                              **self.result)
+    def receiver_failure(self, said):
+        """Keep the receiver's failure fields (from its frame `said`, a dict); whether the
+        replica is as it was, by its word (None when it did not say)."""
+        fields = (said or {}).get('failure')
+        if isinstance(fields, dict):
+            self.result['receiver_failure'] = fields
+            return fields.get('changed_nothing')
+        return None
+
+    def failed(self, step, side, code, cause, changed_nothing=True, said=None):
+        """The Failure to raise; `said` the receiver's frame, whose changed_nothing wins."""
+        told = self.receiver_failure(said)
+        return Failure(step, side, code, cause, changed_nothing if told is None else told)
 
     def close(self):
         if self.channel is not None:
@@ -500,17 +571,20 @@ class Sender(object):
         mariabackup = self.module.get_bin_path('mariadb-backup') or \
             self.module.get_bin_path('mariabackup')
         if not mariabackup:
-            self.fail('mariadb-backup is not installed on the source (package mariadb-backup, '
-                      'of the server\'s version)')
+            raise Failure('preflight', 'source', 'no_mariadb_backup',
+                          'mariadb-backup is not installed on the source (package '
+                          'mariadb-backup, of the server\'s version)')
         needed = (['zstd'] if p['compression'] != 'none' else []) + \
             (['ssh'] if p['transport'] == 'ssh' else [])
         missing = [n for n in needed if not self.module.get_bin_path(n)]
         if missing:
-            self.fail('missing on the source: %s' % ', '.join(missing))
-        if p['transport'] == 'tls' and not self.module.check_mode:
+            raise Failure('preflight', 'source', 'missing_programs',
+                          'missing on the source: %s' % ', '.join(missing))
+        if p['transport'] == 'tls' and not self.dry_run:
             missing = [o for o in ('tls_cert', 'tls_key', 'peer_cert') if not p[o]]
             if missing:
-                self.fail('transport=tls needs %s' % ', '.join(missing))
+                raise Failure('preflight', 'source', 'tls_options',
+                              'transport=tls needs %s' % ', '.join(missing))
         backup_version = versions.version_of(self.module, [mariabackup, '--version'])
         server_bin = self.module.get_bin_path('mariadbd') or self.module.get_bin_path('mysqld')
         server_version = versions.version_of(self.module, [server_bin, '--version']) \
@@ -518,7 +592,7 @@ class Sender(object):
         self.result.update(mariabackup_version=backup_version, server_version=server_version)
         problem = versions.backup_problem(backup_version, server_version)
         if problem:
-            self.fail(problem)
+            raise Failure('preflight', 'source', 'backup_version', problem)
         self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
         self.check_open_files()
         self.check_blockers()
@@ -560,42 +634,70 @@ class Sender(object):
         plan = open_files.current(open_files.count_tablespaces(self.p['source_datadir']))
         self.result['open_files'] = plan
         if not plan['enough']:
-            self.fail(open_files.refusal(socket.gethostname(), 'preflight of the source', plan,
-                                         open_files.login()))
-        if not self.module.check_mode:
+            raise Failure('preflight', 'source', 'open_files_limit', open_files.refusal(
+                socket.gethostname(), 'preflight of the source', plan, open_files.login()))
+        if not self.dry_run:
             try:
                 open_files.apply(plan)
             except (ValueError, OSError) as e:
-                self.fail('%s: preflight of the source: cannot raise the soft limit of open '
-                          'files from %d to %d: %s' % (socket.gethostname(), plan['soft'],
-                                                       plan['limit'], e))
+                raise Failure('preflight', 'source', 'open_files_raise',
+                              '%s: preflight of the source: cannot raise the soft limit of '
+                              'open files from %d to %d: %s' % (
+                                  socket.gethostname(), plan['soft'], plan['limit'], e))
 
     def open(self):
         """Connect, prove who we are, and hear the receiver accept (or refuse) the copy."""
         p = self.p
         deadline = time.time() + p['connect_timeout']
+        step, side, code = 'connect', 'link', None
         try:
             if p['transport'] == 'ssh':
                 self.channel, self.ssh = transfer.ssh_tunnel(ssh_argv(p), p['port'], deadline,
                                                              p['stall_timeout'])
             else:
-                tls = None
+                tls = peer = None
                 if p['transport'] == 'tls':
+                    side, code = 'source', 'tls_files'  # this end's files, or peer_cert
                     tls = transfer.tls_context(False, p['tls_cert'], p['tls_key'], p['peer_cert'])
-                self.channel = transfer.connect(
-                    p['destination'], p['port'], deadline, tls,
-                    transfer.fingerprint(p['peer_cert']) if tls else None, p['stall_timeout'])
+                    peer = transfer.fingerprint(p['peer_cert'])
+                    side, code = 'link', None
+                self.channel = transfer.connect(p['destination'], p['port'], deadline, tls, peer,
+                                                p['stall_timeout'])
+            step = 'handshake'
             self.channel.send_json(transfer.HELLO, {
                 'magic': transfer.MAGIC, 'token': p['token'],
                 'expected_bytes': self.result['expected_bytes'],
                 'mariabackup_version': self.result['mariabackup_version'],
                 'server_version': self.result['server_version']})
-            kind, facts = self.channel.recv_json(transfer.ACCEPT)
+            facts = self.answer(transfer.ACCEPT)
         except transfer.PeerAbort as e:
-            self.fail('the replica refused the stream, nothing changed: %s' % e)
+            raise self.failed('handshake', 'replica', 'refused', 'the replica refused the '
+                              'stream, nothing changed: %s' % e, said=getattr(e, 'said', None))
         except (transfer.TransferError, OSError, ValueError) as e:
-            self.fail('nothing changed: %s%s' % (e, self.hint(str(e))))
+            raise Failure(step, side, code or link_code(e),
+                          'nothing changed: %s%s' % (e, self.hint(str(e))))
         self.result['destination_facts'] = facts
+
+    def answer(self, *expected):
+        """The receiver's next frame, as Channel.recv_json() reads it, except that a REFUSE,
+        ABORT or RESULT in place of the expected raises Refused with its payload (the
+        receiver's failure fields), not only its words."""
+        kind, payload = self.channel.recv()
+        if kind in expected:
+            return said_dict(payload)
+        if kind in (transfer.ABORT, transfer.REFUSE, transfer.RESULT):
+            raise Refused(transfer.reason_of(self.channel.name, payload), said_dict(payload))
+        raise transfer.TransferError('%s sent an unexpected frame %r' % (self.channel.name, kind))
+
+    def hear(self, poll):
+        """Channel.poll, keeping the frame the receiver sends while the stream runs (its
+        RESULT when it fails): the pipeline's pump that reads it keeps only its words."""
+        def polled():
+            frame = poll()
+            if frame is not None:
+                self.heard = frame
+            return frame
+        return polled
 
     def hint(self, error):
         """What to do, from ssh's own words (in the error, or from a tunnel that ended
@@ -616,6 +718,7 @@ class Sender(object):
                 '(replica_rebuild_port)' % p['port'])
 
     def run(self):
+        """The stream, or (check mode, preflight=true) its preflight; the success message."""
         p = self.p
         mariabackup = self.preflight()
         backup_argv = [mariabackup, None, '--backup', '--stream=xbstream',
@@ -630,15 +733,16 @@ class Sender(object):
         progress_file = p['progress_file'] or os.path.join(
             tempfile.gettempdir(), 'reseed-stream-%s.json' % digest[:12])
         self.result['progress_file'] = progress_file
-        if self.module.check_mode:
+        if self.dry_run:
             if p['compression'] == 'auto':
                 self.result['auto_compression'] = choose_compression(
                     self.module, p['source_datadir'], p['link_mbps'], None)
             self.result['commands'] = [' '.join(a for a in backup_argv if a)]
-            self.module.exit_json(changed=True, msg='would stream a backup (about %.2f GB) to '
-                                  '%s:%d over %s' % ((self.result['expected_bytes'] or 0) / 1e9,
-                                                     p['destination'], p['port'], p['transport']),
-                                  **self.result)
+            self.result['changed'] = not p['preflight']
+            return '%s a backup (about %.2f GB) to %s:%d over %s' % (
+                'the preflight passed: can stream' if p['preflight'] else 'would stream',
+                (self.result['expected_bytes'] or 0) / 1e9, p['destination'], p['port'],
+                p['transport'])
         self.open()
         zstd_argv = ['zstd', '-q', '-c', '-T0']
         compress_argv = None
@@ -655,7 +759,9 @@ class Sender(object):
             self.channel.send_json(transfer.START,
                                    {'compression': 'zstd' if compress_argv else 'none'})
         except transfer.TransferError as e:
-            self.fail('nothing changed: %s' % e)
+            raise Failure('handshake', 'link', link_code(e), 'nothing changed: %s' % e)
+        # From START on, the receiver may write into the replica's staging directory.
+        self.channel.poll = self.hear(self.channel.poll)
         workdir = tempfile.mkdtemp(prefix='reseed-stream-')
         try:
             option_file = write_option_file(workdir, p)
@@ -681,10 +787,10 @@ class Sender(object):
                     self.result.update(backup_lock_wait_seconds=watch.longest,
                                        redo_ahead_peak=round(watch.redo_peak, 3))
         except (OSError, IOError) as e:
-            self.fail(str(e))
+            raise Failure('stream', 'source', 'os_error', str(e), changed_nothing=False)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        self.finish(pipeline, blamed)
+        return self.finish(pipeline, blamed, stages[0])
 
     def progress_extra(self, watch):
         extra = {'warning': self.warning} if self.warning else {}
@@ -703,13 +809,41 @@ class Sender(object):
         return watch
 
     def watchdog(self, watch):
-        """Stop the stream when the controller is gone or a backup lock waited too long."""
+        """Stop the stream when the controller is gone or a backup lock waited too long (or
+        the redo wrapped); stop_code says which."""
         heartbeat = heartbeat_watchdog(self.p['heartbeat_file'], self.p['heartbeat_timeout'])
-        if watch is None:
-            return heartbeat
-        return lambda: (heartbeat() if heartbeat else None) or watch.abort
+        if watch is None and heartbeat is None:
+            return None
 
-    def finish(self, pipeline, blamed):
+        def check():
+            said = heartbeat() if heartbeat else None
+            if said:
+                self.stop_code = 'controller_gone'
+                return said
+            if watch is not None and watch.abort:
+                self.stop_code = 'redo_wrapped' if watch.abort.startswith(
+                    'the redo log wrapped') else 'backup_lock_timeout'
+            return watch.abort if watch is not None else None
+        return check
+
+    def blame(self, pipeline, blamed, backup):
+        """(side, code, the receiver's frame) of a stream that stopped."""
+        if pipeline.aborted:
+            return 'source', self.stop_code, None
+        if isinstance(blamed, Pump):
+            if isinstance(blamed.error, transfer.PeerAbort):
+                return 'replica', 'receiver_failed', said_dict(self.heard[1]) if self.heard else None
+            return 'link', link_code(blamed.error), None
+        if blamed is not backup:
+            return 'source', 'zstd_failed', None
+        tail = getattr(blamed, 'stderr_tail', '')
+        if 'Was only able to copy log' in tail:
+            return 'source', 'redo_wrapped', None
+        if open_files.exhausted(tail):
+            return 'source', 'open_files_exhausted', None
+        return 'source', 'mariadb_backup_failed', None
+
+    def finish(self, pipeline, blamed, backup):
         counts = pipeline.counts()
         seconds = round(pipeline.seconds, 2)
         self.result.update(
@@ -718,49 +852,63 @@ class Sender(object):
             rate_mb_s=round(counts['read'] / pipeline.seconds / 1e6, 1) if seconds else None)
         unsealed = '; the copy is not sealed (no %s) and will not be prepared' % RECEIVED_MARKER
         if pipeline.aborted or blamed is not None:
+            side, code, said = self.blame(pipeline, blamed, backup)
             text = pipeline.aborted or blamed.describe(lambda t: scrub(t, self.secrets))
             if blamed is not None and 'Was only able to copy log' in getattr(blamed, 'stderr_tail', ''):
                 text += ' (the redo log wrapped during the backup: raise innodb_log_file_size)'
             if blamed is not None and open_files.exhausted(getattr(blamed, 'stderr_tail', '')):
                 text += open_files.hint(self.result['open_files'])
             if not isinstance(blamed, Pump):  # the link itself works: tell the receiver
-                text += self.receiver_said(text)
+                words, said = self.receiver_said(text)
+                text += words
             # The receiver's own words may already say so, more briefly: said once.
-            self.fail(text.replace('; the copy is not sealed', '') + unsealed)
+            raise self.failed('stream', side, code, text.replace('; the copy is not sealed', '')
+                              + unsealed, changed_nothing=False, said=said)
         try:
             self.channel.send_json(transfer.END, {'ok': True, 'bytes': counts['sent']})
             self.channel.stall_timeout = self.p['stall_timeout']
-            kind, answer = self.channel.recv_json(transfer.RESULT)
+            answer = self.answer(transfer.RESULT)
         except transfer.TransferError as e:
-            self.fail('the stream was sent whole but the receiver did not confirm it: %s%s'
-                      % (e, unsealed))
+            said = getattr(e, 'said', None)
+            raise self.failed('result', 'replica' if said is not None else 'link',
+                              'receiver_failed' if said is not None else 'no_confirmation',
+                              'the stream was sent whole but the receiver did not confirm it: '
+                              '%s%s' % (e, unsealed), changed_nothing=False, said=said)
         self.result['receiver'] = answer
         if not answer.get('ok') or not answer.get('sealed'):
-            self.fail('the receiver on the replica failed: %s%s' % (answer.get('error'), unsealed))
+            raise self.failed('result', 'replica', 'not_sealed' if answer.get('ok') else
+                              'receiver_failed', 'the receiver on the replica failed: %s%s' % (
+                                  answer.get('error'), unsealed), changed_nothing=False,
+                              said=answer)
         self.close()
-        self.module.exit_json(changed=True, msg='streamed %.2f GB (%.2f GB sent) in %.1f s to %s, '
-                              'sealed' % (counts['read'] / 1e9, counts['sent'] / 1e9, seconds,
-                                          self.p['destination']), **self.result)
+        self.result['changed'] = True
+        return 'streamed %.2f GB (%.2f GB sent) in %.1f s to %s, sealed' % (
+            counts['read'] / 1e9, counts['sent'] / 1e9, seconds, self.p['destination'])
 
     def receiver_said(self, text):
-        """Tell the receiver why the source stopped, and add what it answers (briefly: the
-        copy is lost either way)."""
+        """Tell the receiver why the source stopped; (what it answers, briefly: the copy is
+        lost either way; its frame, for its failure fields)."""
         self.channel.sock.settimeout(5)
         self.channel.stall_timeout = 5
         try:
             self.channel.send_json(transfer.ABORT, {'reason': 'the source stopped: ' + text})
             kind, payload = self.channel.recv()
         except (transfer.TransferError, OSError, ValueError):
-            return ''
-        said = transfer.reason_of('the replica', payload) if kind == transfer.RESULT else ''
-        return '' if not said or 'the source stopped' in said else '; ' + said
+            return '', None
+        if kind != transfer.RESULT:
+            return '', None
+        said = transfer.reason_of('the replica', payload)
+        words = '' if not said or 'the source stopped' in said else '; ' + said
+        return words, said_dict(payload)
 
 
 def main():
-    spec = transfer.argument_spec()
+    spec = login_argument_spec()
+    spec.update(transfer.argument_spec())
     spec.update(
         destination=dict(type='str', required=True),
         transport=dict(type='str', default='tls', choices=['tls', 'tcp', 'ssh']),
+        # Also the login's connect_timeout (same default): the wait for this host's server.
         connect_timeout=dict(type='int', default=30),
         compression=dict(type='str', default='auto', choices=['auto', 'zstd', 'none']),
         compression_level=dict(type='int', default=1),
@@ -774,19 +922,21 @@ def main():
         ssh_port=dict(type='int', default=22),
         ssh_key=dict(type='path'),
         ssh_options=dict(type='list', elements='str', default=[]),
-        login_user=dict(type='str'),
-        login_password=dict(type='str', no_log=True),
-        login_unix_socket=dict(type='path'),
-        login_host=dict(type='str'),
-        login_port=dict(type='int'),
         progress_file=dict(type='path'),
         heartbeat_file=dict(type='path'),
         heartbeat_timeout=dict(type='int', default=120),
         lock_wait_timeout=dict(type='int', default=60),
         source_datadir=dict(type='path', default='/var/lib/mysql'),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    Sender(module).run()
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=transfer.REQUIRED_IF)
+    sender = Sender(module)
+
+    def closed(e):
+        sender.close()
+        return Failure(e.step, e.side, e.code, scrub(e.message, sender.secrets), e.changed_nothing)
+
+    failure.run(module, sender.run, sender.where, sender.result, closed)
 
 
 if __name__ == '__main__':

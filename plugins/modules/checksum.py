@@ -277,6 +277,25 @@ resumed:
   returned: phases compare and resume, also on failure
   type: bool
   sample: true
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(checksum: <message>), or the verdict for a
+      mismatch); C(step) (the phase - C(all), C(pause), C(primary), C(compare), C(resume)),
+      C(side) (C(source), C(replica) or C(link)), C(code), C(changed_nothing) (false only
+      when the check stopped replication and could not start it again), C(message). Codes
+      below."
+    - Side C(source) (I(primary), and I(primary_scan)) C(options) (no C(primary.login_host)),
+      C(login), C(statement_error_<errno>), C(no_binlog) (C(log_bin) off), C(no_scan),
+      C(bad_scan); C(login) and C(statement_error_<errno>) are side C(link) instead for
+      errors 2003, 2005, 2006, 2013, 2026 (cannot connect, or the connection was lost).
+    - Side C(replica) C(login), C(no_pymysql), C(statement_error_<errno>), C(no_connection),
+      C(replication_broken), C(catch_up_error) (an SQL error running up to the primary's
+      position), C(catch_up_timeout), C(resume_failed) (replication not started again,
+      C(resumed) absent), C(mismatch) (with I(fail_on_mismatch)).
+  returned: on failure
+  type: dict
+  sample: {step: all, side: replica, code: replication_broken, changed_nothing: true,
+           message: "replication is broken on the replica (SQL error 1062: ...): heal it before checking the data"}
 msg:
   description: The verdict in one line.
   returned: always
@@ -294,18 +313,43 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
     COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, position_reached, refusal, running_threads,
     scan_list, scan_sums, split_tables, tables_sql, verdict, where)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import status_row
 
 PHASES = ('all', 'pause', 'primary', 'compare', 'resume')
+# The primary cannot be reached, or the connection to it was lost: the link's, not its own.
 
 
-class CheckFailed(Exception):
-    pass
+class Failed(Failure):
+    """A failure of the check, on the replica unless said; main() sets the phase as its
+    step."""
+
+    def __init__(self, code, message, side='replica', changed_nothing=True):
+        Failure.__init__(self, None, side, code, message, changed_nothing)
+
+
+def on_primary(e):
+    """Mark a DbError as met on the primary (as_failure then names its side)."""
+    e.on_primary = True
+    return e
+
+
+def as_failure(e, connected, changed_nothing=True):
+    """The one place a DbError becomes a Failure: a connection that could not be made
+    (connected false) or a statement that failed; on the primary the source's, or the
+    link's when the primary cannot be reached or the connection was lost."""
+    if isinstance(e, Failure):
+        return e
+    side = 'replica'
+    if getattr(e, 'on_primary', False):
+        side = 'link' if e.code in failure.LINK_ERRORS else 'source'
+    return Failed(failure.db_code(e, connected), str(e), side, changed_nothing)
 
 
 def checksums(conn, databases, exclude):
@@ -321,6 +365,13 @@ def checksums(conn, databases, exclude):
 
 def open_snapshot(primary):
     """A consistent snapshot on the primary and the binlog position it stands for."""
+    try:
+        return snapshot_position(primary)
+    except DbError as e:
+        raise on_primary(e)
+
+
+def snapshot_position(primary):
     primary.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
     primary.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
     status = dict((r['Variable_name'], r['Value']) for r in primary.query(
@@ -329,8 +380,8 @@ def open_snapshot(primary):
     binlog_pos = int(status.get('Binlog_snapshot_position') or 0)
     if not binlog_file:
         primary.query('COMMIT')
-        raise CheckFailed('the primary has no binary log (log_bin is off): there is no '
-                          'position to compare the replica at')
+        raise Failed('no_binlog', 'the primary has no binary log (log_bin is off): there '
+                     'is no position to compare the replica at', 'source')
     gtid = primary.query('SELECT BINLOG_GTID_POS(%s, %s) AS gtid',
                          [binlog_file, binlog_pos])[0]['gtid'] or ''
     return dict(binlog_file=binlog_file, binlog_pos=binlog_pos, gtid=gtid)
@@ -353,12 +404,12 @@ class SnapshotChecksums(threading.Thread):
         try:
             self.sums, self.skipped = checksums(*self.args)
         except Exception as e:  # re-raised in the module's thread by result()
-            self.error = e
+            self.error = on_primary(e) if isinstance(e, DbError) else e
         finally:
             try:
                 primary.query('COMMIT')
             except DbError as e:
-                self.error = self.error or e
+                self.error = self.error or on_primary(e)
             self.seconds = time.time() - self.started_at
 
     def result(self):
@@ -380,9 +431,9 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
     while True:
         status = status_row(replica, name) or {}
         if str(status.get('Last_SQL_Errno') or 0) != '0':
-            raise CheckFailed('replication failed while catching up to the primary\'s '
-                              'position: SQL error %s: %s' % (
-                                  status.get('Last_SQL_Errno'), status.get('Last_SQL_Error')))
+            raise Failed('catch_up_error', 'replication failed while catching up to the '
+                         'primary\'s position: SQL error %s: %s' % (
+                             status.get('Last_SQL_Errno'), status.get('Last_SQL_Error')))
         if use_gtid:
             reached = replica.query('SELECT MASTER_GTID_WAIT(%s, 0) AS r',
                                     [snap['gtid']])[0]['r'] == 0
@@ -394,8 +445,8 @@ def run_replica_until(replica, name, snap, use_gtid, timeout):
         if reached and status.get('Slave_SQL_Running') != 'Yes':
             return
         if time.time() > deadline:
-            raise CheckFailed(
-                'the replica did not reach the primary\'s position %s within %ss (IO: %s %s)'
+            raise Failed(
+                'catch_up_timeout', 'the replica did not reach the primary\'s position %s within %ss (IO: %s %s)'
                 % (where(snap), timeout, status.get('Slave_IO_Running'),
                    status.get('Last_IO_Error')))
         time.sleep(0.1)
@@ -424,11 +475,20 @@ def resume(replica, name, running, status):
         replica.query('START SLAVE %%s %s' % running[0], [name])
 
 
+def resume_or_fail(replica, name, running, status, changed_nothing):
+    """resume(), its failure a resume_failed (changed_nothing: whether replication was
+    stopped when the module began, so that stopped is as it was)."""
+    try:
+        resume(replica, name, running, status)
+    except DbError as e:
+        raise Failed('resume_failed', str(e), changed_nothing=changed_nothing)
+
+
 def checkable_status(replica, name):
     status = status_row(replica, name)
     reason = refusal(status, name)
     if reason:
-        raise CheckFailed(reason)
+        raise Failed('no_connection' if not status else 'replication_broken', reason)
     return status
 
 
@@ -457,7 +517,7 @@ def verify(module, primary, replica, out):
     finally:
         if primary_side is not None:
             primary_side.join()
-        resume(replica, name, running, status)
+        resume_or_fail(replica, name, running, status, changed_nothing=not running)
     resumed = time.time()
     out.update(verdict(snap, primary_sums, primary_skipped, replica_sums, replica_skipped))
     out.update(seconds=round(resumed - started, 3),
@@ -496,12 +556,13 @@ def resumed_as_paused(module, replica, out, work=None):
     name, threads = p['connection_name'], p['paused']['threads']
     status = status_row(replica, name)
     if not status:
-        raise CheckFailed('the replica has no replication connection %r' % name)
+        raise Failed('no_connection', 'the replica has no replication connection %r' % name)
     try:
         if work:
             work(status)
     finally:
-        resume(replica, name, threads, status)
+        # Paused before this phase, and left paused when the resume fails: as it was.
+        resume_or_fail(replica, name, threads, status, changed_nothing=True)
         out['resumed'] = True
         since = p['paused'].get('since')
         if since:
@@ -518,12 +579,12 @@ def compare_with_primary(module, replica, out):
 
     def work(status):
         if not scan.get('binlog_file'):
-            raise CheckFailed('no scan of the primary to compare with (its phase primary '
-                              'failed or did not run)')
+            raise Failed('no_scan', 'no scan of the primary to compare with (its phase '
+                         'primary failed or did not run)', 'source')
         try:
             found['primary'] = scan_sums(scan.get('checksums'))
         except ValueError as e:
-            raise CheckFailed('primary_scan: %s' % e)
+            raise Failed('bad_scan', 'primary_scan: %s' % e, 'source')
         run_replica_until(replica, p['connection_name'], scan, using_gtid(status),
                           p['catch_up_timeout'])
         found['replica'] = checksums(replica, p['databases'], p['exclude_databases'])
@@ -542,6 +603,43 @@ def resume_paused(module, replica, out):
     resumed_as_paused(module, replica, out)
     out['msg'] = 'replication resumed (%s)' % (
         ', '.join(module.params['paused']['threads']) or 'nothing ran')
+
+
+def check(module, phase, out):
+    """Run the phase, its result into out (the queries too, also on failure)."""
+    replica = primary = None
+    try:
+        if phase != 'primary':
+            replica = Connection(module.params)
+        if phase in ('all', 'primary'):
+            primary_params = module.params['primary'] or {}
+            if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
+                raise Failed('options', 'primary.login_host is required (the primary as '
+                             'this host reaches it)', 'source')
+            try:
+                primary = Connection(primary_params)
+            except DbError as e:
+                raise on_primary(e)
+        if phase == 'all':
+            verify(module, primary, replica, out)
+        elif phase == 'pause':
+            pause(module, replica, out)
+        elif phase == 'primary':
+            scan_primary(module, primary, out)
+        elif phase == 'compare':
+            compare_with_primary(module, replica, out)
+        else:
+            resume_paused(module, replica, out)
+    except DbError as e:
+        connected = primary if getattr(e, 'on_primary', False) else replica
+        raise as_failure(e, connected is not None)
+    finally:
+        out['queries'] = (primary.queries if primary else []) + (replica.queries if replica else [])
+        for conn in (primary, replica):
+            if conn:
+                conn.close()
+    if 'equal' in out and not out['equal'] and module.params['fail_on_mismatch']:
+        raise Failed('mismatch', out.pop('msg'))
 
 
 def main():
@@ -570,38 +668,18 @@ def main():
                            required_if=[('phase', 'compare', ['paused', 'primary_scan']),
                                         ('phase', 'resume', ['paused'])])
     phase = module.params['phase']
-    replica = primary = None
     out = {}
     try:
-        if phase != 'primary':
-            replica = Connection(module.params)
-        if phase in ('all', 'primary'):
-            primary_params = module.params['primary'] or {}
-            if not primary_params.get('login_host') and not primary_params.get('login_unix_socket'):
-                module.fail_json(msg='checksum: primary.login_host is required (the primary '
-                                     'as this host reaches it)', queries=[])
-            primary = Connection(primary_params)
-        if phase == 'all':
-            verify(module, primary, replica, out)
-        elif phase == 'pause':
-            pause(module, replica, out)
-        elif phase == 'primary':
-            scan_primary(module, primary, out)
-        elif phase == 'compare':
-            compare_with_primary(module, replica, out)
+        check(module, phase, out)
+    except Failure as e:
+        e.step = phase
+        queries = out.pop('queries', [])
+        if e.code == 'mismatch':  # the verdict, as on success
+            where, kept = None, dict(out, changed=False)
         else:
-            resume_paused(module, replica, out)
-    except (DbError, CheckFailed) as e:
-        queries = (primary.queries if primary else []) + (replica.queries if replica else [])
-        failed = dict((k, out[k]) for k in ('resumed', 'replica_paused_seconds') if k in out)
-        module.fail_json(msg='checksum: %s' % e, queries=queries, **failed)
-    finally:
-        for conn in (primary, replica):
-            if conn:
-                conn.close()
-    out['queries'] = (primary.queries if primary else []) + (replica.queries if replica else [])
-    if 'equal' in out and not out['equal'] and module.params['fail_on_mismatch']:
-        module.fail_json(changed=False, **out)
+            where = 'checksum'
+            kept = dict((k, out[k]) for k in ('resumed', 'replica_paused_seconds') if k in out)
+        failure.fail(module, e, where, queries=queries, **kept)
     module.exit_json(changed=False, **out)
 
 

@@ -191,6 +191,25 @@ queries:
   returned: always
   type: list
   elements: str
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(replica_local <phase>: <message>); a failure of
+      the state file's content, of an account or of the upgrade's wait says C(restore)
+      there, whatever the phase); C(step) (the phase - C(digest), C(capture), C(restore),
+      C(finish), C(discard)), C(side) (C(source), C(replica) or C(link): always C(replica)
+      here, the server this module logs in to), C(code), C(changed_nothing) (no statement
+      that changes the server ran, one the server refused not counted; C(capture) writes its
+      file whole or not at all), C(message). Codes below."
+    - C(login), C(no_pymysql), C(statement_error_<errno>) (a statement failed),
+      C(state_file_error) (the state file cannot be written, read or removed).
+    - C(restore) and C(finish) C(no_state_file) (run C(capture) first), C(bad_state_file)
+      (not ours, also in C(capture)), C(upgrade_running) (C(mariadb-upgrade) did not end),
+      C(unknown_global) (in the state file), C(account_failed) (an account's statement
+      failed, by server error number only).
+  returned: on failure
+  type: dict
+  sample: {step: restore, side: replica, code: no_state_file, changed_nothing: true,
+           message: "no state file /var/lib/reseed/replica_local.json; run phase=capture before the swap ..."}
 msg:
   description: What happened, in one line.
   returned: always
@@ -202,20 +221,28 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_local as rl
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, error_code, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 
 NO_SUCH_ACCOUNT = (1133, 1141, 1396)  # SHOW CREATE USER / SHOW GRANTS of an absent account
 UNKNOWN_VARIABLE = 1193
 # Where reseed.mariadb.datadir_swap writes its hold (Debian, RHEL).
 HOLD_FILES = ('/etc/mysql/mariadb.conf.d/99-reseed-hold.cnf', '/etc/my.cnf.d/99-reseed-hold.cnf')
+# Statements that change nothing of the server (the others write: ALTER, DROP, CREATE, GRANT,
+# SET GLOBAL, an account's definition shown as its label).
+READS = ('SHOW', 'SELECT', 'SET SESSION')
 
 
-class Failed(Exception):
-    def __init__(self, step, cause, todo, changed=False):
-        super(Failed, self).__init__('%s: %s; %s' % (step, cause, todo))
-        self.changed = changed
+class Failed(Failure):
+    """A failure of what the restore reads and writes, wherever it is met (its msg says
+    restore; main() sets the phase as its step)."""
+
+    def __init__(self, code, cause, todo, changed_nothing=True):
+        Failure.__init__(self, 'restore', 'replica', code, '%s; %s' % (cause, todo),
+                         changed_nothing)
 
 
 def first_value(row):
@@ -264,8 +291,9 @@ def run_secret(db, sql, args, label):
     try:
         cursor.execute(sql, args)
     except Exception as e:
-        raise Failed('restore', '%s failed with server error %s' % (label, error_code(e)),
-                     'read the server error log; the account is as the copy had it', True)
+        raise Failed('account_failed', '%s failed with server error %s' % (
+            label, error_code(e)), 'read the server error log; the account is as the copy '
+            'had it', changed_nothing=False)
     finally:
         cursor.close()
 
@@ -294,13 +322,13 @@ def read_state(path, missing_ok=False):
     if not os.path.exists(path):
         if missing_ok:
             return None
-        raise Failed('restore', 'no state file %s' % path,
+        raise Failed('no_state_file', 'no state file %s' % path,
                      'run phase=capture before the swap (the role replica_rebuild does)')
     try:
         with open(path) as f:
             return rl.load_state(f.read())
     except ValueError as e:
-        raise Failed('restore', '%s: %s' % (path, e), 'remove it and rebuild again')
+        raise Failed('bad_state_file', '%s: %s' % (path, e), 'remove it and rebuild again')
 
 
 def digest(db, p):
@@ -374,7 +402,7 @@ def set_globals(module, db, saved):
     if not module.check_mode:
         for name, value in todo.items():
             if name not in rl.GLOBALS + rl.LATE_GLOBALS:
-                raise Failed('restore', 'unknown global %r in the state file' % name,
+                raise Failed('unknown_global', 'unknown global %r in the state file' % name,
                              'remove the state file and rebuild again')
             db.query('SET GLOBAL %s = %%s' % name, [value])  # a name from our own list
     return todo
@@ -400,8 +428,8 @@ def wait_for_upgrade(timeout):
     deadline = time.time() + timeout
     while upgrade_pids():
         if time.time() > deadline:
-            raise Failed('restore', 'mariadb-upgrade (started with the server) still runs '
-                         'after %ss' % timeout, 'let it end, then run again')
+            raise Failed('upgrade_running', 'mariadb-upgrade (started with the server) still '
+                         'runs after %ss' % timeout, 'let it end, then run again')
         time.sleep(0.5)
 
 
@@ -485,6 +513,23 @@ def discard(module, p):
     return dict(changed=True, msg='state file removed: the replica kept its own datadir')
 
 
+def as_failure(e, phase, db, state_file):
+    """The one place a DbError (or an error of the state file) becomes a Failure, of the
+    phase. It changed nothing when no statement that changes the server ran, the last one
+    not counted when the server refused it (it refuses a statement whole; a lost
+    connection, 2000 and up, may have come after it ran)."""
+    queries = db.queries if db else []
+    refused = isinstance(e, DbError) and failure.server_refused(e)
+    if isinstance(e, DbError):
+        e = Failure(phase, 'replica', failure.db_code(e, db), str(e))
+    elif not isinstance(e, Failure):
+        e = Failure(phase, 'replica', 'state_file_error', '%s: %s' % (state_file, e))
+    e.step = phase
+    e.changed_nothing = e.changed_nothing and not failure.wrote(
+        queries, refused, lambda q: not q.startswith(READS))
+    return e
+
+
 def main():
     argument_spec = login_argument_spec()
     argument_spec.update(
@@ -510,26 +555,22 @@ def main():
     try:
         if p['phase'] == 'discard':
             result.update(discard(module, p))
-            module.exit_json(**result)
-        db = Connection(p)
-        phases = dict(digest=lambda: digest(db, p), capture=lambda: capture(module, db, p),
-                      restore=lambda: restore(module, db, p),
-                      finish=lambda: finish(module, db, p))
-        result.update(phases[p['phase']]())
-        result['queries'] = db.queries
-        module.exit_json(**result)
-    except DbError as e:
-        module.fail_json(msg='replica_local %s: %s' % (p['phase'], e),
-                         queries=db.queries if db else [], changed=False)
-    except Failed as e:
-        module.fail_json(msg='replica_local %s' % e, queries=db.queries if db else [],
-                         changed=e.changed)
-    except (IOError, OSError) as e:
-        module.fail_json(msg='replica_local %s: %s: %s' % (p['phase'], p['state_file'], e),
-                         queries=db.queries if db else [], changed=False)
+        else:
+            db = Connection(p)
+            phases = dict(digest=lambda: digest(db, p), capture=lambda: capture(module, db, p),
+                          restore=lambda: restore(module, db, p),
+                          finish=lambda: finish(module, db, p))
+            result.update(phases[p['phase']]())
+            result['queries'] = db.queries
+    except (DbError, Failure, IOError, OSError) as e:
+        said = e.step if isinstance(e, Failed) else p['phase']
+        failure.fail(module, as_failure(e, p['phase'], db, p['state_file']),
+                     'replica_local %s' % said, queries=db.queries if db else [],
+                     state_file=p['state_file'])
     finally:
         if db:
             db.close()
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -253,7 +253,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
-from ansible_collections.reseed.mariadb.plugins.module_utils import connection, failure
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
@@ -264,7 +264,7 @@ SLAVE_RUNNING = 1198
 # Where an IO thread error lies: the link to the primary (cannot connect, lost, TLS, network
 # read), or the primary refusing (too many connections, access denied, host blocked or not
 # allowed, the binlog or GTID position it lacks). Any other error is the replica's own.
-LINK_ERRORS = (2003, 2005, 2006, 2013, 2026, 1158, 1159, 1160, 1161)
+LINK_ERRORS = failure.LINK_ERRORS + (1158, 1159, 1160, 1161)
 SOURCE_ERRORS = (1040, 1044, 1045, 1129, 1130, 1236)
 # Statements that change the server (the others read: SHOW, SELECT).
 WRITES = ('STOP', 'START', 'SET', 'CHANGE', 'RESET')
@@ -412,15 +412,10 @@ def as_failure(e, step, db):
     changes the server ran, the last one not counted when the server refused it (it refuses
     a statement whole; a lost connection, 2000 and up, may have come after it ran)."""
     queries = db.queries if db else []
-    refused = e.code == 'gtid_running'
+    refused = e.code == 'gtid_running' or failure.server_refused(e)
     if isinstance(e, DbError):
-        refused = bool(queries) and e.code is not None and e.code < 2000
-        if not db:
-            code = 'login' if connection.HAS_PYMYSQL else 'no_pymysql'
-        else:
-            code = 'statement_error' + ('_%d' % e.code if e.code else '')
-        e = Failure(step, 'replica', code, str(e))
-    e.changed_nothing = not any(q.startswith(WRITES) for q in queries[:-1 if refused else None])
+        e = Failure(step, 'replica', failure.db_code(e, db), str(e))
+    e.changed_nothing = not failure.wrote(queries, refused, lambda q: q.startswith(WRITES))
     return e
 
 

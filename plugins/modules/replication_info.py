@@ -283,6 +283,25 @@ queries:
   returned: always
   type: list
   elements: str
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(replication_info: <message>), or
+      C(replication_info on <host>: <message>) for this host's server down or its binlog
+      files); C(step), C(side) (C(source), C(replica) or C(link)), C(code),
+      C(changed_nothing) (always true: it only reads), C(message). Codes, by step, below."
+    - C(read replica) (the server of the login options, side C(replica), also when the
+      module runs on the primary) C(server_down) (with I(fail_when_down)), C(login),
+      C(no_pymysql), C(statement_error_<errno>).
+    - C(read primary) (I(primary)) C(login), C(statement_error_<errno>) - side C(link) for
+      errors 2003, 2005, 2006, 2013, 2026 (cannot connect, or the connection was lost),
+      else C(source).
+    - C(read binlog) C(binlog_permission) (run it with become), C(binlog_error),
+      C(gtid_error) - side C(replica). C(diagnose) C(primary_gtid_state) (the primary's
+      C(gtid_binlog_state) is not GTIDs) - side C(source).
+  returned: on failure
+  type: dict
+  sample: {step: read primary, side: link, code: login, changed_nothing: true,
+           message: "reading the primary's gtid_binlog_state (check the primary login options): cannot connect ..."}
 gtid_current_pos:
   description: "@@gtid_current_pos"
   returned: when the server answers (I(state) is not C(down))
@@ -338,6 +357,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import binlog as binloglib
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils import datadir as dd
 from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtidlib
 from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
@@ -345,12 +365,36 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import replica_stat
 from ansible_collections.reseed.mariadb.plugins.module_utils import service
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 
 VARIABLES = ('gtid_current_pos', 'gtid_slave_pos', 'gtid_binlog_pos', 'gtid_binlog_state',
              'gtid_strict_mode', 'read_only', 'server_id', 'log_bin', 'version', 'datadir',
              'have_ssl', 'log_bin_basename', 'log_slave_updates')
 
 MOUNT_FACTS = ('mount_point', 'target', 'fstype', 'source', 'root')
+# The primary cannot be reached, or the connection to it was lost: the link's, not its own.
+
+
+class Failed(Failure):
+    """A failure of this module (it only reads: it changed nothing); here: whether the msg
+    names this host (its server down, its binlog files)."""
+
+    def __init__(self, step, side, code, message, here=False):
+        Failure.__init__(self, step, side, code, message)
+        self.here = here
+
+
+def as_failure(e, step, side, connected):
+    """The one place a DbError becomes a Failure: a connection that could not be made
+    (login, or no PyMySQL) or a statement that failed; on the primary, an error of the link
+    to it when it cannot be reached or was lost."""
+    if side == 'source' and e.code in failure.LINK_ERRORS:
+        side = 'link'
+    code = failure.db_code(e, connected)
+    what = ('reading the primary\'s gtid_binlog_state (check the primary login options)'
+            if step == 'read primary' else
+            'reading this host\'s server status (variables, SHOW ALL SLAVES STATUS)')
+    return Failed(step, side, code, '%s: %s' % (what, e))
 
 
 def datadir_mount(module, datadir):
@@ -377,8 +421,9 @@ def server_service(module, datadir, log_paths, pids=None):
         pids, dd.server_dirs(datadir, log_paths))
 
 
-def exit_down(module, error):
-    """This host's server does not listen: say so, with its paths from the option files."""
+def down(module, error, result):
+    """This host's server does not listen: say so, with its paths from the option files
+    (or, with fail_when_down, a Failure; result gets what it returns then)."""
     processes = service.server_processes()
     paths, paths_error = service.option_file_paths(
         module, service.instance_of(module.params['service_name']))
@@ -388,19 +433,18 @@ def exit_down(module, error):
     if paths_error:
         reason += '; its paths cannot be read from its option files: ' + paths_error
     if module.params['fail_when_down']:
-        module.fail_json(msg='replication_info on %s: %s: this server must run here; start it, '
-                         'or find out why it does not' % (socket.gethostname(), reason),
-                         state=state, server_pids=pids, queries=[])
-    result = dict(changed=False, state=state, needs_rebuild=needs, reason=reason,
-                  connections=[], queries=[], datadir=datadir, server_pids=pids,
-                  datadir_mount=datadir_mount(module, datadir),
-                  server_service=server_service(module, datadir, paths or {}, pids))
+        result.update(state=state, server_pids=pids)
+        raise Failed('read replica', 'replica', 'server_down', '%s: this server must run here; '
+                     'start it, or find out why it does not' % reason, here=True)
+    out = dict(state=state, needs_rebuild=needs, reason=reason, connections=[],
+               datadir=datadir, server_pids=pids, datadir_mount=datadir_mount(module, datadir),
+               server_service=server_service(module, datadir, paths or {}, pids))
     if paths:
-        result['server_paths'] = paths
-    module.exit_json(**result)
+        out['server_paths'] = paths
+    return out
 
 
-def read_binlog(module, names, basename, info, log_slave_updates, queries):
+def read_binlog(module, names, basename, info):
     """binlog_restarts and fingerprints, read from this server's binlog files."""
     p = module.params
     step = 'reading the binlog files in %s' % (os.path.dirname(basename or '') or '?')
@@ -413,14 +457,82 @@ def read_binlog(module, names, basename, info, log_slave_updates, queries):
             step = 'finding the transactions of %s in them' % ','.join(p['fingerprint_gtids'])
             out['fingerprints'] = binloglib.fingerprints(
                 binlog, p['fingerprint_gtids'], gtidlib.state(info['gtid_binlog_state']),
-                gtidlib.position(info['gtid_current_pos']), log_slave_updates)
+                gtidlib.position(info['gtid_current_pos']), info['log_slave_updates'])
         out['binlog_bytes_read'] = binlog.bytes_read if binlog else 0
     except (IOError, OSError, binloglib.BinlogError, gtidlib.GtidError) as e:
-        hint = ('; the module reads them as the user it runs as: run it with become'
-                if getattr(e, 'errno', None) == errno.EACCES else '')
-        module.fail_json(msg='replication_info on %s: %s: %s%s' % (
-            socket.gethostname(), step, e, hint), queries=queries)
+        denied = getattr(e, 'errno', None) == errno.EACCES
+        code = ('binlog_permission' if denied else
+                'gtid_error' if isinstance(e, gtidlib.GtidError) else 'binlog_error')
+        hint = '; the module reads them as the user it runs as: run it with become' if denied else ''
+        raise Failed('read binlog', 'replica', code, '%s: %s%s' % (step, e, hint), here=True)
     return out
+
+
+def read_servers(module, result):
+    """This server's variables and replication rows (and binlog names), and the primary's
+    gtid_binlog_state when I(primary) is given: (info, rows, binlog names, primary state),
+    or the result of a server that is down."""
+    p = module.params
+    db = primary = None
+    step, side = 'read replica', 'replica'
+    try:
+        try:
+            db = Connection(p)
+        except DbError as e:
+            if e.code in SERVER_DOWN_ERRORS and local_server(connect_kwargs(p)):
+                return down(module, str(e), result)
+            raise
+        info = dict((v, db.variable(v)) for v in VARIABLES)
+        rows = db.query('SHOW ALL SLAVES STATUS')
+        binlog_names = None
+        if (p['binlog_restarts'] or p['fingerprint_gtids']) and int(info['log_bin'] or 0):
+            binlog_names = [r['Log_name'] for r in db.query('SHOW BINARY LOGS')]
+        result['queries'] = db.queries
+        primary_state = p['primary_gtid_binlog_state']
+        if p['primary']:
+            step, side = 'read primary', 'source'
+            primary = Connection(p['primary'])
+            primary_state = primary.variable('gtid_binlog_state') or ''
+            result['queries'] = db.queries + ['primary: ' + q for q in primary.queries]
+    except DbError as e:
+        raise as_failure(e, step, side, connected=bool(primary if side == 'source' else db))
+    finally:
+        for conn in (db, primary):
+            if conn:
+                conn.close()
+    return diagnosis(module, info, rows, binlog_names, primary_state, result['queries'])
+
+
+def diagnosis(module, info, rows, binlog_names, primary_state, queries):
+    """The server's result: its variables made types, the diagnosis of every connection."""
+    p = module.params
+    for flag in ('gtid_strict_mode', 'read_only', 'log_bin'):
+        info[flag] = bool(int(info[flag] or 0))
+    info['server_id'] = int(info['server_id'])
+    info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
+    info['tls'] = (info.pop('have_ssl') or '').upper() == 'YES'
+    basename = info.pop('log_bin_basename')
+    info['log_slave_updates'] = bool(int(info.pop('log_slave_updates') or 0))
+    if p['binlog_restarts'] or p['fingerprint_gtids']:
+        info.update(read_binlog(module, binlog_names, basename, info))
+    info['datadir_mount'] = datadir_mount(module, info['datadir'])
+    info['server_service'] = server_service(module, info['datadir'],
+                                            dict(log_bin_basename=basename))
+    errant = None
+    if primary_state is not None:
+        try:
+            errant = gtidlib.errant(info['gtid_binlog_state'], primary_state)
+        except gtidlib.GtidError as e:
+            raise Failed('diagnose', 'source', 'primary_gtid_state', 'the primary\'s '
+                         'gtid_binlog_state cannot be read as GTIDs: %s' % e)
+        info['errant_gtids'] = ['%d-%d-%d' % g for g in errant]
+    rules = dict(lag_seconds=p['lag_seconds'], rebuild_io_errors=p['rebuild_io_errors'],
+                 rebuild_sql_errors=p['rebuild_sql_errors'],
+                 never_rebuild_errors=p['never_rebuild_errors'])
+    state, needs, reason, connections = rs.diagnose_server(
+        [rs.normalize(row) for row in rows], errant, **rules)
+    return dict(info, state=state, needs_rebuild=needs, reason=reason, connections=connections,
+                queries=queries)
 
 
 def main():
@@ -441,62 +553,13 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('primary', 'primary_gtid_binlog_state')])
-    p = module.params
-    db = primary = None
-    queries = []
-    step = 'reading this host\'s server status (variables, SHOW ALL SLAVES STATUS)'
+    result = dict(changed=False, queries=[])
     try:
-        try:
-            db = Connection(p)
-        except DbError as e:
-            if e.code in SERVER_DOWN_ERRORS and local_server(connect_kwargs(p)):
-                exit_down(module, str(e))
-            raise
-        info = dict((v, db.variable(v)) for v in VARIABLES)
-        rows = db.query('SHOW ALL SLAVES STATUS')
-        binlog_names = None
-        if (p['binlog_restarts'] or p['fingerprint_gtids']) and int(info['log_bin'] or 0):
-            binlog_names = [r['Log_name'] for r in db.query('SHOW BINARY LOGS')]
-        queries = db.queries
-        primary_state = p['primary_gtid_binlog_state']
-        if p['primary']:
-            step = 'reading the primary\'s gtid_binlog_state (check the primary login options)'
-            primary = Connection(p['primary'])
-            primary_state = primary.variable('gtid_binlog_state') or ''
-            queries = queries + ['primary: ' + q for q in primary.queries]
-    except DbError as e:
-        module.fail_json(msg='replication_info: %s: %s' % (step, e), queries=queries)
-    finally:
-        for conn in (db, primary):
-            if conn:
-                conn.close()
-    for flag in ('gtid_strict_mode', 'read_only', 'log_bin'):
-        info[flag] = bool(int(info[flag] or 0))
-    info['server_id'] = int(info['server_id'])
-    info['datadir'] = (info['datadir'] or '').rstrip('/') or '/'
-    info['tls'] = (info.pop('have_ssl') or '').upper() == 'YES'
-    basename = info.pop('log_bin_basename')
-    info['log_slave_updates'] = slave_updates = bool(int(info.pop('log_slave_updates') or 0))
-    if p['binlog_restarts'] or p['fingerprint_gtids']:
-        info.update(read_binlog(module, binlog_names, basename, info, slave_updates, queries))
-    info['datadir_mount'] = datadir_mount(module, info['datadir'])
-    info['server_service'] = server_service(module, info['datadir'],
-                                            dict(log_bin_basename=basename))
-    errant = None
-    if primary_state is not None:
-        try:
-            errant = gtidlib.errant(info['gtid_binlog_state'], primary_state)
-        except gtidlib.GtidError as e:
-            module.fail_json(msg='replication_info: the primary\'s gtid_binlog_state cannot '
-                             'be read as GTIDs: %s' % e, queries=queries)
-        info['errant_gtids'] = ['%d-%d-%d' % g for g in errant]
-    rules = dict(lag_seconds=p['lag_seconds'], rebuild_io_errors=p['rebuild_io_errors'],
-                 rebuild_sql_errors=p['rebuild_sql_errors'],
-                 never_rebuild_errors=p['never_rebuild_errors'])
-    state, needs, reason, connections = rs.diagnose_server(
-        [rs.normalize(row) for row in rows], errant, **rules)
-    module.exit_json(changed=False, state=state, needs_rebuild=needs, reason=reason,
-                     connections=connections, queries=queries, **info)
+        result.update(read_servers(module, result))
+    except Failed as e:
+        failure.fail(module, e, 'replication_info' + (' on %s' % socket.gethostname()
+                                                      if e.here else ''), **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

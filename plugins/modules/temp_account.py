@@ -92,6 +92,20 @@ queries:
     - SET SESSION sql_log_bin = 0
     - CREATE OR REPLACE USER 'reseed_verify'@'%' IDENTIFIED BY '********'
     - GRANT SELECT ON *.* TO 'reseed_verify'@'%'
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(temp_account: cannot <verb> <account>: <message>));
+      C(step) (C(create) for I(state=present), C(drop) for I(state=absent)), C(side)
+      (C(source), C(replica) or C(link): always C(source) here, the server it logs in to,
+      the primary a check reads), C(code), C(changed_nothing) (no C(CREATE), C(GRANT) or
+      C(DROP) ran, one the server refused not counted), C(message)."
+    - Codes C(empty_password) (refused before connecting), C(login), C(no_pymysql),
+      C(privileges) (errors 1044, 1142, 1227 - the login account lacks a privilege, the
+      message says which it needs), C(statement_error_<errno>).
+  returned: on failure
+  type: dict
+  sample: {step: create, side: source, code: privileges, changed_nothing: true,
+           message: "CREATE OR REPLACE USER ... failed on root@socket ...: (1227) Access denied; ..."}
 msg:
   description: What happened, in one line.
   returned: always
@@ -101,12 +115,15 @@ msg:
 import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 
-
-class Failed(Exception):
-    pass
+# It runs on the server it changes, the primary a check reads.
+SIDE = 'source'
+# Statements that change the server (the others read, or set the session: SELECT, SHOW, SET).
+WRITES = ('CREATE', 'GRANT', 'DROP')
 
 
 def native_hash(password):
@@ -180,6 +197,20 @@ PRIVILEGE_HINT = ('log in as an account with CREATE USER, SELECT WITH GRANT OPTI
                   'BINLOG ADMIN (root over the unix socket has them)')
 
 
+def as_failure(e, step, verb, account, db):
+    """The one place a DbError becomes a Failure (its message 'cannot <verb> <account>: ...',
+    with what the login needs when the server refused a privilege). It changed nothing when
+    no statement that changes the server ran, the last one not counted when the server
+    refused it (it refuses a statement whole; a lost connection, 2000 and up, may have come
+    after it ran)."""
+    queries = db.queries if db else []
+    hint = ('; ' + PRIVILEGE_HINT) if e.code in PRIVILEGE_ERRORS else ''
+    code = 'privileges' if db and hint else failure.db_code(e, db)
+    wrote = failure.wrote(queries, failure.server_refused(e), lambda q: q.startswith(WRITES))
+    return Failure(step, SIDE, code, 'cannot %s %s: %s%s' % (verb, account, e, hint),
+                   changed_nothing=not wrote)
+
+
 def main():
     argument_spec = login_argument_spec()
     argument_spec.update(
@@ -193,16 +224,17 @@ def main():
     p = module.params
     name, host = p['name'], p['host']
     account = '%s@%s' % (name, host)
+    step = 'create' if p['state'] == 'present' else 'drop'
     db = None
     result = dict(changed=False, account=account, action='none', queries=[])
     try:
         if p['state'] == 'present' and not p['password']:
-            raise Failed('an empty password is refused: give the account a password')
+            raise Failure(step, SIDE, 'empty_password', 'cannot %s %s: an empty password is '
+                          'refused: give the account a password' % (VERBS['none'], account))
         db = Connection(p)
         result['action'] = plan(p['state'], read_account(db, name, host), name, host,
                                 p['password'])
         if result['action'] != 'none':
-            # Set before the statements: once the first one ran, something may have changed.
             result['changed'] = True
             if not module.check_mode:
                 apply(db, result['action'], name, host, p['password'])
@@ -210,16 +242,15 @@ def main():
         result['msg'] = '%s %s%s' % (
             account, 'as wanted' if result['action'] == 'none' else result['action'],
             ' (check mode)' if module.check_mode and result['changed'] else '')
-        module.exit_json(**result)
-    except (DbError, Failed) as e:
-        hint = ('; ' + PRIVILEGE_HINT) if getattr(e, 'code', None) in PRIVILEGE_ERRORS else ''
-        module.fail_json(msg='temp_account: cannot %s %s: %s%s' % (
-            VERBS[result['action']], account, e, hint), queries=db.queries if db else [],
-            account=account, action=result['action'],
-            changed=result['changed'] and not module.check_mode)
+    except (DbError, Failure) as e:
+        fault = e if isinstance(e, Failure) else as_failure(
+            e, step, VERBS[result['action']], account, db)
+        failure.fail(module, fault, 'temp_account', queries=db.queries if db else [],
+                     account=account, action=result['action'])
     finally:
         if db:
             db.close()
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

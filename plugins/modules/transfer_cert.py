@@ -88,6 +88,19 @@ removed:
   returned: state=absent
   type: list
   elements: str
+failure:
+  description:
+    - "What failed, in fields (C(msg) is C(transfer_cert: <message>)); C(step) (C(make) for
+      I(state=present), C(remove) for I(state=absent)), C(side) (C(source), C(replica) or
+      C(link): always C(link) here - the pair is the stream's, made on either end),
+      C(code), C(changed_nothing) (always true: a directory made for a certificate that
+      failed is removed), C(message)."
+    - C(make) C(no_openssl), C(openssl_failed). C(remove) C(not_cert_dir) (I(path) is not a
+      directory of I(prefix)).
+  returned: on failure
+  type: dict
+  sample: {step: make, side: link, code: no_openssl, changed_nothing: true,
+           message: "openssl is not installed on this host (package openssl): the tls transport needs it"}
 '''
 
 import glob
@@ -97,9 +110,55 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reseed.mariadb.plugins.module_utils import failure
+from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.transfer import fingerprint
 
 NAME = 'reseed-cert-%s-'
+# The pair serves the stream between the two hosts, and is made on either end of it.
+SIDE = 'link'
+
+
+def remove(module, p, prefix, base):
+    """State absent: the directory given, and every one of the prefix."""
+    found = [d for d in glob.glob(os.path.join(base, NAME % prefix + '*')) if os.path.isdir(d)]
+    if p['path']:
+        if not os.path.basename(p['path']).startswith(NAME % prefix):
+            raise Failure('remove', SIDE, 'not_cert_dir', '%s is not a transfer certificate '
+                          'directory of %s' % (p['path'], prefix))
+        found = sorted(set(found) | set([p['path']] if os.path.isdir(p['path']) else []))
+    if not module.check_mode:
+        for d in found:
+            shutil.rmtree(d, ignore_errors=True)
+    return dict(changed=bool(found), removed=found)
+
+
+def make(module, p, prefix, base):
+    """State present: a new key and certificate in a new private directory."""
+    if module.check_mode:
+        return dict(changed=True, msg='would make a key and a certificate in %s' % base)
+    openssl = module.get_bin_path('openssl')
+    if not openssl:
+        raise Failure('make', SIDE, 'no_openssl', 'openssl is not installed on this host '
+                      '(package openssl): the tls transport needs it')
+    path = tempfile.mkdtemp(prefix=NAME % prefix, dir=base)  # mode 0700
+    key_file, cert_file = os.path.join(path, 'key.pem'), os.path.join(path, 'cert.pem')
+    old = os.umask(0o077)
+    try:
+        rc, out, err = module.run_command([
+            openssl, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+            '-nodes', '-days', '2', '-sha256', '-subj', '/CN=%s' % p['common_name'],
+            '-keyout', key_file, '-out', cert_file])
+    finally:
+        os.umask(old)
+    if rc != 0:
+        shutil.rmtree(path, ignore_errors=True)
+        raise Failure('make', SIDE, 'openssl_failed', 'openssl could not make a certificate '
+                      '(exit code %d): %s' % (rc, ' | '.join(err.strip().splitlines()[-3:])))
+    with open(cert_file) as f:
+        cert = f.read()
+    return dict(changed=True, path=path, cert_file=cert_file, key_file=key_file, cert=cert,
+                fingerprint=fingerprint(cert))
 
 
 def main():
@@ -113,41 +172,12 @@ def main():
     p = module.params
     prefix = re.sub(r'[^\w.-]', '_', p['prefix'])
     base = p['tmpdir'] or tempfile.gettempdir()
-    if p['state'] == 'absent':
-        found = [d for d in glob.glob(os.path.join(base, NAME % prefix + '*')) if os.path.isdir(d)]
-        if p['path']:
-            if not os.path.basename(p['path']).startswith(NAME % prefix):
-                module.fail_json(msg='transfer_cert: %s is not a transfer certificate directory '
-                                 'of %s' % (p['path'], prefix))
-            found = sorted(set(found) | set([p['path']] if os.path.isdir(p['path']) else []))
-        if not module.check_mode:
-            for d in found:
-                shutil.rmtree(d, ignore_errors=True)
-        module.exit_json(changed=bool(found), removed=found)
-    if module.check_mode:
-        module.exit_json(changed=True, msg='would make a key and a certificate in %s' % base)
-    openssl = module.get_bin_path('openssl')
-    if not openssl:
-        module.fail_json(msg='transfer_cert: openssl is not installed on this host (package '
-                         'openssl): the tls transport needs it')
-    path = tempfile.mkdtemp(prefix=NAME % prefix, dir=base)  # mode 0700
-    key_file, cert_file = os.path.join(path, 'key.pem'), os.path.join(path, 'cert.pem')
-    old = os.umask(0o077)
+    result = {}
     try:
-        rc, out, err = module.run_command([
-            openssl, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-            '-nodes', '-days', '2', '-sha256', '-subj', '/CN=%s' % p['common_name'],
-            '-keyout', key_file, '-out', cert_file])
-    finally:
-        os.umask(old)
-    if rc != 0:
-        shutil.rmtree(path, ignore_errors=True)
-        module.fail_json(msg='transfer_cert: openssl could not make a certificate (exit code '
-                         '%d): %s' % (rc, ' | '.join(err.strip().splitlines()[-3:])))
-    with open(cert_file) as f:
-        cert = f.read()
-    module.exit_json(changed=True, path=path, cert_file=cert_file, key_file=key_file, cert=cert,
-                     fingerprint=fingerprint(cert))
+        result = (remove if p['state'] == 'absent' else make)(module, p, prefix, base)
+    except Failure as e:
+        failure.fail(module, e, 'transfer_cert')
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -119,3 +119,43 @@ def test_a_look_ends_when_the_job_ends(tmp_path):
     seconds, out = look(tmp_path, poll=30.0, change_after=0.3)
     assert seconds < 20  # not the whole poll
     assert out.split(action.SEPARATOR)[1].strip() == '{"changed": true, "bytes_read": 5}'
+
+
+FAILURE = dict(step='result', side='replica', code='receiver_failed', changed_nothing=False,
+               message='the receiver on the replica failed: x')
+
+
+def test_the_modules_failure_reaches_the_task_unchanged():
+    result = {'failed': True, 'msg': 'backup_stream to db2:4444 (tls): ...', 'failure': FAILURE,
+              'receiver_failure': {'code': 'extract_failed'}}
+    assert action.with_failure(dict(result), 'no_result') == result
+    assert action.with_failure({'changed': True}, 'no_result') == {'changed': True}
+
+
+def test_a_result_without_the_modules_failure_gets_one():
+    result = action.with_failure({'failed': True, 'msg': 'MODULE FAILURE'}, 'no_result')
+    assert result['failure'] == dict(step='stream', side='source', code='no_result',
+                                     changed_nothing=False, message='MODULE FAILURE')
+
+
+class Task(object):
+    check_mode = False
+    async_val = 0
+    delegate_to = None
+
+    def __init__(self, args):
+        self.args = args
+
+
+def test_a_preflight_runs_in_the_foreground(monkeypatch):
+    ran = []
+    plugin = action.ActionModule.__new__(action.ActionModule)
+    plugin._task = Task({'destination': 'db2', 'preflight': 'yes'})
+    monkeypatch.setattr(action.ActionBase, 'run', lambda self, tmp=None, task_vars=None: {})
+
+    def execute(module_name, task_vars=None, **kwargs):
+        ran.append((module_name, kwargs))
+        return {'changed': False, 'msg': 'the preflight passed'}
+    plugin._execute_module = execute
+    assert plugin.run(task_vars={}) == {'changed': False, 'msg': 'the preflight passed'}
+    assert ran == [(action.MODULE, {})]  # not wrapped in async

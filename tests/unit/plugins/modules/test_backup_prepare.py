@@ -6,13 +6,11 @@ msg is the one it always was."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.reseed.mariadb.plugins.modules import backup_prepare as mod
 
@@ -53,25 +51,24 @@ class MariaBackup(object):
         return rc, '', err
 
 
-def run(monkeypatch, capsys, path, programs=('qpress',), backup=None, **args):
-    """main() with args; the result as a dict."""
-    found = dict((name, '/usr/bin/' + name) for name in programs)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda m, name, *a, **k: found.get(name))
-    backup = backup or MariaBackup()
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda m, args, **k: backup(args))
-    monkeypatch.setattr(mod.open_files, 'apply', lambda plan: plan)
-    args = dict(args, path=path)
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
-    with pytest.raises(SystemExit):
-        mod.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run(monkeypatch, module_main):
+    """A function (path, programs=('qpress',), backup=None, **args) -> main()'s result dict."""
+    def run_it(path, programs=('qpress',), backup=None, **args):
+        found = dict((name, '/usr/bin/' + name) for name in programs)
+        monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
+                            lambda m, name, *a, **k: found.get(name))
+        backup = backup or MariaBackup()
+        monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda m, args, **k: backup(args))
+        monkeypatch.setattr(mod.open_files, 'apply', lambda plan: plan)
+        return module_main(mod, dict(args, path=path))
+    return run_it
 
 
-def test_a_copy_that_is_not_whole_is_refused_before_anything(tmp_path, monkeypatch, capsys):
+def test_a_copy_that_is_not_whole_is_refused_before_anything(tmp_path, run):
     path = copy(tmp_path)
     os.remove(os.path.join(path, 'reseed_received'))
-    res = run(monkeypatch, capsys, path, programs=('mariadb-backup',))
+    res = run(path, programs=('mariadb-backup',))
     assert res['failed'] and res['changed'] is False
     assert res['failure'] == dict(step='check', side='replica', code='not_whole_copy',
                                   changed_nothing=True, message=res['failure']['message'])
@@ -81,21 +78,21 @@ def test_a_copy_that_is_not_whole_is_refused_before_anything(tmp_path, monkeypat
     assert res['msg'] == 'backup_prepare on %s: %s' % (path, res['failure']['message'])
 
 
-def test_qp_files_without_qpress_and_no_mariadb_backup(tmp_path, monkeypatch, capsys):
-    res = run(monkeypatch, capsys, copy(tmp_path, qp=True), programs=('mariadb-backup',))
+def test_qp_files_without_qpress_and_no_mariadb_backup(tmp_path, run):
+    res = run(copy(tmp_path, qp=True), programs=('mariadb-backup',))
     assert (res['failure']['step'], res['failure']['code']) == ('check', 'qp_files')
     assert 'qpress is not installed' in res['msg'] and res['failure']['changed_nothing']
-    res = run(monkeypatch, capsys, copy(tmp_path, name='plain'), programs=())
+    res = run(copy(tmp_path, name='plain'), programs=())
     assert (res['failure']['step'], res['failure']['code']) == ('check', 'not_installed')
     assert res['msg'].endswith(': mariadb-backup is not installed (Debian and RHEL: package '
                                'mariadb-backup, of the server\'s version)')
 
 
-def test_a_failed_prepare_changed_the_copy_and_names_the_redo_format(tmp_path, monkeypatch, capsys):
+def test_a_failed_prepare_changed_the_copy_and_names_the_redo_format(tmp_path, run):
     path = copy(tmp_path)
     err = ('[00] InnoDB: Upgrade after a crash is not supported.\n'
            '[00] The redo log was created with MariaDB 10.5.9; upgrade is not possible')
-    res = run(monkeypatch, capsys, path, programs=('mariadb-backup',),
+    res = run(path, programs=('mariadb-backup',),
               backup=MariaBackup(prepare=(1, err)))
     assert res['failure'] == dict(step='prepare', side='replica', code='redo_format',
                                   changed_nothing=False, message=res['msg'].split(': ', 1)[1])
@@ -107,32 +104,31 @@ def test_a_failed_prepare_changed_the_copy_and_names_the_redo_format(tmp_path, m
         'with MariaDB 10.5.9; upgrade is not possible' % path)
     # What was read before the prepare is returned with the failure.
     assert res['gtid'] == '0-1-100' and res['open_files']['enough'] is True
-    res = run(monkeypatch, capsys, str(tmp_path / 'staging'), programs=('mariadb-backup',),
+    res = run(str(tmp_path / 'staging'), programs=('mariadb-backup',),
               backup=MariaBackup(prepare=(1, 'some error')))
     assert res['failure']['code'] == 'prepare_failed'
 
 
-def test_a_failed_decompress_and_a_prepare_that_said_ok_wrongly(tmp_path, monkeypatch, capsys):
+def test_a_failed_decompress_and_a_prepare_that_said_ok_wrongly(tmp_path, run):
     path = copy(tmp_path, qp=True)
-    res = run(monkeypatch, capsys, path, backup=MariaBackup(decompress=2),
+    res = run(path, backup=MariaBackup(decompress=2),
               programs=('qpress', 'mariadb-backup'))
     assert res['failure'] == dict(step='decompress', side='replica', code='decompress_failed',
                                   changed_nothing=False, message='mariadb-backup --decompress '
                                   'failed (exit code 2): decompress: bad block')
-    res = run(monkeypatch, capsys, path, backup=MariaBackup(writes=False),
+    res = run(path, backup=MariaBackup(writes=False),
               programs=('qpress', 'mariadb-backup'))
     assert (res['failure']['step'], res['failure']['code']) == ('verify', 'not_prepared')
     assert res['msg'] == ('backup_prepare on %s: mariadb-backup --prepare said OK but the '
                           'checkpoints say full-backuped' % path)
 
 
-def test_a_prepare_that_works_has_no_failure_and_a_second_run_changes_nothing(
-        tmp_path, monkeypatch, capsys):
+def test_a_prepare_that_works_has_no_failure_and_a_second_run_changes_nothing(tmp_path, run):
     path = copy(tmp_path)
     backup = MariaBackup()
-    res = run(monkeypatch, capsys, path, programs=('mariadb-backup',), backup=backup)
+    res = run(path, programs=('mariadb-backup',), backup=backup)
     assert res['changed'] is True and res['prepared'] is True and 'failure' not in res
     assert res['backup_type'] == 'log-applied' and res['msg'].startswith('prepared in ')
-    res = run(monkeypatch, capsys, path, programs=('mariadb-backup',), backup=backup)
+    res = run(path, programs=('mariadb-backup',), backup=backup)
     assert res['changed'] is False and res['msg'] == 'already prepared'
     assert backup.ran == ['--version', '--prepare', '--version']

@@ -76,7 +76,7 @@ def test_pause_stops_replication_and_says_how_it_ran():
 
 def test_pause_refuses_a_broken_replica_and_stops_nothing():
     db = FakeDb({'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '1062'})
-    with pytest.raises(mod.CheckFailed, match='SQL error 1062'):
+    with pytest.raises(mod.Failed, match='SQL error 1062'):
         mod.pause(FakeModule(phase='pause'), db, {})
     assert db.queries == ['SHOW ALL SLAVES STATUS']
 
@@ -125,7 +125,7 @@ def test_a_failed_compare_resumes_the_replica_as_it_was_paused(primary_scan, fai
     db, out = FakeDb(fail=fail), {}
     module = FakeModule(phase='compare', primary_scan=primary_scan or scan(),
                         paused={'threads': ['IO_THREAD']})
-    with pytest.raises((mod.CheckFailed, DbError), match=message):
+    with pytest.raises((mod.Failed, DbError), match=message):
         mod.compare_with_primary(module, db, out)
     assert out['resumed'] is True
     assert db.queries[-3] == "STOP SLAVE ''"
@@ -135,10 +135,12 @@ def test_a_failed_compare_resumes_the_replica_as_it_was_paused(primary_scan, fai
 
 def test_a_failed_resume_is_not_reported_as_resumed():
     db, out = FakeDb(fail={'START SLAVE': DbError('read only', 1290)}), {}
-    with pytest.raises(DbError):
+    with pytest.raises(mod.Failed, match='read only') as failed:
         mod.resume_paused(FakeModule(phase='resume', paused={'threads': ['IO_THREAD', 'SQL_THREAD']}),
                           db, out)
     assert 'resumed' not in out
+    # Paused before the phase, paused after it: as it was.
+    assert (failed.value.code, failed.value.changed_nothing) == ('resume_failed', True)
 
 
 def test_resume_starts_what_ran_and_nothing_else():
@@ -146,6 +148,87 @@ def test_resume_starts_what_ran_and_nothing_else():
     mod.resume_paused(FakeModule(phase='resume', paused={'threads': []}), db, out)
     assert out['resumed'] and out['msg'] == 'replication resumed (nothing ran)'
     assert db.queries[-1].startswith('CHANGE MASTER')
-    with pytest.raises(mod.CheckFailed, match='no replication connection'):
+    with pytest.raises(mod.Failed, match='no replication connection'):
         mod.resume_paused(FakeModule(phase='resume', connection_name='east',
                                      paused={'threads': []}), db, {})
+
+
+# ---- main(): the failure in fields, the msg as it was --------------------------------------
+
+class Server(FakeDb):
+    """FakeDb as main() connects to it; refuse: statements (exact) that fail."""
+
+    def __init__(self, status=None, sums=(100, 123), refuse=None):
+        FakeDb.__init__(self, status, sums)
+        self.refuse = refuse or {}
+
+    def query(self, sql, args=None, secret_args=()):
+        if sql in self.refuse:
+            self.queries.append(sql)
+            raise self.refuse[sql]
+        return FakeDb.query(self, sql, args, secret_args)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def run_main(module_main, fake_connection):
+    """A function (replica, source, **args) -> main()'s result dict (the primary at db1)."""
+    def run_it(replica, source, **args):
+        fake_connection(mod, replica, source)
+        return module_main(mod, dict(dict(primary=dict(login_host='db1'),
+                                          exclude_databases=['mysql'], catch_up_timeout=5),
+                                     **args))
+    return run_it
+
+
+def test_a_broken_replica_is_refused_as_the_replicas_having_changed_nothing(run_main):
+    replica = Server({'Slave_SQL_Running': 'No', 'Last_SQL_Errno': '1062',
+                      'Last_SQL_Error': 'Duplicate entry'})
+    res = run_main(replica, Server())
+    assert res['failure'] == dict(step='all', side='replica', code='replication_broken',
+                                  changed_nothing=True, message=res['msg'][len('checksum: '):])
+    assert res['msg'] == ('checksum: replication is broken on the replica (SQL error 1062: '
+                          'Duplicate entry): heal it before checking the data')
+    assert res['changed'] is False and res['queries'] == ['SHOW ALL SLAVES STATUS']
+
+
+def test_a_primary_out_of_reach_is_the_links_and_no_login_host_the_sources(run_main):
+    lost = DbError("cannot connect to MariaDB as reseed_verify@db1:3306: (2003) Can't connect",
+                   2003)
+    res = run_main(Server(), lost)
+    assert res['failure'] == dict(step='all', side='link', code='login', changed_nothing=True,
+                                  message=str(lost))
+    assert res['msg'] == 'checksum: ' + str(lost)
+    res = run_main(Server(), Server(), phase='primary', primary=None)
+    assert res['failure'] == dict(step='primary', side='source', code='options',
+                                  changed_nothing=True, message=res['msg'][len('checksum: '):])
+    assert res['msg'] == ('checksum: primary.login_host is required (the primary as this host '
+                          'reaches it)')
+    assert res['queries'] == []
+    # Refused by the primary inside its snapshot: the source's.
+    denied = DbError('SHOW STATUS failed on reseed_verify@db1:3306: (1227) denied', 1227)
+    res = run_main(Server(), Server(refuse={
+        "SHOW STATUS LIKE 'binlog_snapshot_%'": denied}), phase='primary')
+    assert (res['failure']['side'], res['failure']['code']) == ('source', 'statement_error_1227')
+
+
+def test_a_resume_that_fails_leaves_replication_stopped_and_says_so(run_main):
+    replica = Server(refuse={'START SLAVE %s': DbError('START SLAVE failed on root@localhost: '
+                                                       '(1290) read only', 1290)})
+    res = run_main(replica, Server())
+    assert res['failure'] == dict(step='all', side='replica', code='resume_failed',
+                                  changed_nothing=False, message=res['msg'][len('checksum: '):])
+    assert res['msg'] == 'checksum: START SLAVE failed on root@localhost: (1290) read only'
+    assert res['changed'] is True and 'resumed' not in res
+
+
+def test_a_mismatch_fails_with_the_verdict_as_its_msg(run_main):
+    res = run_main(Server(sums=(99, 123)), Server())
+    assert res['failure'] == dict(step='all', side='replica', code='mismatch',
+                                  changed_nothing=True, message=res['msg'])
+    assert not res['equal'] and res['mismatches'][0]['replica_rows'] == 99
+    assert res['changed'] is False and res['queries'][0].startswith('SET SESSION TRANSACTION')
+    res = run_main(Server(sums=(99, 123)), Server(), fail_on_mismatch=False)
+    assert not res.get('failed') and 'failure' not in res and res['equal'] is False

@@ -6,13 +6,9 @@ and its msg is the one it always was."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
 
 import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import DbError
 from ansible_collections.reseed.mariadb.plugins.modules import datadir_swap as mod
@@ -83,22 +79,22 @@ def host(tmp_path, monkeypatch):
     return box
 
 
-def run(monkeypatch, capsys, host, **args):
-    args = dict(dict(staging=host.staging, hold_replication=False, start_timeout=1), **args)
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
-    with pytest.raises(SystemExit):
-        mod.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run(module_main):
+    """A function (host, **args) -> main()'s result dict (host's staging, a short start)."""
+    def run_it(host, **args):
+        return module_main(mod, dict(dict(staging=host.staging, hold_replication=False,
+                                          start_timeout=1), **args))
+    return run_it
 
 
 def prefix(step):
     return 'datadir_swap on %s, step %s: ' % (mod.socket.gethostname(), step)
 
 
-def test_a_refused_login_fails_reading_the_server_having_changed_nothing(host, monkeypatch, capsys):
+def test_a_refused_login_fails_reading_the_server_having_changed_nothing(host, run):
     host.login_error = "cannot connect to MariaDB as root@socket /x: (1045) Access denied"
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     assert res['failure'] == dict(step='read the server', side='replica', code='login',
                                   changed_nothing=True, message=res['msg'][len(prefix('read the server')):])
     assert res['msg'] == prefix('read the server') + host.login_error + (
@@ -108,10 +104,10 @@ def test_a_refused_login_fails_reading_the_server_having_changed_nothing(host, m
     assert res['service_manager'] == 'service' and res['external_logs'] == []
 
 
-def test_a_copy_not_prepared_is_refused_in_the_preflight(host, monkeypatch, capsys):
+def test_a_copy_not_prepared_is_refused_in_the_preflight(host, run):
     with open(os.path.join(host.staging, 'xtrabackup_checkpoints'), 'w') as f:
         f.write('backup_type = full-backuped\n')
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     assert (res['failure']['step'], res['failure']['code']) == ('preflight', 'not_prepared')
     assert res['failure']['changed_nothing'] is True and res['datadir_untouched'] is True
     assert res['msg'] == prefix('preflight') + (
@@ -120,9 +116,9 @@ def test_a_copy_not_prepared_is_refused_in_the_preflight(host, monkeypatch, caps
     assert host.actions == []
 
 
-def test_a_stop_that_fails_leaves_the_old_server_running(host, monkeypatch, capsys):
+def test_a_stop_that_fails_leaves_the_old_server_running(host, run):
     host.stop = (False, 'service mariadb stop exited 1: busy')
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     assert res['failure'] == dict(step='stop the old server', side='replica', code='stop_failed',
                                   changed_nothing=True, message='service mariadb stop exited 1: '
                                   'busy: nothing was moved; check the service')
@@ -130,10 +126,9 @@ def test_a_stop_that_fails_leaves_the_old_server_running(host, monkeypatch, caps
     assert host.actions == ['stop'] and res['datadir_untouched'] is True
 
 
-def test_a_new_server_that_does_not_start_is_rolled_back_the_host_as_it_was(
-        host, monkeypatch, capsys):
+def test_a_new_server_that_does_not_start_is_rolled_back_the_host_as_it_was(host, run):
     host.starts = [(False, 'service mariadb start exited 1: failed'), (True, '')]
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     datadir = host.vars['datadir']
     assert res['failure'] == dict(step='start the new server', side='replica', code='rolled_back',
                                   changed_nothing=True, message=res['failure']['message'])
@@ -148,13 +143,13 @@ def test_a_new_server_that_does_not_start_is_rolled_back_the_host_as_it_was(
         assert f.read() == 'new'
 
 
-def test_a_rollback_that_fails_says_what_is_left_to_repair(host, monkeypatch, capsys):
+def test_a_rollback_that_fails_says_what_is_left_to_repair(host, monkeypatch, run):
     host.starts = [(False, 'service mariadb start exited 1: failed')]
 
     def rollback(swap):
         raise OSError(13, 'Permission denied')
     monkeypatch.setattr(mod.Swap, 'rollback', rollback)
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     assert (res['failure']['code'], res['failure']['changed_nothing']) == ('rollback_failed', False)
     assert res['datadir_untouched'] is False and res['changed'] is True
     assert res['msg'].startswith(prefix('start the new server') + 'service mariadb start exited '
@@ -163,9 +158,9 @@ def test_a_rollback_that_fails_says_what_is_left_to_repair(host, monkeypatch, ca
     assert res['msg'].endswith('; repair by hand')
 
 
-def test_a_swap_that_works_has_no_failure(host, monkeypatch, capsys):
-    res = run(monkeypatch, capsys, host)
+def test_a_swap_that_works_has_no_failure(host, run):
+    res = run(host)
     assert res['changed'] is True and 'failure' not in res and 'datadir_untouched' not in res
     assert res['msg'].startswith('swapped in %s; old datadir ' % host.staging)
-    res = run(monkeypatch, capsys, host)
+    res = run(host)
     assert res['changed'] is False and res['msg'].startswith('already swapped in: ')

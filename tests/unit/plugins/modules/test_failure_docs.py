@@ -69,8 +69,7 @@ def test_failure_is_documented_with_every_code(name, path):
 
 
 def test_a_failure_names_its_side():
-    with pytest.raises(ValueError):
-        failure.Failure('stream', 'elsewhere', 'x', 'y')
+    pytest.raises(ValueError, failure.Failure, 'stream', 'elsewhere', 'x', 'y')
     e = failure.Failure('stream', 'link', 'stalled', 'no byte for 60 s', changed_nothing=False)
     assert e.as_dict() == dict(step='stream', side='link', code='stalled', changed_nothing=False,
                                message='no byte for 60 s')

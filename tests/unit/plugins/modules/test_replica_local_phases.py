@@ -232,3 +232,114 @@ def test_restore_without_a_capture_still_disables_the_events(tmp_path):
     module = FakeModule(state_file=str(tmp_path / 'none.json'), require_state=True)
     with pytest.raises(mod.Failed):
         mod.restore(module, new, module.params)
+
+
+# ---- main(): the failure in fields, the msg as it was --------------------------------------
+
+class Server(FakeDb):
+    """FakeDb as main() connects to it: statements recorded as Connection records them (text),
+    and a statement that fails (fail: prefix -> server error number)."""
+
+    def __init__(self, *args, **kwargs):
+        self.fail = kwargs.pop('fail', {})
+        FakeDb.__init__(self, *args, **kwargs)
+
+    def query(self, sql, args=None, secret_args=()):
+        for prefix, code in self.fail.items():
+            if sql.startswith(prefix):
+                self.queries.append(sql)
+                raise DbError('%s failed on root@localhost: (%d) refused' % (sql, code), code)
+        try:
+            return FakeDb.query(self, sql, args, secret_args)
+        finally:
+            self.queries[-1] = sql
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def run_main(monkeypatch, module_main, fake_connection):
+    """A function (server, **args) -> main()'s result dict (no mariadb-upgrade running)."""
+    def run_it(server, **args):
+        fake_connection(mod, server)
+        monkeypatch.setattr(mod, 'upgrade_pids', lambda: [])
+        return module_main(mod, args)
+    return run_it
+
+
+def state_file(tmp_path, **state):
+    path = tmp_path / 'state.json'
+    path.write_text(mod.rl.state_text(dict(dict(event_scheduler='ON', accounts=[],
+                                                carry_accounts=False, globals={},
+                                                late_globals={}), **state)))
+    return str(path)
+
+
+EVENTS = [{'EVENT_SCHEMA': 'labdb', 'EVENT_NAME': 'tick', 'DEFINER': 'root@localhost',
+           'STATUS': 'ENABLED'}]
+
+
+def test_a_restore_without_its_state_file_changed_nothing(tmp_path, run_main):
+    path = str(tmp_path / 'none.json')
+    res = run_main(Server({}, events=EVENTS, globals_=GLOBALS),
+                   phase='restore', state_file=path)
+    assert res['failure'] == dict(step='restore', side='replica', code='no_state_file',
+                                  changed_nothing=True, message=res['msg'][len('replica_local restore: '):])
+    assert res['msg'] == ('replica_local restore: no state file %s; run phase=capture before the '
+                          'swap (the role replica_rebuild does)' % path)
+    assert res['changed'] is False and res['state_file'] == path
+
+
+def test_a_restore_that_fails_mid_way_changed_the_server(tmp_path, run_main):
+    path = state_file(tmp_path, globals={'bogus': 1})
+    server = Server({}, events=EVENTS, globals_=dict(GLOBALS, bogus=0))
+    res = run_main(server, phase='restore', state_file=path)
+    assert res['failure'] == dict(step='restore', side='replica', code='unknown_global',
+                                  changed_nothing=False, message=res['failure']['message'])
+    assert res['msg'] == ("replica_local restore: unknown global 'bogus' in the state file; "
+                          "remove the state file and rebuild again")
+    assert res['changed'] is True and any(q.startswith('ALTER DEFINER') for q in res['queries'])
+    # An account whose statement the server refuses: by its number only, changed.
+    account = dict(user='mon', host='%', create=MON[0], grants=MON[1])
+    path = state_file(tmp_path, carry_accounts=True, accounts=[account])
+
+    class Refusing(Cursor):
+        def execute(self, sql, args=None):
+            raise ValueError(1064, "syntax near '%s'" % HASH)  # as PyMySQL's errors carry it
+    server = Server({}, globals_=GLOBALS)
+    server.cursor = lambda: Refusing(server)
+    res = run_main(server, phase='restore', state_file=path)
+    assert (res['failure']['code'], res['failure']['changed_nothing']) == ('account_failed', False)
+    assert res['msg'] == ('replica_local restore: (the definition of mon@% read before the swap) '
+                          'failed with server error 1064; read the server error log; the account '
+                          'is as the copy had it')
+    assert HASH not in json.dumps(res)
+
+
+def test_finish_names_its_phase_and_a_refused_statement_changed_nothing(tmp_path, run_main):
+    path = state_file(tmp_path, late_globals={'read_only': 0})
+    res = run_main(Server({}, globals_=GLOBALS, fail={'SET GLOBAL': 1227}),
+                   phase='finish', state_file=path)
+    assert res['failure'] == dict(step='finish', side='replica', code='statement_error_1227',
+                                  changed_nothing=True, message=res['failure']['message'])
+    assert res['msg'] == ('replica_local finish: SET GLOBAL read_only = %s failed on '
+                          'root@localhost: (1227) refused')
+    assert os.path.exists(path)
+    # The state file's content is the restore's to say, in any phase.
+    (tmp_path / 'state.json').write_text('{}')
+    res = run_main(Server({}, globals_=GLOBALS), phase='finish',
+                   state_file=path)
+    assert (res['failure']['step'], res['failure']['code']) == ('finish', 'bad_state_file')
+    assert res['msg'] == ('replica_local restore: %s: not a reseed replica_local state file of '
+                          'version 1; remove it and rebuild again' % path)
+
+
+def test_a_refused_login_fails_the_capture_having_changed_nothing(tmp_path, run_main):
+    login = DbError('cannot connect to MariaDB as root@socket /x: (1045) Access denied', 1045)
+    res = run_main(login, phase='capture', digest_key='run-key', source_digests={},
+                   state_file=str(tmp_path / 'state.json'))
+    assert res['failure'] == dict(step='capture', side='replica', code='login',
+                                  changed_nothing=True, message=str(login))
+    assert res['msg'] == 'replica_local capture: ' + str(login)
+    assert res['queries'] == [] and res['changed'] is False

@@ -4,12 +4,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-
 import pytest
-
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import DbError
 from ansible_collections.reseed.mariadb.plugins.modules import replication as mod
@@ -158,26 +153,22 @@ class Server(object):
         pass
 
 
-def run_main(monkeypatch, capsys, server, **args):
-    def connect(params):
-        if isinstance(server, DbError):
-            raise server
-        return server
-    monkeypatch.setattr(mod, 'Connection', connect)
-    args = dict(dict(primary_host='10.0.0.1', primary_port=3306, primary_user='repl',
-                     primary_password='pw', primary_connect_retry=1, error_grace=0,
-                     wait_timeout=5), **args)
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
-    with pytest.raises(SystemExit):
-        mod.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run_main(module_main, fake_connection):
+    """A function (server, **args) -> main()'s result dict (a primary at 10.0.0.1)."""
+    def run_it(server, **args):
+        fake_connection(mod, server)
+        return module_main(mod, dict(dict(primary_host='10.0.0.1', primary_port=3306,
+                                          primary_user='repl', primary_password='pw',
+                                          primary_connect_retry=1, error_grace=0,
+                                          wait_timeout=5), **args))
+    return run_it
 
 
-def test_access_denied_by_the_primary_is_the_sources_and_changed_nothing(monkeypatch, capsys):
+def test_access_denied_by_the_primary_is_the_sources_and_changed_nothing(run_main):
     failing = dict(ROW, Slave_IO_Running='Connecting', Last_IO_Errno='1045',
                    Last_IO_Error="Access denied for user 'repl'")
-    res = run_main(monkeypatch, capsys, Server([failing]))
+    res = run_main(Server([failing]))
     assert res['failure'] == dict(step='wait', side='source', code='io_error_1045',
                                   changed_nothing=True, message=res['msg'].split("'': ", 1)[1])
     assert res['msg'] == ("replication on connection '': replicating from 10.0.0.1:3306, IO "
@@ -186,24 +177,23 @@ def test_access_denied_by_the_primary_is_the_sources_and_changed_nothing(monkeyp
     assert res['changed'] is False and res['queries'] == ['SHOW ALL SLAVES STATUS'] * 3
 
 
-def test_a_new_connection_that_cannot_reach_the_primary_is_the_links(monkeypatch, capsys):
+def test_a_new_connection_that_cannot_reach_the_primary_is_the_links(run_main):
     refused = dict(ROW, Slave_IO_Running='Connecting', Last_IO_Errno='2003',
                    Last_IO_Error="Can't connect to server on '10.0.0.1' (111)")
-    res = run_main(monkeypatch, capsys, Server([None, refused]), gtid_slave_pos='0-1-9')
+    res = run_main(Server([None, refused]), gtid_slave_pos='0-1-9')
     assert (res['failure']['side'], res['failure']['code']) == ('link', 'io_error_2003')
     assert res['failure']['changed_nothing'] is False and res['changed'] is True
     assert 'START SLAVE %s' in res['queries']
     # The SQL thread stopped on an error is named first, as the msg does.
     broken = dict(refused, Slave_SQL_Running='No', Last_SQL_Errno='1062',
                   Last_SQL_Error='Duplicate entry')
-    res = run_main(monkeypatch, capsys, Server([broken]))
+    res = run_main(Server([broken]))
     assert (res['failure']['side'], res['failure']['code']) == ('replica', 'sql_error_1062')
     assert 'SQL thread error 1062: Duplicate entry' in res['msg']
 
 
-def test_gtid_slave_pos_refused_changed_nothing_unless_the_connection_was_stopped(
-        monkeypatch, capsys):
-    res = run_main(monkeypatch, capsys, Server([None], {'SET GLOBAL gtid_slave_pos': 1198}, 'two'),
+def test_gtid_slave_pos_refused_changed_nothing_unless_the_connection_was_stopped(run_main):
+    res = run_main(Server([None], {'SET GLOBAL gtid_slave_pos': 1198}, 'two'),
                    connection_name='two', gtid_slave_pos='0-1-9')
     assert res['failure'] == dict(step='configure', side='replica', code='gtid_running',
                                   changed_nothing=True, message=res['failure']['message'])
@@ -211,27 +201,27 @@ def test_gtid_slave_pos_refused_changed_nothing_unless_the_connection_was_stoppe
                           "another replication connection runs (error 1198): stop every "
                           "connection (state=stopped per connection_name), then run this task "
                           "again")
-    res = run_main(monkeypatch, capsys, Server([ROW], {'SET GLOBAL gtid_slave_pos': 1198}, 'two'),
+    res = run_main(Server([ROW], {'SET GLOBAL gtid_slave_pos': 1198}, 'two'),
                    connection_name='two', gtid_slave_pos='0-1-9', force_position=True)
     assert res['failure']['changed_nothing'] is False and res['changed'] is True
     assert res['queries'][-2:] == ['STOP SLAVE %s', 'SET GLOBAL gtid_slave_pos = %s']
 
 
-def test_login_options_and_a_lost_statement(monkeypatch, capsys):
-    res = run_main(monkeypatch, capsys, DbError('cannot connect to MariaDB as root@localhost: '
-                                                '(1045) Access denied', 1045))
+def test_login_options_and_a_lost_statement(run_main):
+    res = run_main(DbError('cannot connect to MariaDB as root@localhost: '
+                           '(1045) Access denied', 1045))
     assert res['failure'] == dict(step='configure', side='replica', code='login',
                                   changed_nothing=True, message=res['failure']['message'])
     assert res['msg'] == ("replication on connection '': cannot connect to MariaDB as "
                           "root@localhost: (1045) Access denied")
     assert res['queries'] == [] and res['changed'] is False
-    res = run_main(monkeypatch, capsys, Server([ROW]), mode='gtid',
+    res = run_main(Server([ROW]), mode='gtid',
                    primary_log_file='mysql-bin.000001', primary_log_pos=4)
     assert (res['failure']['code'], res['msg']) == ('options', 'replication: primary_log_file/pos '
                                                     'go with mode=file_pos; with mode=gtid give '
                                                     'gtid_slave_pos')
     # A connection lost during STOP SLAVE (2013): it may have stopped.
-    res = run_main(monkeypatch, capsys, Server([ROW], {'STOP SLAVE': 2013}), state='stopped')
+    res = run_main(Server([ROW], {'STOP SLAVE': 2013}), state='stopped')
     assert (res['failure']['step'], res['failure']['code']) == ('stop', 'statement_error_2013')
     assert res['failure']['changed_nothing'] is False
     assert res['msg'] == ("replication on connection '': STOP SLAVE %s failed on root@localhost: "

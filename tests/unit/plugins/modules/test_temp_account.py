@@ -9,9 +9,6 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
-
 from ansible_collections.reseed.mariadb.plugins.module_utils import connection
 from ansible_collections.reseed.mariadb.plugins.modules import temp_account as mod
 
@@ -162,24 +159,16 @@ def server(monkeypatch):
     return box
 
 
-def run(monkeypatch, args):
-    """Run the module's main() with args; return its result as a dict."""
-    args = dict(args, login_unix_socket='/nonexistent.sock')
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
-    # ansible-core 2.19 wants the serialization profile the controller would send.
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
-    with pytest.raises(SystemExit):
-        mod.main()
+@pytest.fixture
+def run(module_main):
+    """A function (args) -> main()'s result dict (logging in on a socket that is not there)."""
+    def run_it(args):
+        return module_main(mod, dict(args, login_unix_socket='/nonexistent.sock'))
+    return run_it
 
 
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
-
-
-def test_create_runs_outside_the_binlog_with_the_password_as_a_masked_parameter(
-        server, monkeypatch, capsys):
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD))
-    res = result_of(capsys)
+def test_create_runs_outside_the_binlog_with_the_password_as_a_masked_parameter(server, run):
+    res = run(dict(name='reseed_verify', password=PASSWORD))
     assert res['changed'] is True and res['action'] == 'created', res
     fake = server['server']
     assert fake.accounts[('reseed_verify', '%')][0] == PASSWORD
@@ -196,68 +185,99 @@ def test_create_runs_outside_the_binlog_with_the_password_as_a_masked_parameter(
     assert 'DROP TABLE' not in json.dumps(res)  # not even a piece of it
 
 
-def test_present_twice_changes_nothing_the_second_time(server, monkeypatch, capsys):
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD))
-    result_of(capsys)
+def test_present_twice_changes_nothing_the_second_time(server, run):
+    run(dict(name='reseed_verify', password=PASSWORD))
     before = len(server['server'].ran)
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', password=PASSWORD))
     assert res['changed'] is False and res['action'] == 'none', res
     assert all(sql.startswith(('SELECT', 'SHOW')) for sql, a, b in server['server'].ran[before:])
 
 
-def test_another_password_replaces_the_account(server, monkeypatch, capsys):
+def test_another_password_replaces_the_account(server, run):
     server['server'].accounts[('reseed_verify', '%')] = (
         'old', shown('reseed_verify', '%', 'old')[1], '')
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', password=PASSWORD))
     assert res['changed'] is True and res['action'] == 'replaced'
     assert server['server'].accounts[('reseed_verify', '%')][0] == PASSWORD
 
 
-def test_check_mode_reports_and_writes_nothing(server, monkeypatch, capsys):
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD, _ansible_check_mode=True))
-    res = result_of(capsys)
+def test_check_mode_reports_and_writes_nothing(server, run):
+    res = run(dict(name='reseed_verify', password=PASSWORD, _ansible_check_mode=True))
     assert res['changed'] is True and res['action'] == 'created'
     assert server['server'].accounts == {}
     assert all(sql.startswith(('SELECT', 'SHOW')) for sql, a, b in server['server'].ran)
     server['server'].accounts[('reseed_verify', '%')] = ('abc', [], '')
-    run(monkeypatch, dict(name='reseed_verify', state='absent', _ansible_check_mode=True))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', state='absent', _ansible_check_mode=True))
     assert res['changed'] is True and res['action'] == 'dropped'
     assert ('reseed_verify', '%') in server['server'].accounts
 
 
-def test_absent_drops_outside_the_binlog_then_has_nothing_to_do(server, monkeypatch, capsys):
+def test_absent_drops_outside_the_binlog_then_has_nothing_to_do(server, run):
     server['server'].accounts[('reseed_verify', '%')] = (
         'abc', shown('reseed_verify', '%', 'abc')[1], '')
-    run(monkeypatch, dict(name='reseed_verify', state='absent'))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', state='absent'))
     assert res['changed'] is True and res['action'] == 'dropped'
     assert server['server'].accounts == {}
     drops = [b for sql, a, b in server['server'].ran if sql.startswith('DROP')]
     assert drops == [False]
-    run(monkeypatch, dict(name='reseed_verify', state='absent'))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', state='absent'))
     assert res['changed'] is False and res['action'] == 'none'
 
 
-def test_an_empty_password_is_refused_before_connecting(server, monkeypatch, capsys):
-    run(monkeypatch, dict(name='reseed_verify', password=''))
-    res = result_of(capsys)
+def test_an_empty_password_is_refused_before_connecting(server, run):
+    res = run(dict(name='reseed_verify', password=''))
     assert res['failed'] and 'empty password' in res['msg'] and res['changed'] is False
     assert server['server'].ran == []
 
 
-def test_a_refused_statement_says_what_the_login_needs(server, monkeypatch, capsys):
+def test_a_refused_statement_says_what_the_login_needs(server, monkeypatch, run):
     def refuse(sql, args):
         if sql.startswith('CREATE'):
             raise connection.pymysql.err.OperationalError(
                 1227, 'Access denied; you need (at least one of) the CREATE USER privilege(s)')
         return FakeServer.run(server['server'], sql, args)
     monkeypatch.setattr(server['server'], 'run', refuse)
-    run(monkeypatch, dict(name='reseed_verify', password=PASSWORD))
-    res = result_of(capsys)
+    res = run(dict(name='reseed_verify', password=PASSWORD))
     assert res['failed'] and res['msg'].startswith('temp_account: cannot create reseed_verify@%: ')
     assert 'CREATE USER, SELECT WITH GRANT OPTION and BINLOG ADMIN' in res['msg']
     assert '\n' not in res['msg'] and PASSWORD not in json.dumps(res)
+
+
+def test_the_failure_in_fields_and_the_msg_as_it_was(server, monkeypatch, run):
+    res = run(dict(name='reseed_verify', password=''))
+    assert res['failure'] == dict(step='create', side='source', code='empty_password',
+                                  changed_nothing=True, message=res['msg'][len('temp_account: '):])
+    assert res['msg'] == ('temp_account: cannot read reseed_verify@%: an empty password is '
+                          'refused: give the account a password')
+    # Refused at CREATE: nothing was written; refused at GRANT: the account was created.
+    for refused, changed_nothing in (('CREATE', True), ('GRANT', False)):
+        def refuse(sql, args, refused=refused):
+            if sql.startswith(refused):
+                raise connection.pymysql.err.OperationalError(1227, 'Access denied')
+            return FakeServer.run(server['server'], sql, args)
+        monkeypatch.setattr(server['server'], 'run', refuse)
+        res = run(dict(name='reseed_verify', password=PASSWORD))
+        assert res['failure'] == dict(step='create', side='source', code='privileges',
+                                      changed_nothing=changed_nothing,
+                                      message=res['msg'][len('temp_account: '):])
+        assert res['changed'] is not changed_nothing and res['action'] == 'created'
+        assert res['msg'].endswith('(1227) Access denied; ' + mod.PRIVILEGE_HINT)
+        assert PASSWORD not in json.dumps(res)
+        server['server'].accounts.clear()
+
+
+def test_a_drop_that_cannot_log_in_changed_nothing(server, monkeypatch, run):
+    class Refusing(object):
+        cursors = connection.pymysql.cursors
+        err = connection.pymysql.err
+
+        @staticmethod
+        def connect(**kwargs):
+            raise Refusing.err.OperationalError(1045, "Access denied for user 'x'")
+    monkeypatch.setattr(connection, 'pymysql', Refusing)
+    res = run(dict(name='reseed_verify', state='absent'))
+    assert res['failure'] == dict(step='drop', side='source', code='login', changed_nothing=True,
+                                  message=res['msg'][len('temp_account: '):])
+    assert res['msg'] == ("temp_account: cannot read reseed_verify@%: cannot connect to MariaDB as "
+                          "root@socket /nonexistent.sock: (1045) Access denied for user 'x'")
+    assert res['changed'] is False and res['queries'] == []
