@@ -137,3 +137,36 @@ def test_the_readme_table_lists_every_variable_of_the_spec():
     options, documented = spec_options(), readme_names()
     assert sorted(set(options) - documented) == [], 'in the spec, not in the README table'
     assert sorted(documented - set(options)) == [], 'in the README table, not in the spec'
+
+
+def development_walk():
+    """docs/DEVELOPMENT.md's table of the data through the role: its rows' cells."""
+    with open(os.path.join(TOP, 'docs', 'DEVELOPMENT.md')) as f:
+        text = f.read()
+    section = text.split('## The data through the role', 1)[1].split('\n## ', 1)[0]
+    return [[c.strip() for c in line.strip('|').split('|')]
+            for line in section.splitlines() if line.startswith('| `')]
+
+
+def test_the_development_walk_names_every_task_file_and_only_real_names():
+    rows = development_walk()
+    files = set(re.findall(r'`([a-z_]+\.yml)`', ' '.join(row[0] for row in rows)))
+    tasks = set(f for f in os.listdir(os.path.join(ROLE, 'tasks')) if f.endswith('.yml'))
+    # main.yml is the table of contents the walk follows; the small helpers of a step
+    # (certificates and keys removed, the source's threads restarted) are its own.
+    helpers = {'main.yml', 'transfer_cert_remove.yml', 'ssh_key_remove.yml', 'source_restart.yml',
+               'keep_read.yml'}
+    assert tasks - helpers <= files, sorted(tasks - helpers - files)
+    assert files <= tasks, sorted(files - tasks)
+    role_text = ''
+    for root, dirs, names in os.walk(ROLE):
+        for name in names:
+            with open(os.path.join(root, name)) as f:
+                role_text += f.read()
+    named = set(re.findall(r'__replica_rebuild_[a-z0-9_]+', ' '.join(' '.join(r) for r in rows)))
+    assert len(named) > 20
+    missing = sorted(n for n in named if not re.search(re.escape(n) + r'(?![a-z0-9_])', role_text))
+    assert not missing, 'named in docs/DEVELOPMENT.md but not in the role: %s' % missing
+    modules = set(re.findall(r'`([a-z_]+)`', ' '.join(row[1] for row in rows)))
+    shipped = set(f[:-3] for f in os.listdir(os.path.join(TOP, 'plugins', 'modules')))
+    assert shipped <= modules | {'__init__'}, sorted(shipped - modules)
