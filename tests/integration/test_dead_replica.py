@@ -15,7 +15,7 @@ import os
 import subprocess
 
 import scenarios
-from ansible_run import REPO, run_playbook
+from ansible_run import REPO, run_playbook, run_playbook_results
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
 # The playbook's last play: one line per replica, then the failure of a replica left alone
@@ -54,9 +54,14 @@ def assert_down(res, datadir=HARD_DATADIR):
     assert res['datadir'] == datadir and res['server_pids'] == []
 
 
-def assert_refused(proc, dead, files):
-    """The playbook without force: that replica fails with the one-line message, untouched."""
+def assert_refused(run, dead, files):
+    """The playbook without force: that replica fails with the one-line message, untouched,
+    and its result says refused, from the diagnosis down."""
+    proc, results = run
     assert proc.returncode != 0, proc.stdout[-4000:]
+    result = results['replica_rebuild_results'][dead.name]
+    assert (result['action'], result['diagnosis_before'], result['diagnosis_after']) == (
+        'refused', 'down', 'down'), result
     message = '%s: the server is down, no mariadbd process runs' % dead.name
     assert message in proc.stdout, proc.stdout[-4000:]
     assert 'nothing on this replica was touched; replica_rebuild_force=true rebuilds it' in proc.stdout
@@ -116,8 +121,9 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert denied.failed and '(1045)' in denied['msg'], denied.result
 
     files = listing(dead, HARD_DATADIR)
-    refused = run_playbook(inv, PLAYBOOK, extra)
-    assert_refused(refused, dead, files)
+    refused, results = run_playbook_results(inv, PLAYBOOK, extra)
+    assert_refused((refused, results), dead, files)
+    assert results['replica_rebuild_results'][healthy.name]['action'] == 'none', results
     # The other replica was still handled, after the dead one's batch: the play went on.
     assert '%s: healthy (' % healthy.name in refused.stdout, refused.stdout[-4000:]
     assert 'failed=0' in recap(refused.stdout, healthy)
@@ -141,8 +147,7 @@ def test_dead_replica_stopped_then_not_starting(make_hosts, inventory, run_modul
     assert 'Unknown/unsupported storage engine: InnoDB' in attempt.stderr + dead.server_log()
     assert_down(run_module(inv, dead.name, 'replication_info', {}))
     files = listing(dead, HARD_DATADIR)
-    refused = run_playbook(inv, PLAYBOOK, extra, limit=dead.name)
-    assert_refused(refused, dead, files)
+    assert_refused(run_playbook_results(inv, PLAYBOOK, extra, limit=dead.name), dead, files)
 
     healed = run_playbook(inv, PLAYBOOK, forced, limit=dead.name)
     old = assert_rebuilt(healed, primary, dead, old_datadirs=2)

@@ -11,7 +11,7 @@ import os
 import re
 
 import scenarios
-from ansible_run import REPO, run_playbook, task_lines
+from ansible_run import REPO, run_playbook, run_playbook_results, task_lines
 from faults import LoadGenerator
 from secrets_watch import SecretsWatch
 
@@ -35,6 +35,16 @@ def unchanged(replica, pid, other_hosts):
 def one_fatal_msg(stdout):
     msgs = re.findall(r'^fatal: \[[^\]]*\]: FAILED! => .*"msg": "([^"]*)"', stdout, re.M)
     return msgs[-1] if msgs else stdout[-3000:]
+
+
+def failed_result(results, replica, task, **failure):
+    """The role's result of a replica whose rebuild failed: the task, and the module's
+    failure fields (changed_nothing true: nothing changed on the replica)."""
+    result = results['replica_rebuild_results'][replica.name]
+    assert result['action'] == 'failed' and result['failed_task'] == task, result
+    assert dict((k, result['failure'][k]) for k in failure) == failure, result
+    assert result['failure']['changed_nothing'] is True, result
+    return result
 
 
 def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password):
@@ -66,20 +76,23 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
                          '>/dev/null 2>&1 & echo $!').stdout.strip()
     try:
         scenarios.wait_for(lambda: ':4444 ' in replica.run('ss -ltnH').stdout, 10)
-        proc = run_playbook(inv, PLAYBOOK, extra)
+        proc, results = run_playbook_results(inv, PLAYBOOK, extra)
     finally:
         replica.run(['kill', holder])  # our own process, by its pid
         scenarios.wait_for(lambda: ':4444 ' not in replica.run('ss -ltnH').stdout, 10)
     msg = one_fatal_msg(proc.stdout)
     assert proc.returncode != 0 and 'cannot listen on *:4444: Address already in use: stop what ' \
         'uses the port, or choose another (replica_rebuild_port)' in msg, msg
+    failed_result(results, replica, 'Check the replica can receive the copy (staging directory, '
+                  'free space, programs, port)', step='preflight', side='replica',
+                  code='cannot_listen')
     unchanged(replica, pid, [primary])
 
     # 3. A firewall on the replica drops the port: the source says which port, and what to
     # do; the receiver is stopped at once; nothing changed on either host.
     replica.block_port(4444)
     try:
-        proc = run_playbook(inv, PLAYBOOK, extra)
+        proc, results = run_playbook_results(inv, PLAYBOOK, extra)
     finally:
         replica.unblock_port(4444)
     msg = one_fatal_msg(proc.stdout)
@@ -88,6 +101,8 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
         "the replica's receiver at %s:4444: timed out" % (replica.name, primary.name, replica.ip,
                                                           replica.ip)), msg
     assert 'is open to this host (firewall)' in msg and 'Nothing was swapped' in msg, msg
+    failed_result(results, replica, 'Say why the stream failed', step='connect', side='link',
+                  code='unreachable')
     unchanged(replica, pid, [primary])
     assert primary.run('pidof mariadb-backup', check=False).returncode == 1
 

@@ -97,6 +97,11 @@ class BackupWatch(threading.Thread):
                     with open('/proc/%s/comm' % pid) as f:
                         if f.read().strip() != 'mariadb-backup':
                             continue
+                    # The copy and the prepare, not the preflight's brief --version.
+                    with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                        argv = f.read().split(b'\0')
+                    if b'--backup' not in argv and b'--prepare' not in argv:
+                        continue
                     if os.readlink('/proc/%s/ns/pid' % pid) != self.ns:
                         continue
                     self.limits[pid] = nofile(pid)

@@ -311,7 +311,8 @@ def read(path, default=None):
     try:
         with open(path) as f:
             return f.read().strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # A /proc file whose process ended between the open and the read: gone as well.
         return default
 
 
@@ -1238,6 +1239,10 @@ class Lab(object):
         with it), SIGKILL to nspawn and the container's pid 1 after POWEROFF_TIMEOUT, then
         remove its cgroups. Every pid is the one recorded with its start time."""
         pid, npid = host.init_pid, host.nspawn_pid
+        if pid is None:
+            # A boot that failed before its init pid was recorded: its init is found in the
+            # host's own cgroup tree (only this lab host's processes are there).
+            pid = container_init(host.cgroups)
         if pid is not None:
             os.kill(pid, signal.SIGRTMIN + 4)
         for sig, timeout in ((None, POWEROFF_TIMEOUT), (signal.SIGKILL, 10)):
