@@ -180,7 +180,7 @@ class Pump(Relay):
             if self.dst in ready:
                 said = self.dst.poll()
                 if said is not None:
-                    raise transfer.PeerAbort(transfer.reason_of(self.dst.name, said[1]))
+                    raise transfer.PeerAbort.of(self.dst.name, said[1])
             if not ready:
                 self.dst.keepalive()
                 continue
@@ -211,7 +211,7 @@ class Pump(Relay):
                 self.end = json.loads(bytes(payload).decode('utf-8') or '{}')
                 return
             elif kind == transfer.ABORT:
-                raise transfer.PeerAbort(transfer.reason_of(self.src.name, payload))
+                raise transfer.PeerAbort.of(self.src.name, payload)
             else:
                 raise transfer.TransferError('%s sent an unexpected frame %r mid-stream'
                                              % (self.src.name, kind))

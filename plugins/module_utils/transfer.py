@@ -91,7 +91,17 @@ class Stalled(TransferError):
 
 
 class PeerAbort(TransferError):
-    """The other end said it stopped (ABORT, or RESULT with ok false)."""
+    """The other end said it stopped (ABORT, REFUSE, or RESULT with ok false). said: its
+    frame as a dict (with the other end's C(failure) fields when it sent them)."""
+
+    def __init__(self, message, said=None):
+        TransferError.__init__(self, message)
+        self.said = said or {}
+
+    @classmethod
+    def of(cls, name, payload):
+        """The PeerAbort of the frame payload that `name` sent."""
+        return cls(reason_of(name, payload), frame_dict(payload))
 
 
 def fingerprint(pem):
@@ -318,7 +328,7 @@ class Channel(object):
         kind, payload = self.recv()
         if kind not in expected:
             if kind in (ABORT, REFUSE, RESULT):
-                raise PeerAbort(reason_of(self.name, payload))
+                raise PeerAbort.of(self.name, payload)
             raise TransferError('%s sent an unexpected frame %r' % (self.name, kind))
         return kind, json.loads(bytes(payload).decode('utf-8') or '{}')
 
@@ -345,6 +355,15 @@ class Channel(object):
             self.sock.close()
         except OSError:
             pass
+
+
+def frame_dict(payload):
+    """A frame's JSON payload as a dict ({} when it is not one)."""
+    try:
+        data = json.loads(bytes(payload).decode('utf-8') or '{}')
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def reason_of(name, payload):

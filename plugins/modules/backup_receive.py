@@ -539,7 +539,7 @@ class Receiver(object):
                     self.forward.frame(kind, bytes(payload))
                 return json.loads(bytes(payload).decode('utf-8')).get('compression')
             elif kind == transfer.ABORT:
-                raise transfer.PeerAbort(transfer.reason_of(self.channel.name, payload))
+                raise transfer.PeerAbort.of(self.channel.name, payload)
             else:
                 raise Failure('start', 'source', 'protocol', 'nothing changed: unexpected '
                               'frame %r before the stream' % kind)

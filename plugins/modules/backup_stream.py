@@ -366,7 +366,6 @@ msg:
 '''
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -499,24 +498,6 @@ SSH_FIXES = (
 )
 
 
-class Refused(transfer.PeerAbort):
-    """The receiver answered with REFUSE, ABORT or RESULT where another frame was due;
-    `said` is its frame as a dict (with its C(failure) when it sent one)."""
-
-    def __init__(self, message, said):
-        transfer.PeerAbort.__init__(self, message)
-        self.said = said
-
-
-def said_dict(payload):
-    """A frame's JSON payload as a dict ({} when it is not one)."""
-    try:
-        data = json.loads(bytes(payload).decode('utf-8') or '{}')
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def link_code(e, default='connection_lost'):
     """The code of a failure of the connection to the receiver: transfer's exception says."""
     return e.code if isinstance(e, transfer.TransferError) else default
@@ -536,7 +517,6 @@ class Sender(object):
         self.channel = self.ssh = None
         self.warning = None  # what the preflight found that may make the copy wait
         self.stop_code = None  # which watchdog stopped the stream
-        self.heard = None  # the frame the receiver sent while the stream ran
 
     def receiver_failure(self, said):
         """Keep the receiver's failure fields (from its frame `said`, a dict); whether the
@@ -672,32 +652,16 @@ class Sender(object):
             facts = self.answer(transfer.ACCEPT)
         except transfer.PeerAbort as e:
             raise self.failed('handshake', 'replica', 'refused', 'the replica refused the '
-                              'stream, nothing changed: %s' % e, said=getattr(e, 'said', None))
+                              'stream, nothing changed: %s' % e, said=e.said)
         except (transfer.TransferError, OSError, ValueError) as e:
             raise Failure(step, side, code or link_code(e),
                           'nothing changed: %s%s' % (e, self.hint(str(e))))
         self.result['destination_facts'] = facts
 
     def answer(self, *expected):
-        """The receiver's next frame, as Channel.recv_json() reads it, except that a REFUSE,
-        ABORT or RESULT in place of the expected raises Refused with its payload (the
-        receiver's failure fields), not only its words."""
-        kind, payload = self.channel.recv()
-        if kind in expected:
-            return said_dict(payload)
-        if kind in (transfer.ABORT, transfer.REFUSE, transfer.RESULT):
-            raise Refused(transfer.reason_of(self.channel.name, payload), said_dict(payload))
-        raise transfer.TransferError('%s sent an unexpected frame %r' % (self.channel.name, kind))
-
-    def hear(self, poll):
-        """Channel.poll, keeping the frame the receiver sends while the stream runs (its
-        RESULT when it fails): the pipeline's pump that reads it keeps only its words."""
-        def polled():
-            frame = poll()
-            if frame is not None:
-                self.heard = frame
-            return frame
-        return polled
+        """The receiver's next frame, one of expected, as a dict (a REFUSE, ABORT or RESULT
+        in its place raises PeerAbort with the frame)."""
+        return self.channel.recv_json(*expected)[1]
 
     def hint(self, error):
         """What to do, from ssh's own words (in the error, or from a tunnel that ended
@@ -761,7 +725,6 @@ class Sender(object):
         except transfer.TransferError as e:
             raise Failure('handshake', 'link', link_code(e), 'nothing changed: %s' % e)
         # From START on, the receiver may write into the replica's staging directory.
-        self.channel.poll = self.hear(self.channel.poll)
         workdir = tempfile.mkdtemp(prefix='reseed-stream-')
         try:
             option_file = write_option_file(workdir, p)
@@ -832,7 +795,7 @@ class Sender(object):
             return 'source', self.stop_code, None
         if isinstance(blamed, Pump):
             if isinstance(blamed.error, transfer.PeerAbort):
-                return 'replica', 'receiver_failed', said_dict(self.heard[1]) if self.heard else None
+                return 'replica', 'receiver_failed', blamed.error.said
             return 'link', link_code(blamed.error), None
         if blamed is not backup:
             return 'source', 'zstd_failed', None
@@ -899,7 +862,7 @@ class Sender(object):
             return '', None
         said = transfer.reason_of('the replica', payload)
         words = '' if not said or 'the source stopped' in said else '; ' + said
-        return words, said_dict(payload)
+        return words, transfer.frame_dict(payload)
 
 
 def main():

@@ -149,6 +149,9 @@ class Channel(object):
         kind, obj = self.answers.pop(0)
         return kind, bytearray(json.dumps(obj).encode('utf-8'))
 
+    # The real reading of an expected frame (a REFUSE, ABORT or RESULT raises PeerAbort).
+    recv_json = bs.transfer.Channel.recv_json
+
     def poll(self):
         return None
 
@@ -285,7 +288,7 @@ def test_the_link_is_blamed_when_the_receiver_cannot_be_reached(tmp_path, run):
 
 class ReceiverStops(Pipeline):
     """The receiver fails mid-stream: its RESULT frame comes while the pump sends, which
-    keeps only its words (pipeline.Pump.send)."""
+    raises PeerAbort with the frame (pipeline.Pump.send)."""
 
     def __init__(self, stages, counters, sink=None, **kwargs):
         Pipeline.__init__(self, stages, counters)
@@ -295,7 +298,7 @@ class ReceiverStops(Pipeline):
         channel, name = self.sink
         kind, payload = channel.poll()
         pump = bs.Pump(0, channel, name)
-        pump.error = bs.transfer.PeerAbort(bs.transfer.reason_of(channel.name, payload))
+        pump.error = bs.transfer.PeerAbort.of(channel.name, payload)
         return pump
 
 
