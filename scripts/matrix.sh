@@ -11,6 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 CORES=(2.17.14 2.18.19)  # the oldest first; README.md's matrix names the same
+STYLE_TESTS=(pylint pep8 yamllint shellcheck changelog)
 REBUILD=tests/integration/test_hardened.py::test_source_auto_on_production_shaped_hosts
 if [ "${1:-}" = --rebuild-test ]; then echo "$REBUILD"; exit 0; fi
 parts=("$@")
@@ -22,7 +23,13 @@ venv_of() { echo ".build/venv-core-$1"; }
 # takes ansible-playbook from beside the Python running the tests).
 venv_pytest() { PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"; }
 
+# make test runs the matrix's parts in lanes at once (scripts/test.sh): one of them makes a
+# core's venv, the others wait for it (the lock).
 make_venv() {
+  mkdir -p .build && (flock 9 && install_venv "$1") 9>".build/venv-core-$1.lock"
+}
+
+install_venv() {
   local core=$1 venv pins stamp
   venv=$(venv_of "$core")
   # The test tools at the versions the other suites pin, the core at its own.
@@ -46,9 +53,11 @@ for core in "${CORES[@]}"; do
         venv_pytest tests/unit || rc=1 ;;
       sanity)
         echo "--- ansible-core $core: sanity"
-        # pylint (three quarters of sanity's time) runs on requirements.txt's core only: it
-        # checks our code, not the core's API, which the other tests check on each core.
-        SANITY_CORE=$core scripts/sanity.sh --skip-test pylint || rc=1 ;;
+        # The tests of our code's style (pylint, three quarters of sanity's time, pep8,
+        # yamllint, shellcheck, the changelog's) run on requirements.txt's core only: they
+        # check our code, not the core's API, which the others (validate-modules, ansible-doc,
+        # import, runtime-metadata...) check on each core. Each skipped one is a venv less.
+        SANITY_CORE=$core scripts/sanity.sh "${STYLE_TESTS[@]/#/--skip-test=}" || rc=1 ;;
       rebuild)
         [ "$core" = "${CORES[0]}" ] || continue
         echo "--- ansible-core $core: a lab rebuild ($REBUILD)"

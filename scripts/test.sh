@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Run the test suites (all of them, or those named), each to the end, then say which failed.
 #   scripts/test.sh [unit] [build] [sanity] [lint] [docs] [matrix] [integration] [molecule]
+# Three lanes run at once: two of the suites that need no lab (unit, build, sanity, lint,
+# docs, the matrix's unit and sanity parts), and one of the lab's molecule scenarios and the
+# matrix's lab rebuild, whose assertions hold on a busy host. Each suite's output is printed
+# whole when it ends. Then the lab tests (integration), alone: a second lab or the linters
+# beside them would slow them down and make their timings noise.
 # Expects the environment the Makefile sets (make test).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -27,6 +32,9 @@ run_lint() {
 # The docs site (make docs): fails on a broken reference.
 run_docs() { scripts/docs.sh site; }
 run_matrix() { scripts/matrix.sh; }
+run_matrix-unit() { scripts/matrix.sh unit; }
+run_matrix-sanity() { scripts/matrix.sh sanity; }
+run_matrix-rebuild() { scripts/matrix.sh rebuild; }
 # The matrix's lab rebuild runs on the oldest ansible-core only: once per make test is enough.
 run_integration() {
   python -m pytest tests/integration -q -p no:cacheprovider -rfE --durations=30 \
@@ -41,16 +49,60 @@ run_molecule() {
   return $rc
 }
 
-failed=()
-for suite in "${suites[@]}"; do
-  echo "=== $suite"
+# One suite; its verdict to $logs/<suite>.rc. Buffered (in lanes), its output goes to
+# $logs/<suite>.log, printed whole under the print lock when it ends (another lane may end
+# one at the same moment); live (alone), it is printed as it comes.
+logs=.build/test-logs
+verdict() {
+  if [ "$2" = 0 ]; then echo "=== $1: ok ($(( $(date +%s) - $3 ))s)"
+  else echo "=== $1: FAILED ($(( $(date +%s) - $3 ))s)"; fi
+}
+run_one() {
+  local suite=$1 buffered=$2 start rc=0
   start=$(date +%s)
-  if "run_$suite"; then
-    echo "=== $suite: ok ($(( $(date +%s) - start ))s)"
+  if [ "$buffered" = buffered ]; then
+    "run_$suite" > "$logs/$suite.log" 2>&1 || rc=1
+    (flock 8 && echo "=== $suite" && cat "$logs/$suite.log" && verdict "$suite" $rc "$start") \
+      8>"$logs/print.lock"
   else
-    echo "=== $suite: FAILED ($(( $(date +%s) - start ))s)"
-    failed+=("$suite")
+    echo "=== $suite"
+    "run_$suite" || rc=1
+    verdict "$suite" $rc "$start"
   fi
+  echo "$rc" > "$logs/$suite.rc"
+}
+lane() { local how=$1 suite; shift; for suite in "$@"; do run_one "$suite" "$how"; done; }
+
+# The suites asked, in their lanes. Lane 1 holds sanity: sanity.sh lets one ansible-test
+# run at a time (.build/sanity), and those take the longest.
+lane1=() lane2=() lane3=() last=() order=()
+for suite in "${suites[@]}"; do
+  case $suite in
+    sanity) lane1+=(sanity); order+=(sanity) ;;
+    unit|build|lint|docs) lane2+=("$suite"); order+=("$suite") ;;
+    matrix) lane1+=(matrix-sanity); lane2+=(matrix-unit); lane3+=(matrix-rebuild)
+            order+=(matrix-unit matrix-sanity matrix-rebuild) ;;
+    molecule) lane3=(molecule "${lane3[@]}"); order+=(molecule) ;;
+    integration) last+=(integration); order+=(integration) ;;
+    *) echo "test.sh: no suite $suite (unit build sanity lint docs matrix integration molecule)"
+       exit 2 ;;
+  esac
+done
+rm -rf "$logs" && mkdir -p "$logs" || exit 1
+if [ $(( (${#lane1[@]} > 0) + (${#lane2[@]} > 0) + (${#lane3[@]} > 0) )) -gt 1 ]; then
+  pids=()
+  lane buffered "${lane1[@]}" & pids+=($!)
+  lane buffered "${lane2[@]}" & pids+=($!)
+  lane buffered "${lane3[@]}" & pids+=($!)
+  wait "${pids[@]}"
+else  # one lane (make unit, make molecule): nothing to share the cores with
+  lane live "${lane1[@]}" "${lane2[@]}" "${lane3[@]}"
+fi
+lane live "${last[@]}"
+
+failed=()
+for suite in "${order[@]}"; do
+  [ "$(cat "$logs/$suite.rc" 2>/dev/null)" = 0 ] || failed+=("$suite")
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED suites: ${failed[*]}"

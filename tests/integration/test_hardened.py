@@ -92,7 +92,8 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     # do; the receiver is stopped at once; nothing changed on either host.
     replica.block_port(4444)
     try:
-        proc, results = run_playbook_results(inv, PLAYBOOK, extra)
+        proc, results = run_playbook_results(inv, PLAYBOOK,
+                                             dict(extra, replica_rebuild_connect_timeout=8))
     finally:
         replica.unblock_port(4444)
     msg = one_fatal_msg(proc.stdout)
