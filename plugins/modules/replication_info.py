@@ -71,6 +71,13 @@ options:
         hold with other transactions, which no GTID comparison sees.
     type: bool
     default: false
+  binary_logs:
+    description:
+      - Return C(binary_logs), the binlog files the server lists (C(SHOW BINARY LOGS)), to
+        tell whether the file a copy's coordinates start from is still there before a
+        replica is pointed at it in file/position mode.
+    type: bool
+    default: false
   fingerprint_gtids:
     description:
       - GTIDs whose transactions to find in this server's binlog files and return in
@@ -250,6 +257,12 @@ errant_gtids:
   returned: when the primary's state is known
   type: list
   elements: str
+binary_logs:
+  description: With I(binary_logs), the names of the server's binlog files, oldest first.
+  returned: when I(binary_logs) and the server answers (empty when it logs no binlog)
+  type: list
+  elements: str
+  sample: [mysql-bin.000041, mysql-bin.000042]
 binlog_restarts:
   description:
     - With I(binlog_restarts), the binlog files this server opened as it started after
@@ -485,7 +498,8 @@ def read_servers(module, result):
         info = dict((v, db.variable(v)) for v in VARIABLES)
         rows = db.query('SHOW ALL SLAVES STATUS')
         binlog_names = None
-        if (p['binlog_restarts'] or p['fingerprint_gtids']) and int(info['log_bin'] or 0):
+        if (p['binlog_restarts'] or p['fingerprint_gtids'] or p['binary_logs']) and \
+                int(info['log_bin'] or 0):
             binlog_names = [r['Log_name'] for r in db.query('SHOW BINARY LOGS')]
         result['queries'] = db.queries
         primary_state = p['primary_gtid_binlog_state']
@@ -515,6 +529,8 @@ def diagnosis(module, info, rows, binlog_names, primary_state, queries):
     info['log_slave_updates'] = bool(int(info.pop('log_slave_updates') or 0))
     if p['binlog_restarts'] or p['fingerprint_gtids']:
         info.update(read_binlog(module, binlog_names, basename, info))
+    if p['binary_logs']:
+        info['binary_logs'] = binlog_names or []
     info['datadir_mount'] = datadir_mount(module, info['datadir'])
     info['server_service'] = server_service(module, info['datadir'],
                                             dict(log_bin_basename=basename))
@@ -548,6 +564,7 @@ def main():
                                   default=list(rs.NEVER_REBUILD_ERRORS)),
         fail_when_down=dict(type='bool', default=False),
         binlog_restarts=dict(type='bool', default=False),
+        binary_logs=dict(type='bool', default=False),
         fingerprint_gtids=dict(type='list', elements='str', default=[]),
         service_name=dict(type='str', default='mariadb'),
     )

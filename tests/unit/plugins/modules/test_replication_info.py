@@ -128,3 +128,12 @@ def test_binlog_files_that_cannot_be_read_and_a_primary_state_that_is_not_gtids(
     assert (res['failure']['side'], res['failure']['code']) == ('source', 'primary_gtid_state')
     assert res['msg'].startswith("replication_info: the primary's gtid_binlog_state cannot be "
                                  "read as GTIDs: ")
+
+
+def test_binary_logs_lists_the_files_only_when_asked_and_none_without_binlog(run):
+    res = run(Server(), binary_logs=True)
+    assert res['binary_logs'] == ['mysql-bin.000001'] and 'SHOW BINARY LOGS' in res['queries']
+    plain = run(Server())
+    assert 'binary_logs' not in plain and 'SHOW BINARY LOGS' not in plain['queries']
+    unlogged = run(Server(variables=dict(log_bin='0')), binary_logs=True)
+    assert unlogged['binary_logs'] == [] and 'SHOW BINARY LOGS' not in unlogged['queries']
