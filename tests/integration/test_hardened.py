@@ -59,15 +59,19 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     keys = replica.run('cat /home/ops/.ssh/authorized_keys').stdout
 
     # 1. sudo asks for a password and none was given: said, with the fix; nothing changed.
+    # Reported as any failed rebuild is (main.yml's first block): the result says where.
     replica.set_sudo_password_required(True)
     try:
-        proc = run_playbook(inv, PLAYBOOK, extra)
+        proc, results = run_playbook_results(inv, PLAYBOOK, extra)
     finally:
         replica.set_sudo_password_required(False)
     msg = one_fatal_msg(proc.stdout)
     assert proc.returncode != 0 and msg.startswith(
         '%s: preflight: Ansible cannot act as root on this replica (Missing sudo password): '
         'give the become password' % replica.name), msg
+    result = results['replica_rebuild_results'][replica.name]
+    assert (result['action'], result['failed_task'], result['diagnosis_before']) == (
+        'failed', 'Say why Ansible cannot act as root', 'unknown'), result
     unchanged(replica, pid, [primary])
 
     # 2. The receiver's port cannot be bound (something else listens there).
