@@ -36,8 +36,12 @@ description:
     (mode 0600, removed on every exit path), never through its command line. It holds the
     login options resolved as for the module's own connection to the server (the preflight's
     look at the processlist, the watch of the backup locks), the same way as in the
-    collection's other modules. An existing I(config_file) is included in it (C(!include)), and what
-    the driver would take from that file is left to it.
+    collection's other modules. mariadb-backup reads that file alone (C(--defaults-file)):
+    it includes (C(!include)) the server's option files (C(/etc/my.cnf), C(/etc/mysql/my.cnf),
+    those that exist), then an existing I(config_file), and what the driver would take from
+    that file is left to it; the login options come last, in the C([mariadb-backup]) group,
+    so that they win over both (mariadb-backup takes its own groups over C([client]), and
+    with C(--defaults-extra-file) it would read C(~/.my.cnf) after them).
   - Run from a playbook, the collection's action plugin of the same name runs the module in
     the background and prints a progress line every 10 seconds (bytes, percent of the
     estimated size, MB/s, ETA); an interrupted controller (Ctrl-C, a killed
@@ -395,12 +399,21 @@ def option_value(value):
                      .replace('\n', '\\n'))
 
 
-def write_option_file(directory, params, default_sockets=connection.DEFAULT_SOCKETS):
-    """mariadb-backup's login: what connection.connect_kwargs() makes of the login options
-    (connection.client_options()), the password in this file only."""
+# The server's own option files, as mariadb-backup reads them without --defaults-file.
+SERVER_OPTION_FILES = ('/etc/my.cnf', '/etc/mysql/my.cnf')
+
+
+def write_option_file(directory, params, default_sockets=connection.DEFAULT_SOCKETS,
+                      server_files=SERVER_OPTION_FILES):
+    """mariadb-backup's only option file (--defaults-file): the server's option files, then
+    the login's config_file, then what connection.connect_kwargs() makes of the login
+    options (connection.client_options()) in mariadb-backup's own group, which therefore
+    win (measured on 10.11: its groups over [client] in any order, the last file's within
+    them); the password in this file only."""
     include, pairs = connection.client_options(params, default_sockets)
-    lines = ['!include ' + include] if include and '\n' not in include else []
-    lines.append('[client]')
+    files = [f for f in server_files if os.path.isfile(f)] + ([include] if include else [])
+    lines = ['!include ' + f for f in files if '\n' not in f]
+    lines.append('[mariadb-backup]')
     lines += ['%s=%s' % (key, option_value(value)) for key, value in pairs]
     path = os.path.join(directory, 'backup.cnf')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -728,7 +741,7 @@ class Sender(object):
         workdir = tempfile.mkdtemp(prefix='reseed-stream-')
         try:
             option_file = write_option_file(workdir, p)
-            backup_argv[1] = '--defaults-extra-file=' + option_file
+            backup_argv[1] = '--defaults-file=' + option_file
             backup_argv.append('--target-dir=' + os.path.join(workdir, 'target'))
             stages = [Stage('mariadb-backup on the source', backup_argv, ok_text='completed OK!')]
             if compress_argv:

@@ -28,6 +28,8 @@ REBUILD = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
 UNIT = ('ActiveState', 'SubState', 'MainPID', 'NRestarts', 'UnitFileState')
 SOCKET = ('LoadState', 'ActiveState', 'SubState', 'UnitFileState')
 WRITER_RATE = 20
+# The backup account's password: quotes and a backslash, as the replication one's.
+BACKUP_PW = "Bk'p\\" + 'x7#"y'
 
 
 def mariadbd_pid(host):
@@ -98,8 +100,15 @@ def test_rebuild_on_systemd_hosts(make_hosts, inventory, repl_password, run_modu
     r1.sql('SET SESSION sql_log_bin = 0; CREATE TABLE labdb.old_datadir (id INT PRIMARY KEY);')
     before = dict((r.name, systemd_view(r)) for r in (r1, r2))
     r2_pid = mariadbd_pid(r2)
+    # The copy logs in with the backup account given, although root's ~/.my.cnf on the
+    # primary names another one for mariadb-backup (left from backups by hand): read after
+    # the module's own option file (--defaults-extra-file), it would win.
+    primary.sql("CREATE USER reseed_bk@localhost IDENTIFIED BY {p}; GRANT RELOAD, PROCESS, "
+                "BINLOG MONITOR ON *.* TO reseed_bk@localhost;".format(p=scenarios.q(BACKUP_PW)))
+    primary.run("printf '[mariadb-backup]\\nuser=old_backup\\npassword=stale\\n' > /root/.my.cnf")
     extra = {'replica_rebuild_replication_user': 'repl',
-             'replica_rebuild_replication_password': repl_password}
+             'replica_rebuild_replication_password': repl_password,
+             'replica_rebuild_backup_user': 'reseed_bk', 'replica_rebuild_backup_password': BACKUP_PW}
 
     seen, stop = [], threading.Event()
     poller = threading.Thread(target=poll_old_datadir, args=(r1, seen, stop), daemon=True)

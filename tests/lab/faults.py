@@ -7,7 +7,7 @@
 - ``wait_staging_bytes(host, path, n)``: until the copy under way on the replica holds n bytes.
 - ``snapshot(host)``: what must not change on a host that a failed run left alone.
 - ``LoadGenerator``: numbered inserts and updates on the primary, bounded in count and time.
-- ``OptionFileWatch``: every ``--defaults-extra-file`` any process names, with its mode.
+- ``OptionFileWatch``: every ``--defaults-file`` or ``--defaults-extra-file`` any process names, with its mode.
 - ``StreamTokenCatcher``: this run's stream token, read from the receiver's module arguments
   on the replica, handed to a ``SecretsWatch`` as soon as it exists.
 - ``ssh_logins(host)`` / ``logins_between(hosts, before)``: the logins each host's sshd

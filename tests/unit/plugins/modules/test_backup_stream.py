@@ -46,12 +46,12 @@ def test_replica_of_the_sources_series_or_newer(source, replica, problem):
     assert versions.replica_problem(dict(zip(keys, source)), dict(zip(keys, replica))) == problem
 
 
-def option_file(tmp_path, sockets=(), **params):
+def option_file(tmp_path, sockets=(), server_files=(), **params):
     """The option file write_option_file() makes of these login options (with no
-    config_file unless given), its mode, its text."""
+    config_file unless given, and none of the server's), its mode, its text."""
     params.setdefault('config_file', None)
     path = bs.write_option_file(tempfile.mkdtemp(dir=str(tmp_path)), params,
-                                default_sockets=sockets)
+                                default_sockets=sockets, server_files=server_files)
     return stat.S_IMODE(os.stat(path).st_mode), open(path).read()
 
 
@@ -60,7 +60,7 @@ def test_option_file_is_private_and_escaped(tmp_path):
     mode, text = option_file(tmp_path, login_user='backup', login_password=password,
                              login_unix_socket='/run/mysqld/mysqld.sock')
     assert mode == 0o600
-    assert text == ('[client]\nuser="backup"\npassword="a\\"b\\\\c\'d #e"\n'
+    assert text == ('[mariadb-backup]\nuser="backup"\npassword="a\\"b\\\\c\'d #e"\n'
                     'socket="/run/mysqld/mysqld.sock"\n')
 
 
@@ -71,11 +71,11 @@ def test_option_file_uses_the_default_socket_for_localhost(tmp_path):
     sock.write_text('')
     mode, text = option_file(tmp_path, sockets=(str(tmp_path / 'none.sock'), str(sock)),
                              login_user='root', login_host='localhost', login_port=3306)
-    assert text == '[client]\nuser="root"\nsocket="%s"\n' % sock
+    assert text == '[mariadb-backup]\nuser="root"\nsocket="%s"\n' % sock
     # No default socket here: localhost over TCP, as the driver would.
     mode, text = option_file(tmp_path, login_user='root', login_host='localhost',
                              login_port=3306)
-    assert text == '[client]\nuser="root"\nhost="localhost"\nport="3306"\n'
+    assert text == '[mariadb-backup]\nuser="root"\nhost="localhost"\nport="3306"\n'
 
 
 def test_option_file_over_tcp_with_tls_files_password_only_in_the_file(tmp_path):
@@ -84,7 +84,7 @@ def test_option_file_over_tcp_with_tls_files_password_only_in_the_file(tmp_path)
                              client_cert='/etc/c.pem', client_key='/etc/c.key',
                              check_hostname=True)
     assert mode == 0o600
-    assert text == ('[client]\nuser="backup"\npassword="s3cret"\nhost="10.0.0.11"\n'
+    assert text == ('[mariadb-backup]\nuser="backup"\npassword="s3cret"\nhost="10.0.0.11"\n'
                     'port="3307"\nssl-ca="/etc/ca.pem"\nssl-cert="/etc/c.pem"\n'
                     'ssl-key="/etc/c.key"\nssl-verify-server-cert="1"\n')
 
@@ -95,11 +95,27 @@ def test_option_file_includes_config_file_and_leaves_its_values_to_it(tmp_path):
     # Its user, password and server are the file's: included, none repeated.
     mode, text = option_file(tmp_path, config_file=str(cnf), login_host='localhost',
                              login_port=3306)
-    assert text == '!include %s\n[client]\n' % cnf
+    assert text == '!include %s\n[mariadb-backup]\n' % cnf
     # Options given win over the file's (written after it), as with the driver.
     mode, text = option_file(tmp_path, config_file=str(cnf), login_user='other',
                              login_unix_socket='/tmp/s.sock')
-    assert text == '!include %s\n[client]\nuser="other"\nsocket="/tmp/s.sock"\n' % cnf
+    assert text == '!include %s\n[mariadb-backup]\nuser="other"\nsocket="/tmp/s.sock"\n' % cnf
+
+
+def test_option_file_reads_the_servers_files_first_and_the_login_given_last(tmp_path):
+    # mariadb-backup reads this file alone (--defaults-file): the server's option files that
+    # exist, then config_file, then the options given, in its own group, which win over
+    # both (a ~/.my.cnf read after them, as with --defaults-extra-file, or its
+    # [mariadb-backup] over our [client], would win instead).
+    server = tmp_path / 'my.cnf'
+    server.write_text('[mariadb]\ndatadir=/data/mysql\n')
+    cnf = tmp_path / 'root.cnf'
+    cnf.write_text('[mariadb-backup]\nuser=decoy\npassword=nope\n')
+    mode, text = option_file(tmp_path, server_files=(str(tmp_path / 'none.cnf'), str(server)),
+                             config_file=str(cnf), login_user='backup', login_password='pw',
+                             login_unix_socket='/tmp/s.sock')
+    assert text == ('!include %s\n!include %s\n[mariadb-backup]\nuser="backup"\npassword="pw"\n'
+                    'socket="/tmp/s.sock"\n' % (server, cnf))
 
 
 def test_ssh_tunnel_command_ends_with_the_destination_and_never_asks():
