@@ -36,8 +36,8 @@ description:
     (mode 0600, removed on every exit path), never through its command line. It holds the
     login options resolved as for the module's own connection to the server (the preflight's
     look at the processlist, the watch of the backup locks), the same way as in the
-    collection's other modules. mariadb-backup reads that file alone (C(--defaults-file)):
-    it includes (C(!include)) the server's option files (C(/etc/my.cnf), C(/etc/mysql/my.cnf),
+    collection's other modules. mariadb-backup reads that file alone (C(--defaults-file)),
+    which includes (C(!include)) the server's option files (C(/etc/my.cnf), C(/etc/mysql/my.cnf),
     those that exist), then an existing I(config_file), and what the driver would take from
     that file is left to it; the login options come last, in the C([mariadb-backup]) group,
     so that they win over both (mariadb-backup takes its own groups over C([client]), and
