@@ -49,6 +49,10 @@ LOG_HEADER = 12288
 REDO_QUERY = ("SELECT VARIABLE_VALUE AS lsn FROM information_schema.GLOBAL_STATUS "
               "WHERE VARIABLE_NAME = 'INNODB_LSN_CURRENT'")
 REDO_WARN_SHARE = 0.5
+# The shortest interval two redo samples are compared over.
+REDO_SAMPLE_SECONDS = 1.0
+# How long the copy runs before its rate is trusted for the outlook.
+OUTLOOK_SECONDS = 6
 PREFLIGHT_DDL_SECONDS = 10
 BACKUP_PROGRAMS = ('mariadb-backup', 'mariabackup', 'xtrabackup', 'innobackupex')
 # The processlist columns read (MariaDB's information_schema.PROCESSLIST).
@@ -178,13 +182,91 @@ def redo_note(ahead, share, log_file_size):
             % (mib(ahead), int(share * 100), option_size(log_file_size)))
 
 
-def redo_wrapped(ahead, log_file_size):
+def redo_wrapped(ahead, log_file_size, suggested=None):
     return ('the redo log wrapped ahead of the copy: the source wrote %s of redo past what '
             'mariadb-backup had read, more than its redo log holds (innodb_log_file_size %s), '
             'so records the copy needs are overwritten and it was stopped at once. Raise '
-            'innodb_log_file_size on the source (SET GLOBAL innodb_log_file_size = ..., '
-            'dynamic since 10.9), or rebuild when it writes less (without '
-            'replica_rebuild_throttle_mbps)' % (mib(ahead), option_size(log_file_size)))
+            'innodb_log_file_size on the source%s (SET GLOBAL innodb_log_file_size = ..., '
+            'dynamic since 10.9), or set replica_rebuild_redo_log_raise for the run to raise '
+            'it for the copy, or rebuild when it writes less (without '
+            'replica_rebuild_throttle_mbps)' % (
+                mib(ahead), option_size(log_file_size),
+                ' to at least %s' % gib_or_mib(suggested) if suggested else ''))
+
+
+def redo_sample(db):
+    """The source's redo position now: {lsn, log_file_size, at (epoch seconds)}; lsn None
+    when the server does not say (no InnoDB)."""
+    rows = db.query(REDO_QUERY)
+    size = db.query('SELECT @@GLOBAL.innodb_log_file_size AS size')
+    return dict(lsn=int(rows[0]['lsn']) if rows and rows[0]['lsn'] is not None else None,
+                log_file_size=int(size[0]['size'] or 0) if size else 0, at=time.time())
+
+
+def redo_rate(first, last, least_seconds=REDO_SAMPLE_SECONDS):
+    """Bytes of redo a second between two samples; None when it cannot be told (an LSN
+    unknown, samples less than `least_seconds` apart, or an LSN that went back: another
+    server, or one restarted in between)."""
+    if not first or not last or first.get('lsn') is None or last.get('lsn') is None:
+        return None
+    seconds = float(last['at']) - float(first['at'])
+    if seconds < least_seconds or int(last['lsn']) < int(first['lsn']):
+        return None
+    return (int(last['lsn']) - int(first['lsn'])) / seconds
+
+
+def size_for(count):
+    """The innodb_log_file_size to suggest for `count` bytes of redo: twice that, as a power
+    of two of MiB (a size DBAs write: 512M, 2G), above the server's default (96M)."""
+    mib_needed = max(128, int(-(-2 * count // 1048576)))
+    size = 1
+    while size < mib_needed:
+        size *= 2
+    return size << 20
+
+
+def gib_or_mib(count):
+    """A suggested size as an option file has it: 2G, 512M."""
+    count = int(count)
+    return '%dG' % (count >> 30) if count % (1 << 30) == 0 else '%dM' % (count >> 20)
+
+
+def redo_outlook(rate, log_file_size, copy_bytes, copy_rate, how):
+    """Whether the source's redo log holds the redo the copy will need: at `rate` bytes of
+    redo a second, the log (its capacity) holds `holds_seconds` of writes; a copy of
+    `copy_bytes` at `copy_rate` bytes a second (`how`: how that rate is known) needs
+    `copy_seconds`. mariadb-backup reads the redo while it copies, through the same stream,
+    so the log must hold what the server writes while the redo copy falls behind; when the
+    whole copy's redo does not fit in it, that is a risk (`risk`), and `suggested` the size
+    that holds it twice over. None when the rate is unknown."""
+    if rate is None or not log_file_size:
+        return None
+    capacity = max(1, int(log_file_size) - LOG_HEADER)
+    outlook = dict(rate_mb_s=round(rate / 1e6, 2), log_file_size=int(log_file_size),
+                   holds_seconds=round(capacity / rate, 1) if rate > 0 else None,
+                   copy_seconds=None, rate_from=how, risk=False, suggested=None)
+    if copy_rate and copy_bytes:
+        seconds = copy_bytes / float(copy_rate)
+        outlook['copy_seconds'] = round(seconds, 1)
+        if rate * seconds > capacity:
+            outlook.update(risk=True, suggested=size_for(rate * seconds))
+    return outlook
+
+
+def redo_risk_text(outlook, more=''):
+    """The outlook of a risk, in one line with the fix."""
+    suggested = outlook['suggested']
+    holds = outlook['holds_seconds']
+    return ("at %.1f MB/s of redo the source's %s redo log (innodb_log_file_size) holds %s s "
+            "of writes, and the copy needs ~%d s%s (%s): if mariadb-backup's redo copy falls that "
+            'far behind, the copy fails. Raise innodb_log_file_size on the source to at least %s '
+            '(dynamic since 10.9: SET GLOBAL innodb_log_file_size = %d), set '
+            'replica_rebuild_redo_log_raise to have the run raise it and restore it after, or '
+            'rebuild when it writes less' % (
+                outlook['rate_mb_s'], option_size(outlook['log_file_size']),
+                '%.1f' % holds if holds < 10 else '%d' % holds, outlook['copy_seconds'], more,
+                outlook['rate_from'],
+                gib_or_mib(suggested), suggested))
 
 
 class SourceWatch(threading.Thread):
@@ -196,17 +278,24 @@ class SourceWatch(threading.Thread):
     query(sql) and the login user's name in `user`; a failure to connect or read leaves the
     watch silent (`error` says why): the copy goes on unwatched."""
 
-    def __init__(self, connect, limit, every=2.0, stderr_peek=None):
+    def __init__(self, connect, limit, every=2.0, stderr_peek=None, copied=None,
+                 redo_check='warn', first_redo=None):
         super(SourceWatch, self).__init__()
         self.daemon = True
         self.connect = connect
         self.limit = limit
         self.every = every
         self.stderr_peek = stderr_peek
+        # copied(): (bytes read, bytes expected, seconds) of the copy so far, for the outlook
+        # of its redo (redo_check: warn, refuse: stop the copy then, off).
+        self.copied = copied
+        self.redo_check = redo_check
+        self.first_redo = first_redo  # the redo sample the rate is measured from
         self.started = time.time()
-        self.note = self.abort = self.error = None
+        self.note = self.abort = self.abort_code = self.error = None
         self.longest = 0
         self.redo_peak = 0.0  # the largest share of the redo log ahead of the copy seen
+        self.outlook = None  # the first redo outlook that was a risk
         self.stopping = threading.Event()
 
     def run(self):
@@ -235,6 +324,7 @@ class SourceWatch(threading.Thread):
         self.longest = max(self.longest, waited)
         blockers = likely_blockers(rows, row.get('ID'), backup_processes(os.getpid()))
         if waited > self.limit and not self.abort:
+            self.abort_code = 'backup_lock_timeout'
             self.abort = ('the copy waited %d s at %s on the source, longer than '
                           'replica_rebuild_backup_lock_timeout (%d s), and was stopped: %s. '
                           'Run again once it has ended, or raise '
@@ -244,21 +334,52 @@ class SourceWatch(threading.Thread):
         return waiting_note(row, blockers, self.limit)
 
     def look_redo(self, db):
-        if self.stderr_peek is None:
+        sample = redo_sample(db)
+        if self.first_redo is None or redo_rate(self.first_redo, sample, 0) is None:
+            self.first_redo = sample
+        notes = [self.look_outlook(sample)]
+        scanned = scanned_lsn(self.stderr_peek()) if self.stderr_peek else None
+        found = redo_ahead(sample['lsn'], scanned, sample['log_file_size'])
+        if found is not None:
+            ahead, share = found
+            size = sample['log_file_size']
+            self.redo_peak = max(self.redo_peak, share)
+            if share >= 1 and not self.abort:
+                self.abort_code, self.abort = 'redo_wrapped', redo_wrapped(
+                    ahead, size, self.wrap_size(sample))
+            if share >= REDO_WARN_SHARE:
+                notes.append(redo_note(ahead, share, size))
+        return '; '.join(n for n in notes if n) or None
+
+    def wrap_size(self, sample):
+        """The size to suggest once the log has wrapped: for the redo of the whole copy at
+        the redo and copy rates so far (None when they cannot be told)."""
+        rate = redo_rate(self.first_redo, sample)
+        done, expected, seconds = self.copied() if self.copied else (0, 0, 0)
+        if not rate or not done or not seconds:
             return None
-        scanned = scanned_lsn(self.stderr_peek())
-        if scanned is None:
+        return size_for(rate * max(expected, done) / (done / float(seconds)))
+
+    def look_outlook(self, sample):
+        """The redo the rest of the copy needs, against the log: from the copy's rate so far
+        (after OUTLOOK_SECONDS) and the redo rate since the first sample."""
+        if self.copied is None or self.redo_check == 'off':
             return None
-        rows = db.query(REDO_QUERY)
-        size = db.query('SELECT @@GLOBAL.innodb_log_file_size AS size')[0]['size']
-        found = redo_ahead(rows[0]['lsn'] if rows else None, scanned, size)
-        if found is None:
+        done, expected, seconds = self.copied()
+        if seconds < OUTLOOK_SECONDS or not done or not expected or done >= expected:
             return None
-        ahead, share = found
-        self.redo_peak = max(self.redo_peak, share)
-        if share >= 1 and not self.abort:
-            self.abort = redo_wrapped(ahead, int(size))
-        return redo_note(ahead, share, int(size)) if share >= REDO_WARN_SHARE else None
+        outlook = redo_outlook(redo_rate(self.first_redo, sample), sample['log_file_size'],
+                               expected - done, done / float(seconds),
+                               'at the copy\'s rate so far, %.1f MB/s' % (done / 1e6 / seconds))
+        if not outlook or not outlook['risk']:
+            return None
+        self.outlook = self.outlook or outlook
+        text = redo_risk_text(outlook, ' more')
+        if self.redo_check == 'refuse' and not self.abort:
+            self.abort_code = 'redo_log_too_small'
+            self.abort = ('stopped, before the redo log wraps (replica_rebuild_redo_check: '
+                          'refuse): ' + text)
+        return text
 
     def stop(self):
         self.stopping.set()

@@ -61,3 +61,22 @@ def replica_problem(source, replica):
             'source: install mariadb-backup of the %s series or newer here' % (
                 dst_backup, src_backup, '.'.join(str(x) for x in triple(src_backup)[:2])))
     return '; '.join(problems) or None
+
+
+# SET GLOBAL innodb_log_file_size: dynamic since 10.9 (MDEV-27812), crash safe since
+# MDEV-34750 (10.11.10, 11.4.4) and with its error handling fixed by MDEV-35810 (10.11.11,
+# 11.4.5). The series between are no longer maintained.
+ONLINE_RESIZE = ((10, 11, 11), (11, 4, 5), (11, 8, 0))
+
+
+def online_resize_problem(server_version):
+    """Why this server's redo log must not be resized online (None: it may be)."""
+    if not server_version:
+        return 'the server\'s version is unknown'
+    v = triple(server_version)
+    for first in ONLINE_RESIZE:
+        if v[:2] == first[:2] and v >= first or v[:2] > (11, 8):
+            return None
+    return ('MariaDB %s does not resize its redo log online safely (10.11.11, 11.4.5 or 11.8 '
+            'and later do): raise innodb_log_file_size in its option file and restart it '
+            'instead' % server_version)

@@ -168,6 +168,44 @@ options:
         C(innodb_log_file_size) (see C(redo_ahead_peak)).
     type: int
     default: 60
+  redo_check:
+    description:
+      - Whether the source's redo log (C(innodb_log_file_size)) holds the redo the copy will
+        need. mariadb-backup copies the redo the server writes while it copies, through the
+        same stream; when it falls behind by more than the log holds, the log wraps ahead of
+        it and the copy is lost (see I(lock_wait_timeout) for the watch that stops it then).
+      - The redo rate is measured from I(redo_sample) to the preflight (or over 2 seconds when
+        the copy's rate is known and nothing else tells the redo's), and while the copy runs
+        from the copy's start. The copy's rate is I(throttle_mbps) or I(link_mbps) before it
+        starts, and once it has run 6 seconds its own. When the redo the rest of the copy
+        will need is more than the log holds, that is a risk; the text gives the rate, how
+        many seconds of writes the log holds, how long the copy needs, and the size to raise
+        the log to (twice that redo, as a power of two).
+      - C(warn) says it as a warning and in the progress; C(refuse) fails the preflight then
+        (nothing started), or stops the copy (the replica's old data untouched); C(off) does
+        not look.
+    type: str
+    choices: [warn, refuse, 'off']
+    default: warn
+  redo_sample:
+    description:
+      - An earlier sample of the source's redo position, C(lsn), C(log_file_size) and C(at)
+        (seconds since the epoch, by this host's clock), as M(reseed.mariadb.replication_info)
+        returns it in C(redo); the redo rate of I(redo_check) is measured from it, without a
+        wait. Ignored when it is less than a second old or its LSN is ahead of the server's
+        (another server, or one restarted since).
+    type: dict
+  redo_log_file_size:
+    description:
+      - Raise the source's C(innodb_log_file_size) to this size (C(2G), C(512M), bytes) for
+        the copy, and set it back once the copy has ended, well or not. Only when it is
+        smaller; only on servers that resize it online safely (10.11.11, 11.4.5, 11.8 and
+        later; the preflight refuses others). The raise is done once the receiver has
+        accepted the copy and before mariadb-backup starts; each resize waits at most 60 s
+        (the server switches to the new file as it writes) and is stopped past that, the
+        server keeping its size. A restore that fails leaves a warning with the statement to
+        run. A raise at least the size I(redo_check) suggests silences its risk.
+    type: str
 extends_documentation_fragment:
   - reseed.mariadb.transfer
   - reseed.mariadb.login
@@ -313,6 +351,26 @@ redo_ahead_peak:
       prepared); from 0.5 the progress line says how full it is.
   returned: when the stream ran, watched
   type: float
+redo_outlook:
+  description:
+    - What I(redo_check) found (null when the redo rate could not be told, or with
+      I(redo_check=off)). C(rate_mb_s) the source's redo rate, C(log_file_size) its
+      C(innodb_log_file_size), C(holds_seconds) how many seconds of writes that holds,
+      C(copy_seconds) how long the copy (or its rest) needs, C(rate_from) how the copy's rate
+      is known, C(risk) whether the copy's redo does not fit in the log, C(suggested) the size
+      to raise it to (bytes). Measured while the copy ran when it found a risk then; from the
+      preflight otherwise.
+  returned: once the preflight got that far
+  type: dict
+  sample: {rate_mb_s: 12.1, log_file_size: 100663296, holds_seconds: 8.3, copy_seconds: 80.0,
+           rate_from: at replica_rebuild_throttle_mbps 100, risk: true, suggested: 2147483648}
+redo_log:
+  description:
+    - With I(redo_log_file_size), the source's C(innodb_log_file_size) C(before) the copy and
+      C(during) it (bytes), whether it was C(raised), and whether it was C(restored) after.
+  returned: with redo_log_file_size, once the raise was tried
+  type: dict
+  sample: {before: 4194304, during: 2147483648, raised: true, restored: true}
 open_files:
   description:
     - The open files mariadb-backup needs and gets. It opens every InnoDB tablespace at
@@ -336,13 +394,16 @@ failure:
       have written into the replica's staging directory, unless the receiver said otherwise),
       C(message). Codes by step below, side C(source) unless said."
     - C(preflight) C(no_mariadb_backup), C(missing_programs), C(tls_options),
-      C(backup_version), C(open_files_limit), C(open_files_raise).
+      C(backup_version), C(open_files_limit), C(open_files_raise), C(redo_log_size) (not a
+      size), C(redo_log_too_small) (I(redo_check=refuse)), C(redo_log_resize) (the server's
+      version, or the raise did not end).
     - C(connect) C(tls_files) (this end's certificate, key or I(peer_cert)); C(unreachable),
       C(tls_handshake), C(wrong_certificate), C(ssh), C(stalled), C(connection_lost) - side
       C(link).
     - C(handshake) C(refused) (the receiver's REFUSE, see RV(receiver_failure)) - side
       C(replica); C(stalled), C(connection_lost) - side C(link).
-    - "C(stream) C(mariadb_backup_failed), C(redo_wrapped), C(open_files_exhausted),
+    - "C(stream) C(mariadb_backup_failed), C(redo_wrapped), C(redo_log_too_small),
+      C(open_files_exhausted),
       C(zstd_failed), C(backup_lock_timeout), C(controller_gone) (the heartbeat stopped),
       C(os_error); C(receiver_failed) - side C(replica); C(stalled), C(connection_lost) - side
       C(link). The action plugin adds C(not_started) (the background job did not start) and
@@ -379,7 +440,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reseed.mariadb.plugins.module_utils import (
-    connection, failure, open_files, source_watch, transfer, versions)
+    connection, failure, open_files, redo_log, source_watch, transfer, versions)
 from ansible_collections.reseed.mariadb.plugins.module_utils.compression import (
     PROBE_BYTES, choose_zstd, measure_zstd, probe_link, read_sample)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
@@ -530,6 +591,8 @@ class Sender(object):
         self.channel = self.ssh = None
         self.warning = None  # what the preflight found that may make the copy wait
         self.stop_code = None  # which watchdog stopped the stream
+        self.redo_first = None  # the earliest redo sample of the source (see check_redo)
+        self.redo_raise = None  # bytes to raise innodb_log_file_size to for the copy
 
     def receiver_failure(self, said):
         """Keep the receiver's failure fields (from its frame `said`, a dict); whether the
@@ -589,6 +652,7 @@ class Sender(object):
         self.result['expected_bytes'] = estimate_bytes(p['source_datadir'])
         self.check_open_files()
         self.check_blockers()
+        self.check_redo()
         return mariabackup
 
     def connect_server(self):
@@ -604,6 +668,7 @@ class Sender(object):
             db = self.connect_server()
             try:
                 rows = db.query(source_watch.QUERY)
+                self.redo_first = source_watch.redo_sample(db)
             finally:
                 db.close()
         except DbError as e:
@@ -612,13 +677,114 @@ class Sender(object):
         found = source_watch.preflight_blockers(rows)
         self.result['blockers'] = found
         if found:
-            # Also in the progress file, which the action plugin shows while the stream runs
-            # (a background job's warnings reach the controller only at its end).
-            self.warning = ('%s: the copy may wait for its backup locks (at most %d s, '
-                            'replica_rebuild_backup_lock_timeout): %s' % (
-                                socket.gethostname(), self.p['lock_wait_timeout'],
-                                '; '.join(found[:3])))
-            self.module.warn(self.warning)
+            self.warn('%s: the copy may wait for its backup locks (at most %d s, '
+                      'replica_rebuild_backup_lock_timeout): %s' % (
+                          socket.gethostname(), self.p['lock_wait_timeout'],
+                          '; '.join(found[:3])))
+
+    def copy_rate(self):
+        """(bytes a second, how it is known) of the copy, when known before it starts."""
+        p = self.p
+        if p['throttle_mbps']:
+            return (p['throttle_mbps'] * 1e6,
+                    'at replica_rebuild_throttle_mbps %d' % p['throttle_mbps'])
+        if p['link_mbps']:
+            return p['link_mbps'] * 1e6 / 8, 'at the link\'s %d Mbit/s' % p['link_mbps']
+        return None, None
+
+    def check_redo(self):
+        """Before the copy: does the source's redo log hold the redo the copy will need? The
+        redo rate is measured from I(redo_sample) (taken seconds before by the role's read of
+        the source) to now, or over REDO_SAMPLE_SECONDS more when the copy's rate is known
+        (throttle, link) and nothing else tells it; the copy's own rate is measured while it
+        runs (the watch)."""
+        p = self.p
+        self.result['redo_outlook'] = None
+        if p['redo_log_file_size']:
+            try:
+                self.redo_raise = redo_log.parse_size(p['redo_log_file_size'])
+            except ValueError as e:
+                raise Failure('preflight', 'source', 'redo_log_size', 'redo_log_file_size: %s' % e)
+            problem = versions.online_resize_problem(self.result['server_version'])
+            if problem:
+                raise Failure('preflight', 'source', 'redo_log_resize', '%s: preflight of the '
+                              'source: cannot raise innodb_log_file_size for the copy: %s' % (
+                                  socket.gethostname(), problem))
+        last = self.redo_first
+        if last is None or p['redo_check'] == 'off':
+            return
+        given = p['redo_sample']
+        if source_watch.redo_rate(given, last) is not None:
+            self.redo_first = given
+        copy_rate, how = self.copy_rate()
+        if copy_rate and source_watch.redo_rate(self.redo_first, last) is None:
+            time.sleep(source_watch.REDO_SAMPLE_SECONDS * 2)
+            try:
+                db = self.connect_server()
+                try:
+                    last = source_watch.redo_sample(db)
+                finally:
+                    db.close()
+            except DbError:
+                pass  # the outlook from what was read, or none (the watch still looks)
+        rate = source_watch.redo_rate(self.redo_first, last)
+        outlook = source_watch.redo_outlook(rate, last['log_file_size'],
+                                            self.result['expected_bytes'], copy_rate, how)
+        self.result['redo_outlook'] = outlook
+        if not outlook or not outlook['risk'] or (self.redo_raise or 0) >= outlook['suggested']:
+            return
+        text = '%s: preflight of the source: %s' % (
+            socket.gethostname(), source_watch.redo_risk_text(outlook))
+        if p['redo_check'] == 'refuse':
+            raise Failure('preflight', 'source', 'redo_log_too_small', text +
+                          ' (replica_rebuild_redo_check: refuse; nothing changed)')
+        self.warn(text)
+
+    def warn(self, text):
+        """A warning of the task, and in the progress file, which the action plugin shows
+        while the stream runs (a background job's warnings reach the controller only at its
+        end)."""
+        self.warning = '; '.join(w for w in (self.warning, text) if w)
+        self.module.warn(text)
+
+    def raise_redo_log(self):
+        """Before mariadb-backup starts: raise the source's innodb_log_file_size to
+        I(redo_log_file_size) for the copy (restore_redo_log sets it back)."""
+        if not self.redo_raise:
+            return
+        try:
+            size = redo_log.current_size(self.connect_server)
+            self.result['redo_log'] = dict(before=size, during=max(size, self.redo_raise),
+                                           raised=size < self.redo_raise, restored=None)
+            problem = redo_log.resize(self.connect_server, self.redo_raise) \
+                if size < self.redo_raise else None
+        except DbError as e:
+            size, problem = self.result.get('redo_log', {}).get('before', 0), str(e)
+        if problem:
+            # A raise that failed keeps the old size; one cut off may not have: set it back.
+            self.restore_redo_log()
+            raise Failure('preflight', 'source', 'redo_log_resize', '%s: could not raise '
+                          'innodb_log_file_size from %s to %s for the copy, nothing changed: %s' % (
+                              socket.gethostname(), source_watch.option_size(size),
+                              source_watch.option_size(self.redo_raise), problem))
+
+    def restore_redo_log(self):
+        """Set the source's innodb_log_file_size back to what it was, once the copy has
+        ended (well or not); a warning naming the statement when it cannot."""
+        done = self.result.get('redo_log')
+        if not done or not done['raised'] or done['restored'] is not None:
+            return
+        try:
+            problem = None if redo_log.current_size(self.connect_server) == done['before'] \
+                else redo_log.resize(self.connect_server, done['before'])
+        except DbError as e:
+            problem = scrub(str(e), self.secrets)
+        done['restored'] = problem is None
+        if problem:
+            self.warn('%s: innodb_log_file_size stays at %s after the copy (%s): set it back '
+                      'with SET GLOBAL innodb_log_file_size = %d' % (
+                          socket.gethostname(), source_watch.option_size(done['during']),
+                          problem, done['before']))
 
     def check_open_files(self):
         """mariadb-backup opens every tablespace at once: run it with the soft limit of open
@@ -732,10 +898,12 @@ class Sender(object):
                 compress_argv = zstd_argv + ['-1']  # the level the sample was measured at
         self.result['commands'] = [c for c in (' '.join(a for a in backup_argv if a),
                                                ' '.join(compress_argv or [])) if c]
+        self.raise_redo_log()
         try:
             self.channel.send_json(transfer.START,
                                    {'compression': 'zstd' if compress_argv else 'none'})
         except transfer.TransferError as e:
+            self.restore_redo_log()
             raise Failure('handshake', 'link', link_code(e), 'nothing changed: %s' % e)
         # From START on, the receiver may write into the replica's staging directory.
         workdir = tempfile.mkdtemp(prefix='reseed-stream-')
@@ -755,6 +923,9 @@ class Sender(object):
                                 watchdog=self.watchdog(watch),
                                 progress_extra=lambda: self.progress_extra(watch),
                                 sink=(self.channel, 'the link to %s' % self.channel.name))
+            if watch:
+                watch.copied = lambda: (pipeline.counts()['read'], self.result['expected_bytes'],
+                                        time.time() - watch.started)
             try:
                 blamed = pipeline.run()
             finally:
@@ -762,10 +933,17 @@ class Sender(object):
                     watch.stop()
                     self.result.update(backup_lock_wait_seconds=watch.longest,
                                        redo_ahead_peak=round(watch.redo_peak, 3))
+                    if watch.outlook:  # measured at the copy's own rate: it wins
+                        self.result['redo_outlook'] = watch.outlook
+                        if self.p['redo_check'] == 'warn':
+                            self.warn('%s: while the copy ran: %s' % (
+                                socket.gethostname(), source_watch.redo_risk_text(
+                                    watch.outlook, ' more')))
         except (OSError, IOError) as e:
             raise Failure('stream', 'source', 'os_error', str(e), changed_nothing=False)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            self.restore_redo_log()
         return self.finish(pipeline, blamed, stages[0])
 
     def progress_extra(self, watch):
@@ -780,7 +958,8 @@ class Sender(object):
         if not self.result['lock_watch'].startswith('watched'):
             return None
         watch = source_watch.SourceWatch(self.connect_server, self.p['lock_wait_timeout'],
-                                         stderr_peek=backup.peek)
+                                         stderr_peek=backup.peek, redo_check=self.p['redo_check'],
+                                         first_redo=self.redo_first)
         watch.start()
         return watch
 
@@ -797,8 +976,7 @@ class Sender(object):
                 self.stop_code = 'controller_gone'
                 return said
             if watch is not None and watch.abort:
-                self.stop_code = 'redo_wrapped' if watch.abort.startswith(
-                    'the redo log wrapped') else 'backup_lock_timeout'
+                self.stop_code = watch.abort_code
             return watch.abort if watch is not None else None
         return check
 
@@ -903,6 +1081,9 @@ def main():
         heartbeat_timeout=dict(type='int', default=120),
         lock_wait_timeout=dict(type='int', default=60),
         source_datadir=dict(type='path', default='/var/lib/mysql'),
+        redo_check=dict(type='str', default='warn', choices=['warn', 'refuse', 'off']),
+        redo_sample=dict(type='dict'),
+        redo_log_file_size=dict(type='str'),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=transfer.REQUIRED_IF)

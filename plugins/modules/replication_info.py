@@ -155,6 +155,15 @@ datadir:
   returned: always
   type: str
   sample: /var/lib/mysql
+redo:
+  description:
+    - The server's redo position when it was read, C(lsn) (C(Innodb_lsn_current), null
+      without InnoDB), C(log_file_size) (C(innodb_log_file_size)) and C(at) (seconds since the
+      epoch). It is the I(redo_sample) of M(reseed.mariadb.backup_stream), which measures the
+      source's redo rate from it.
+  returned: when the server is up
+  type: dict
+  sample: {lsn: 1538311, log_file_size: 100663296, at: 1796614683.2}
 datadir_mount:
   description:
     - The mount that holds the datadir, from this host's mount table (C(/proc/self/mountinfo),
@@ -376,6 +385,7 @@ from ansible_collections.reseed.mariadb.plugins.module_utils import gtid as gtid
 from ansible_collections.reseed.mariadb.plugins.module_utils import mounts
 from ansible_collections.reseed.mariadb.plugins.module_utils import replica_status as rs
 from ansible_collections.reseed.mariadb.plugins.module_utils import service
+from ansible_collections.reseed.mariadb.plugins.module_utils import source_watch
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     SERVER_DOWN_ERRORS, Connection, DbError, connect_kwargs, local_server, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
@@ -496,6 +506,7 @@ def read_servers(module, result):
                 return down(module, str(e), result)
             raise
         info = dict((v, db.variable(v)) for v in VARIABLES)
+        info['redo'] = source_watch.redo_sample(db)
         rows = db.query('SHOW ALL SLAVES STATUS')
         binlog_names = None
         if (p['binlog_restarts'] or p['fingerprint_gtids'] or p['binary_logs']) and \

@@ -211,9 +211,9 @@ def test_many_tables_under_a_soft_nofile_of_1024(make_hosts, inventory, repl_pas
     watch.stop()
     prepare.stop()
     print('run: %.1f s; mariadb-backup --backup limits (soft, hard): %s, at most %d descriptors '
-          'open; --prepare: %s, at most %d' % (
-              run_seconds, sorted(set(watch.limits.values())), watch.most_fds,
-              sorted(set(prepare.limits.values())), prepare.most_fds))
+          'open; --prepare: %s, at most %d; worst commit round of the writer on the primary: '
+          '%.2f s' % (run_seconds, sorted(set(watch.limits.values())), watch.most_fds,
+                      sorted(set(prepare.limits.values())), prepare.most_fds, writer.worst))
     for failure in failures(failed_file):
         print('failed: %(host)s: %(task)s: %(msg)s' % failure)
     assert proc.returncode == 0, proc.stdout[-6000:]

@@ -307,6 +307,7 @@ class LoadGenerator(object):
         self.updated = 0
         self.errors = []
         self.first = self.last = None  # time.time() of the first and the last commit
+        self.worst = 0.0  # the longest a round (an insert and an update, each a commit) took
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -344,10 +345,12 @@ class LoadGenerator(object):
                        self.inserted < self.max_rows):
                     n = self.inserted + 1
                     try:
+                        began = time.time()
                         c.execute('INSERT INTO labdb.load VALUES (%s, %s, REPEAT(%s, 100))',
-                                  (base + n, time.time(), chr(65 + n % 26)))
+                                  (base + n, began, chr(65 + n % 26)))
                         c.execute('UPDATE labdb.t SET n = n + 1 WHERE id = %s',
                                   (1 + n % rows,))
+                        self.worst = max(self.worst, time.time() - began)
                         self.inserted = n
                         self.updated += 1
                         self.last = time.time()
@@ -359,6 +362,79 @@ class LoadGenerator(object):
                             break
                     # Paced by the clock, not by a pause after each round: the rate holds
                     # however long a commit takes, as long as it takes less than a round.
+                    self._stop.wait(max(0.0, started + n * self.interval - time.time()))
+        finally:
+            conn.close()
+
+
+class RedoWriter(object):
+    """Redo written fast on the primary: `sessions` sessions each rewriting one row of
+    labdb.blobs with a `row_mb` MB value made on the server (REPEAT), together about
+    `mb_per_s` MB a second (or as fast as they can), for at most max_seconds. They
+    replicate (the check of the rebuilt replica compares every table), each update's binlog
+    event its new value only (binlog_row_image=MINIMAL in these sessions).
+    `rate()` is the redo the server wrote a second (Innodb_lsn_current) since it started."""
+
+    def __init__(self, primary, sessions=2, row_mb=1, mb_per_s=8, max_seconds=300):
+        self.primary = primary
+        self.sessions, self.row_mb, self.max_seconds = sessions, row_mb, max_seconds
+        self.interval = row_mb * sessions / float(mb_per_s)  # each session's round
+        self.rounds = 0
+        self.errors = []
+        self.start_lsn = self.started = None
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                         for i in range(sessions)]
+
+    def lsn(self):
+        return int(self.primary.sql_value("SELECT VARIABLE_VALUE FROM "
+                                          "information_schema.GLOBAL_STATUS WHERE "
+                                          "VARIABLE_NAME = 'INNODB_LSN_CURRENT'"))
+
+    def rate(self):
+        """MB of redo a second since the writer started."""
+        return (self.lsn() - self.start_lsn) / 1e6 / (time.time() - self.started)
+
+    def __enter__(self):
+        conn = self.primary.connect()
+        with conn.cursor() as c:
+            c.execute('CREATE TABLE IF NOT EXISTS labdb.blobs (id INT PRIMARY KEY, '
+                      'b LONGBLOB) ENGINE=InnoDB')
+            c.execute('INSERT IGNORE INTO labdb.blobs VALUES %s' % ', '.join(
+                '(%d, NULL)' % i for i in range(self.sessions)))
+        conn.close()
+        self.start_lsn, self.started = self.lsn(), time.time()
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def _run(self, row):
+        deadline = time.time() + self.max_seconds
+        conn = self.primary.connect()
+        try:
+            with conn.cursor() as c:
+                c.execute('SET SESSION binlog_row_image = MINIMAL')
+                n = 0
+                started = time.time()
+                while not self._stop.is_set() and time.time() < deadline:
+                    n += 1
+                    try:
+                        c.execute('UPDATE labdb.blobs SET b = REPEAT(%s, %s) WHERE id = %s',
+                                  (chr(65 + n % 26), self.row_mb << 20, row))
+                        self.rounds += 1
+                    except Exception as e:  # noqa: BLE001 - recorded, the test asserts none
+                        self.errors.append(str(e))
+                        if len(self.errors) > 20:
+                            break
                     self._stop.wait(max(0.0, started + n * self.interval - time.time()))
         finally:
             conn.close()

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import time
 
 from ansible_collections.reseed.mariadb.plugins.module_utils import source_watch as bl
 
@@ -42,7 +43,9 @@ def test_blockers_name_other_backups_and_ddl_longest_first_with_processes():
         'another backup: mariadb-backup (pid 4242 on the source), running 312 s']
 
 
-def test_the_preflight_names_only_ddl_that_has_run_a_while():
+def test_the_preflight_names_only_ddl_that_has_run_a_while(monkeypatch):
+    # This host's own backups (a lab's, while these tests run) are not this test's.
+    monkeypatch.setattr(bl, 'backup_processes', lambda parent=None: [])
     rows = [row(70, 'ALTER TABLE shop.orders ADD COLUMN c INT', 12, 'copy to tmp table'),
             row(71, 'ALTER TABLE shop.items ADD COLUMN c INT', 3, 'copy to tmp table'),
             row(72, 'BACKUP STAGE START', 1, 'Waiting for backup lock', user='dump')]
@@ -70,7 +73,7 @@ class FakeDb(object):
 
     def query(self, sql):
         if sql == bl.REDO_QUERY:
-            return [{'lsn': str(self.lsn)}]
+            return [{'lsn': str(self.lsn)}] if self.lsn is not None else []
         if 'innodb_log_file_size' in sql:
             return [{'size': self.size}]
         assert sql == bl.QUERY
@@ -149,7 +152,90 @@ def test_the_watch_says_the_redo_fills_up_then_stops_the_copy_when_it_wraps():
     assert watch.abort.startswith('the redo log wrapped ahead of the copy: the source wrote '
                                   '5.0 MiB of redo past what mariadb-backup had read')
     assert 'innodb_log_file_size 4M' in watch.abort and watch.redo_peak > 1
+    assert watch.abort_code == 'redo_wrapped'
     # Before mariadb-backup has said where it is: nothing read, nothing said.
     quiet = bl.SourceWatch(lambda: None, limit=60, stderr_peek=lambda: b'')
     quiet.look(FakeDb([], lsn=10 ** 9))
     assert quiet.note is None and quiet.abort is None
+
+
+def sample(lsn, at, size=96 << 20):
+    return dict(lsn=lsn, at=at, log_file_size=size)
+
+
+def test_the_redo_rate_is_told_only_from_two_samples_of_one_server_apart_enough():
+    assert bl.redo_rate(sample(1000, 10.0), sample(13001000, 12.0)) == 6500000
+    assert bl.redo_rate(sample(1000, 10.0), sample(2000, 10.5)) is None  # too close
+    assert bl.redo_rate(sample(9000, 10.0), sample(2000, 20.0)) is None  # went back: restarted
+    assert bl.redo_rate(sample(None, 10.0), sample(2000, 20.0)) is None  # no InnoDB
+    assert bl.redo_rate(None, sample(2000, 20.0)) is None
+
+
+def test_the_suggested_size_holds_the_copys_redo_twice_in_a_size_dbas_write():
+    assert bl.size_for(960e6) == 2 << 30  # the issue's example: 12 MB/s for 80 s
+    assert bl.gib_or_mib(bl.size_for(960e6)) == '2G'
+    assert bl.gib_or_mib(bl.size_for(100e6)) == '256M'
+    assert bl.size_for(1) == 128 << 20  # above the server's default, 96M
+
+
+def test_the_outlook_is_a_risk_when_the_copys_redo_does_not_fit_the_log():
+    outlook = bl.redo_outlook(12e6, 96 << 20, 8e9, 100e6, 'at replica_rebuild_throttle_mbps 100')
+    assert outlook['risk'] and outlook['holds_seconds'] == 8.4
+    assert outlook['copy_seconds'] == 80 and outlook['suggested'] == 2 << 30
+    text = bl.redo_risk_text(outlook)
+    assert text.startswith("at 12.0 MB/s of redo the source's 96M redo log "
+                           "(innodb_log_file_size) holds 8.4 s of writes, and the copy needs ~80 s "
+                           "(at replica_rebuild_throttle_mbps 100): ")
+    assert 'at least 2G (dynamic since 10.9: SET GLOBAL innodb_log_file_size = 2147483648)' in text
+    assert 'replica_rebuild_redo_log_raise' in text
+    # The same log, a quiet source: no risk; a rate unknown: no outlook; no copy rate: no verdict.
+    assert not bl.redo_outlook(0.1e6, 96 << 20, 8e9, 100e6, 'x')['risk']
+    assert bl.redo_outlook(None, 96 << 20, 8e9, 100e6, 'x') is None
+    unknown = bl.redo_outlook(12e6, 96 << 20, 8e9, None, 'x')
+    assert not unknown['risk'] and unknown['copy_seconds'] is None
+
+
+class Copy(object):
+    """The copy's progress as the pipeline would say it."""
+
+    def __init__(self, done, expected, seconds):
+        self.value = (done, expected, seconds)
+
+    def __call__(self):
+        return self.value
+
+
+def test_the_watch_warns_from_the_copys_rate_so_far_and_stops_it_only_when_told_to():
+    for check in ('warn', 'refuse', 'off'):
+        copy = Copy(20e6, 400e6, 4)  # 5 MB/s: 76 s to go
+        watch = bl.SourceWatch(lambda: None, limit=60, copied=copy, redo_check=check,
+                               first_redo=sample(1000, 0))
+        watch.first_redo['at'] = time.time() - 10
+        watch.look(FakeDb([], lsn=1000 + 10 * 2000000, log_file_size=16 << 20))
+        assert watch.note is None  # the copy's rate is not trusted before 6 s
+        copy.value = (40e6, 400e6, 8)
+        watch.look(FakeDb([], lsn=1000 + 10 * 2000000, log_file_size=16 << 20))
+        if check == 'off':
+            assert watch.note is None and watch.outlook is None
+            continue
+        # 2 MB/s of redo: a 16 MiB log holds 8 s; 72 s of copy to go.
+        assert watch.note.startswith("at 2.0 MB/s of redo the source's 16M redo log")
+        assert 'the copy needs ~72 s more (at the copy\'s rate so far, 5.0 MB/s)' in watch.note
+        assert watch.outlook['risk'] and watch.outlook['suggested'] == 512 << 20
+        if check == 'warn':
+            assert watch.abort is None
+        else:
+            assert watch.abort_code == 'redo_log_too_small'
+            assert watch.abort.startswith('stopped, before the redo log wraps '
+                                          '(replica_rebuild_redo_check: refuse): at 2.0 MB/s')
+
+
+def test_a_wrap_names_the_size_that_would_have_held_the_whole_copys_redo():
+    # 2 MB/s of redo for 10 s; the copy read 40 of 400 MB in 8 s: 80 s in all, 160 MB of redo.
+    watch = bl.SourceWatch(lambda: None, limit=60, stderr_peek=lambda: STDERR,
+                           copied=Copy(40e6, 400e6, 8), redo_check='off',
+                           first_redo=sample(1500000 - 20000000, time.time() - 10))
+    watch.look(FakeDb([], lsn=1500000 + (5 << 20)))
+    assert watch.abort_code == 'redo_wrapped' and watch.note is not None
+    assert 'Raise innodb_log_file_size on the source to at least 512M (SET GLOBAL' in watch.abort
+    assert 'replica_rebuild_redo_log_raise' in watch.abort

@@ -9,12 +9,13 @@ import json
 import os
 import stat
 import tempfile
+import time
 
 import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.reseed.mariadb.plugins.module_utils import versions
+from ansible_collections.reseed.mariadb.plugins.module_utils import source_watch, versions
 from ansible_collections.reseed.mariadb.plugins.modules import backup_stream as bs
 
 
@@ -137,7 +138,13 @@ class Db(object):
     def __init__(self, params):
         self.params = params
 
+    lsn = 10 ** 9  # a quiet source: its redo does not move
+
     def query(self, sql, args=None):
+        if sql == source_watch.REDO_QUERY:
+            return [{'lsn': str(self.lsn)}]
+        if 'innodb_log_file_size' in sql:
+            return [{'size': 96 << 20}]
         return [{'u': 'root'}] if 'USER()' in sql else []
 
     def close(self):
@@ -202,6 +209,8 @@ def run(monkeypatch, module_main):
         monkeypatch.setattr(basic.AnsibleModule, 'run_command',
                             lambda m, argv, **k: (0, VERSION, ''))
         monkeypatch.setattr(bs, 'Connection', Db)
+        # This host's own backups (a lab's, while these tests run) are not the fake source's.
+        monkeypatch.setattr(bs.source_watch, 'backup_processes', lambda parent=None: [])
         monkeypatch.setattr(bs.open_files, 'current',
                             lambda n: plan or bs.open_files.plan(1024, 4096, n))
         monkeypatch.setattr(bs.open_files, 'apply', lambda p: p)
@@ -330,3 +339,70 @@ def test_the_receivers_failure_mid_stream_reaches_the_task(tmp_path, run):
                           '10.0.0.12:4444 failed: the replica 10.0.0.12:4444: mbstream failed '
                           '(exit code 1); the copy is not sealed (no reseed_received) and will '
                           'not be prepared')
+
+
+def busy_source(monkeypatch, redo_mb_s):
+    """A source of 8 GB that wrote redo_mb_s MB/s of redo for the 10 s since the role read it:
+    the redo_sample to pass."""
+    monkeypatch.setattr(bs, 'estimate_bytes', lambda datadir: 8 * 10 ** 9)
+    return dict(lsn=Db.lsn - redo_mb_s * 10 ** 7, log_file_size=96 << 20, at=time.time() - 10)
+
+
+@pytest.mark.parametrize('check', ['warn', 'refuse'])
+def test_a_redo_log_too_small_for_the_copy_is_said_before_it_starts(tmp_path, run, monkeypatch,
+                                                                    check):
+    given = busy_source(monkeypatch, 12)
+    warned = []  # what reaches the task's warnings (their form differs between ansible-cores)
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda m, text: warned.append(text))
+    res = run(tmp_path, preflight=True, throttle_mbps=100, redo_sample=given, redo_check=check)
+    outlook = res['redo_outlook']
+    assert outlook['risk'] and round(outlook['rate_mb_s']) == 12 and outlook['copy_seconds'] == 80
+    assert outlook['suggested'] == 2 << 30
+    said = ("preflight of the source: at 12.0 MB/s of redo the source's 96M redo log "
+            "(innodb_log_file_size) holds 8.4 s of writes, and the copy needs ~80 s (at "
+            "replica_rebuild_throttle_mbps 100)")
+    if check == 'refuse':
+        assert res['failed'] and res['failure']['code'] == 'redo_log_too_small'
+        assert said in res['msg'] and res['msg'].endswith(
+            '(replica_rebuild_redo_check: refuse; nothing changed)')
+    else:
+        assert not res.get('failed') and len(warned) == 1 and said in warned[0]
+    # A copy whose speed is unknown before it starts: the watch tells, from its own rate.
+    quiet = run(tmp_path, preflight=True, redo_sample=given, redo_check='refuse')
+    assert not quiet.get('failed') and quiet['redo_outlook']['copy_seconds'] is None
+
+
+def test_the_redo_log_is_raised_for_the_copy_and_set_back_after(tmp_path, run, monkeypatch):
+    sizes = [4 << 20]  # the server's innodb_log_file_size, then each resize asked for
+    monkeypatch.setattr(bs.redo_log, 'current_size', lambda connect: sizes[-1])
+    monkeypatch.setattr(bs.redo_log, 'resize', lambda connect, size: sizes.append(size))
+    given = busy_source(monkeypatch, 12)
+    channel = Channel((bs.transfer.ACCEPT, {'staging': 'absent'}),
+                      (bs.transfer.RESULT, {'ok': True, 'sealed': True, 'bytes': 1000}))
+    res = run(tmp_path, channel=channel, token='t0ken', throttle_mbps=100, redo_sample=given,
+              redo_check='refuse', redo_log_file_size='2G')
+    assert not res.get('failed') and sizes == [4 << 20, 2 << 30, 4 << 20]
+    assert res['redo_log'] == dict(before=4 << 20, during=2 << 30, raised=True, restored=True)
+    # Too small a raise for the outlook: refused all the same; and a size that is not one.
+    res = run(tmp_path, preflight=True, throttle_mbps=100, redo_sample=given,
+              redo_check='refuse', redo_log_file_size='1G')
+    assert res['failure']['code'] == 'redo_log_too_small'
+    res = run(tmp_path, preflight=True, redo_log_file_size='lots')
+    assert res['failure']['code'] == 'redo_log_size' and '512M or 2G' in res['msg']
+
+
+def test_a_raise_that_does_not_end_is_a_failure_before_the_copy(tmp_path, run, monkeypatch):
+    monkeypatch.setattr(bs.redo_log, 'current_size', lambda connect: 96 << 20)
+    monkeypatch.setattr(bs.redo_log, 'resize', lambda connect, size: 'did not end within 60 s')
+    channel = Channel((bs.transfer.ACCEPT, {'staging': 'absent'}))
+    res = run(tmp_path, channel=channel, token='t0ken', redo_log_file_size='1G')
+    assert res['failed'] and res['failure']['code'] == 'redo_log_resize'
+    assert res['failure']['changed_nothing'] is True and 'from 96M to 1024M' in res['msg']
+    assert [kind for kind, obj in channel.sent] == [bs.transfer.HELLO]  # never started
+
+
+@pytest.mark.parametrize('version,ok', [('10.11.19-MariaDB', True), ('10.11.6-MariaDB', False),
+                                        ('11.4.5-MariaDB', True), ('11.2.1-MariaDB', False),
+                                        ('11.8.3-MariaDB', True), (None, False)])
+def test_the_redo_log_is_resized_online_only_where_that_is_safe(version, ok):
+    assert (versions.online_resize_problem(version) is None) == ok

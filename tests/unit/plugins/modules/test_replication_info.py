@@ -75,7 +75,8 @@ def test_a_primary_that_cannot_be_reached_is_the_links_and_one_that_refuses_the_
     assert res['msg'] == ("replication_info: reading the primary's gtid_binlog_state (check the "
                           "primary login options): cannot connect to MariaDB as repl@db1:3306: "
                           "(2003) Can't connect")
-    assert res['changed'] is False and len(res['queries']) == len(mod.VARIABLES) + 1
+    # The variables, the redo sample (two reads), SHOW ALL SLAVES STATUS.
+    assert res['changed'] is False and len(res['queries']) == len(mod.VARIABLES) + 3
     denied = DbError('SELECT @@GLOBAL.gtid_binlog_state AS value failed on repl@db1:3306: '
                      '(1227) denied', 1227)
     res = run(Server(), Server(fail={'SELECT': denied}),
