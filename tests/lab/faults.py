@@ -292,32 +292,23 @@ def fatal_msg(line):
     return line.split('! => ', 1)[-1]
 
 
-class LoadGenerator(object):
-    """Writes on the primary while a rebuild runs: rows numbered 1, 2, ... (after those an
-    earlier writer left) inserted into labdb.load and, every time, one row of labdb.t
-    updated; at most max_rows rows and max_seconds, at about rate rows a second. PyMySQL
-    from the controller, lab_admin."""
+class Writer(object):
+    """A writer on the primary for the length of a with-block: setup() once, then each of
+    its threads (_threads) runs until stop()."""
 
-    def __init__(self, primary, rate=20, max_rows=5000, max_seconds=600):
+    def __init__(self, primary, targets):
         self.primary = primary
-        self.interval = 1.0 / rate
-        self.max_rows = max_rows
-        self.max_seconds = max_seconds
-        self.inserted = 0
-        self.updated = 0
         self.errors = []
-        self.first = self.last = None  # time.time() of the first and the last commit
-        self.worst = 0.0  # the longest a round (an insert and an update, each a commit) took
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._threads = [threading.Thread(target=t, args=a, daemon=True) for t, a in targets]
+
+    def setup(self):
+        pass
 
     def __enter__(self):
-        conn = self.primary.connect()
-        with conn.cursor() as c:
-            c.execute('CREATE TABLE IF NOT EXISTS labdb.load (id INT PRIMARY KEY, '
-                      'at DOUBLE NOT NULL, pad VARCHAR(100)) ENGINE=InnoDB')
-        conn.close()
-        self._thread.start()
+        self.setup()
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc):
@@ -326,7 +317,32 @@ class LoadGenerator(object):
 
     def stop(self):
         self._stop.set()
-        self._thread.join(30)
+        for t in self._threads:
+            t.join(30)
+
+
+class LoadGenerator(Writer):
+    """Writes on the primary while a rebuild runs: rows numbered 1, 2, ... (after those an
+    earlier writer left) inserted into labdb.load and, every time, one row of labdb.t
+    updated; at most max_rows rows and max_seconds, at about rate rows a second. PyMySQL
+    from the controller, lab_admin."""
+
+    def __init__(self, primary, rate=20, max_rows=5000, max_seconds=600):
+        super(LoadGenerator, self).__init__(primary, [(self._run, ())])
+        self.interval = 1.0 / rate
+        self.max_rows = max_rows
+        self.max_seconds = max_seconds
+        self.inserted = 0
+        self.updated = 0
+        self.first = self.last = None  # time.time() of the first and the last commit
+        self.worst = 0.0  # the longest a round (an insert and an update, each a commit) took
+
+    def setup(self):
+        conn = self.primary.connect()
+        with conn.cursor() as c:
+            c.execute('CREATE TABLE IF NOT EXISTS labdb.load (id INT PRIMARY KEY, '
+                      'at DOUBLE NOT NULL, pad VARCHAR(100)) ENGINE=InnoDB')
+        conn.close()
 
     def spanned(self, start, end):
         """True if rows were committed before start and after end: the writes went on for
@@ -367,7 +383,7 @@ class LoadGenerator(object):
             conn.close()
 
 
-class RedoWriter(object):
+class RedoWriter(Writer):
     """Redo written fast on the primary: `sessions` sessions each rewriting one row of
     labdb.blobs with a `row_mb` MB value made on the server (REPEAT), together about
     `mb_per_s` MB a second (or as fast as they can), for at most max_seconds. They
@@ -376,15 +392,11 @@ class RedoWriter(object):
     `rate()` is the redo the server wrote a second (Innodb_lsn_current) since it started."""
 
     def __init__(self, primary, sessions=2, row_mb=1, mb_per_s=8, max_seconds=300):
-        self.primary = primary
+        super(RedoWriter, self).__init__(primary, [(self._run, (i,)) for i in range(sessions)])
         self.sessions, self.row_mb, self.max_seconds = sessions, row_mb, max_seconds
         self.interval = row_mb * sessions / float(mb_per_s)  # each session's round
         self.rounds = 0
-        self.errors = []
         self.start_lsn = self.started = None
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                         for i in range(sessions)]
 
     def lsn(self):
         return int(self.primary.sql_value("SELECT VARIABLE_VALUE FROM "
@@ -395,7 +407,7 @@ class RedoWriter(object):
         """MB of redo a second since the writer started."""
         return (self.lsn() - self.start_lsn) / 1e6 / (time.time() - self.started)
 
-    def __enter__(self):
+    def setup(self):
         conn = self.primary.connect()
         with conn.cursor() as c:
             c.execute('CREATE TABLE IF NOT EXISTS labdb.blobs (id INT PRIMARY KEY, '
@@ -404,18 +416,6 @@ class RedoWriter(object):
                 '(%d, NULL)' % i for i in range(self.sessions)))
         conn.close()
         self.start_lsn, self.started = self.lsn(), time.time()
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
 
     def _run(self, row):
         deadline = time.time() + self.max_seconds
