@@ -16,6 +16,7 @@ task, with what message, and what the unit's journal holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -202,6 +203,19 @@ SLOW_START = '[Service]\nExecStartPre=/bin/sleep 6\n'
 LONG_RATE_LIMIT = '[Unit]\nStartLimitIntervalSec=600\nStartLimitBurst=3\n'
 
 
+def instance_inventory(lab, tmp_path, primary, host, alias, hostvars):
+    """An inventory of primary and one replica, `alias`: another server on `host` (its
+    address), told apart by `hostvars` (its unit, its socket)."""
+    inv = lab.inventory(primary.name, [])
+    replicas = inv['all']['children']['mariadb_replicas']['hosts']
+    replicas[alias] = dict(lab.inventory(primary.name, [host.name])['all']['children'][
+        'mariadb_replicas']['hosts'][host.name], **hostvars)
+    path = str(tmp_path / 'inventory-instance.json')
+    with open(path, 'w') as f:
+        json.dump(inv, f, indent=2)
+    return path
+
+
 def drop_in(host, unit, name, text):
     path = '/etc/systemd/system/%s.d/%s.conf' % (unit, name)
     host.run(['mkdir', '-p', os.path.dirname(path)])
@@ -224,7 +238,7 @@ def assert_refused_untouched(proc, results, host, message, files):
 
 
 def test_refusals_dead_replica_and_instance_on_systemd(make_hosts, inventory, repl_password,
-                                                       run_module):
+                                                       run_module, lab, tmp_path):
     """On systemd hosts: (1) a replica whose server was started by hand while its unit is
     inactive is refused before the copy (systemctl stop would not stop it); (2) a dead
     replica whose datadir was moved under /home, which the unit's ProtectHome hides, is
@@ -298,10 +312,52 @@ def test_refusals_dead_replica_and_instance_on_systemd(make_hosts, inventory, re
     # The other replica was left alone through the three runs.
     assert (mariadbd_pid(r1), systemd_view(r1)) == (r1_pid, r1_view)
 
-    # 4. An instance of mariadb@.service beside mariadb.service on r1, swapped alone.
+    # 4. An instance of mariadb@.service beside mariadb.service on r1, a replica of the
+    # primary of its own, broken (1062): rebuilt through the role, inventory host r1-node2
+    # (r1's address, the instance's unit and socket), under a writer; mariadb.service
+    # beside it untouched, the instance's own account kept.
     r1.run(['tee', '/etc/mysql/mariadb.conf.d/70-node2.cnf'], input=NODE2_CNF % (r1.server_id + 1000))
     r1.run('install -d -o mysql -g mysql -m 0750 /var/lib/mysql-node2 && '
            'systemctl start mariadb@node2')
+    instance = r1.at_socket(NODE2_SOCKET)
+    scenarios.start_replication(primary, instance, repl_password)
+    scenarios.wait_caught_up(primary, instance)
+    instance.sql("SET SESSION sql_log_bin=0; CREATE USER n2app@localhost IDENTIFIED BY 'n2';"
+                 "GRANT SELECT ON labdb.* TO n2app@localhost")
+    scenarios.break_1062(primary, instance)
+    alias = r1.name + '-node2'
+    inv_node2 = instance_inventory(lab, tmp_path, primary, r1, alias, {
+        'replica_rebuild_service_name': 'mariadb@node2',
+        'replica_rebuild_login_unix_socket': NODE2_SOCKET})
+    node2_before = r1.unit_state('mariadb@node2', UNIT)
+    with LoadGenerator(primary, rate=WRITER_RATE, max_rows=10 ** 7) as writer:
+        proc, results = run_playbook_results(inv_node2, REBUILD, {
+            'replica_rebuild_replication_user': 'repl',
+            'replica_rebuild_replication_password': repl_password}, limit=alias)
+    assert proc.returncode == 0, failure_report(proc, (r1,))
+    assert writer.errors == [] and writer.inserted > 0, writer.errors
+    result = results['replica_rebuild_results'][alias]
+    assert (result['diagnosis_before'], result['action'], result['diagnosis_after']) == (
+        'broken', 'rebuilt', 'healthy'), result
+    assert ' tables equal at ' in result['verified'], result
+    node2_after = r1.unit_state('mariadb@node2', UNIT)
+    assert (node2_after['ActiveState'], node2_after['NRestarts']) == (
+        'active', node2_before['NRestarts']), (node2_before, node2_after)
+    assert node2_after['MainPID'] != node2_before['MainPID'], (node2_before, node2_after)
+    scenarios.wait_running(instance)
+    scenarios.wait_caught_up(primary, instance)
+    for table in ('labdb.t', 'labdb.load'):
+        query = 'CHECKSUM TABLE %s' % table
+        assert instance.sql(query)[0][1] == primary.sql(query)[0][1], table
+    assert instance.sql_value("SELECT COUNT(*) FROM mysql.user WHERE user = 'n2app'") == '1'
+    assert instance.sql_value('SELECT @@port') == '3307'
+    assert len(r1.run('ls -d /var/lib/mysql-node2.reseed-old-*').stdout.split()) == 1
+    # r1's own server, mariadb.service, was left alone: same pid, still replicating.
+    assert (r1.unit_state('mariadb', UNIT)['MainPID'], r1.slave_status()['Slave_SQL_Running']) == (
+        r1_pid, 'Yes')
+    print('mariadb@node2 rebuilt through the role: %s' % result)
+
+    # 5. The same instance, swapped by datadir_swap alone, its start slower than start_timeout.
     node2 = ['mariadb', '-S', NODE2_SOCKET]
     r1.run(node2 + ['-e', 'CREATE DATABASE n2; CREATE TABLE n2.kept (id INT PRIMARY KEY); '
                     'INSERT INTO n2.kept VALUES (1), (2)'])

@@ -336,11 +336,24 @@ def write_in_place(path, text):
 class Host(object):
     """One lab host, seen from the controller."""
 
+    # The server sql() and slave_status() talk to: the host's default one, or (at_socket)
+    # another server on the same host, e.g. an instance mariadb@NAME.
+    socket = None
+
     def __init__(self, lab, name):
         self.lab = lab
         self.name = name
         self.dir = os.path.join(lab.root, 'hosts', name)
         self.netns = NETNS_PREFIX + name
+
+    def at_socket(self, socket):
+        """This host, its sql() and slave_status() on the server listening at `socket`."""
+        other = Host(self.lab, self.name)
+        other.socket = socket
+        return other
+
+    def _client(self, *args):
+        return ['mariadb'] + (['-S', self.socket] if self.socket else []) + list(args)
 
     def __repr__(self):
         return 'Host(%s, %s)' % (self.name, self.ip)
@@ -460,7 +473,7 @@ class Host(object):
         """Run SQL as root over the host's unix socket; return rows as lists of strings
         (None for NULL). Several statements may be given; rows of the last one with a
         result set are returned."""
-        argv = ['mariadb', '--batch', '--skip-column-names', '--raw']
+        argv = self._client('--batch', '--skip-column-names', '--raw')
         if database:
             argv.append(database)
         proc = self.run(argv, input=query, check=check, timeout=timeout)
@@ -477,8 +490,8 @@ class Host(object):
 
     def slave_status(self, connection=''):
         """SHOW SLAVE STATUS as a dict (empty when not configured)."""
-        argv = ['mariadb', '--batch', '--raw', '-e',
-                "SHOW SLAVE '%s' STATUS" % connection.replace("'", "''")]
+        argv = self._client('--batch', '--raw', '-e',
+                            "SHOW SLAVE '%s' STATUS" % connection.replace("'", "''"))
         out = self.run(argv).stdout.splitlines()
         if len(out) < 2:
             return {}
