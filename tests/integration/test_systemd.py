@@ -206,10 +206,9 @@ LONG_RATE_LIMIT = '[Unit]\nStartLimitIntervalSec=600\nStartLimitBurst=3\n'
 def instance_inventory(lab, tmp_path, primary, host, alias, hostvars):
     """An inventory of primary and one replica, `alias`: another server on `host` (its
     address), told apart by `hostvars` (its unit, its socket)."""
-    inv = lab.inventory(primary.name, [])
+    inv = lab.inventory(primary.name, [host.name])
     replicas = inv['all']['children']['mariadb_replicas']['hosts']
-    replicas[alias] = dict(lab.inventory(primary.name, [host.name])['all']['children'][
-        'mariadb_replicas']['hosts'][host.name], **hostvars)
+    replicas[alias] = dict(replicas.pop(host.name), **hostvars)
     path = str(tmp_path / 'inventory-instance.json')
     with open(path, 'w') as f:
         json.dump(inv, f, indent=2)
