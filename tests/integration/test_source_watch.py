@@ -8,7 +8,8 @@ stops it at once.
 On production-shaped hosts (ops with sudo, /data/mysql), a writer on the primary all along.
 A DDL that holds the backup lock: CREATE TABLE ... AS SELECT SLEEP(n) makes BACKUP STAGE
 START wait for it (measured on 10.11.19: 11 s behind a 12 s one; an online or copying
-ALTER TABLE of InnoDB does not hold it any more). The broken replica stopped with 1236.
+ALTER TABLE of InnoDB does not hold it any more); here its SELECT waits on a user lock
+(GET_LOCK) the test holds until run 1 has ended. The broken replica stopped with 1236.
 Run 1, with a limit of 15 s: the stream's
 preflight warns of the DDL, its progress line names the wait, the stage and the DDL, and the
 run fails past the limit, naming them, nothing changed on either replica. Run 2, once the
@@ -37,9 +38,10 @@ from faults import (LoadGenerator, RedoWriter, diff, fatal_lines, fatal_msg, mar
                     snapshot)
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
-# Long enough to outlast run 1 (the role up to the copy's wait, LIMIT, the rescue and the
-# summary: 40 s were seen on this machine): 50 s proved too short once.
-SLOW_DDL = 'CREATE TABLE labdb.slow ENGINE=InnoDB AS SELECT SLEEP(70) AS s'
+# The DDL waits on a user lock the test holds through run 1 and lets go of after it: it
+# outlasts the run however long the run takes, and ends as soon as the run has.
+HOLD = 'reseed_hold'
+SLOW_DDL = "CREATE TABLE labdb.slow ENGINE=InnoDB AS SELECT GET_LOCK('%s', 600) AS s" % HOLD
 LIMIT = 15
 # Runs 3-4: a 16 MiB redo log (10.11 refuses one smaller than innodb_log_buffer_size, 16M
 # by default), about 8 MB/s of redo, a copy capped at 2 MB/s in run 3.
@@ -66,6 +68,10 @@ def test_a_ddl_holding_the_backup_lock_then_a_redo_log_too_small_for_the_copy(
     before = snapshot(rb)  # its IO thread stopped (1236): nothing of it moves
 
     # Run 1: the DDL runs on through the whole run; the copy waits behind it, then stops.
+    holder = primary.popen(['mariadb', '-e', "SELECT GET_LOCK('%s', 0); SELECT SLEEP(600)" % HOLD],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scenarios.wait_for(lambda: primary.sql_value("SELECT IS_USED_LOCK('%s')" % HOLD) != 'NULL',
+                       30, what='the test to hold %s' % HOLD)
     ddl = primary.popen(['mariadb', '-e', SLOW_DDL], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE)
     try:
@@ -79,6 +85,9 @@ def test_a_ddl_holding_the_backup_lock_then_a_redo_log_too_small_for_the_copy(
                 extra, replica_rebuild_backup_lock_timeout=LIMIT))
         assert ddl.poll() is None, 'the DDL ended before the run: no wait was seen'
     finally:
+        # The holder's session killed, the lock is free: the DDL ends at once.
+        primary.sql("KILL %s" % primary.sql_value("SELECT IS_USED_LOCK('%s')" % HOLD))
+        holder.wait(timeout=60)
         ddl.wait(timeout=120)
     out = proc.stdout
     print('\n'.join(ln for ln in (out + proc.stderr).splitlines() if 'the copy' in ln))

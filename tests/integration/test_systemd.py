@@ -307,7 +307,10 @@ def test_refusals_dead_replica_and_instance_on_systemd(make_hosts, inventory, re
     for table in ('labdb.t', 'labdb.load'):
         query = 'CHECKSUM TABLE %s' % table
         assert r2.sql(query)[0][1] == primary.sql(query)[0][1], table
-    assert len(r2.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.split()) == 1
+    kept = r2.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.split()
+    assert len(kept) == 1, kept
+    # The datadir kept is the damaged one, as it was (its ibdata1 emptied).
+    assert r2.run(['stat', '-c', '%s', kept[0] + '/ibdata1']).stdout.strip() == '0'
     # The other replica was left alone through the three runs.
     assert (mariadbd_pid(r1), systemd_view(r1)) == (r1_pid, r1_view)
 
