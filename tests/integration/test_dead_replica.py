@@ -89,7 +89,7 @@ def assert_rebuilt(proc, primary, dead, old_datadirs):
 
 
 def test_dead_replica_stopped_refused_then_forced(make_hosts, inventory, run_module,
-                                                repl_password):
+                                                  repl_password):
     roles = ('primary', 'dead', 'healthy')
     hosts = make_hosts(*roles, hardened=roles)
     primary, dead, healthy = hosts['primary'], hosts['dead'], hosts['healthy']

@@ -27,7 +27,7 @@ import time
 
 import faults
 import scenarios
-from ansible_run import REPO, run_playbook
+from ansible_run import REPO
 from faults import fatal_lines
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
