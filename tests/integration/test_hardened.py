@@ -140,9 +140,9 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     assert replica.sql_value('SELECT COUNT(*) FROM labdb.t WHERE id = 900001') == '1'
 
 
-# A dead replica (stopped) on production-shaped hosts: test_dead_replica.py; one that no
-# longer starts, forced, on systemd hosts: test_systemd.py, case 3. The first:
-# test_dead_replica.py::test_dead_replica_stopped_refused_then_forced.
+# A dead replica on production-shaped hosts: stopped, refused then forced,
+# test_dead_replica.py::test_dead_replica_stopped_refused_then_forced; no longer starting,
+# forced, test_systemd.py (case 3).
 
 
 def test_source_auto_on_production_shaped_hosts(hardened_trio, inventory, repl_password):

@@ -5,8 +5,9 @@ their mariadb.service): mixed 10.11/11.8 pairs (an 11.8 replica of a 10.11 prima
 error 1236, healed); and, on one set of 11.8 hosts, the cases of issue 14: replicas broken by
 1062 and by an errant GTID healed in one run by the playbook with its defaults while the
 primary takes writes (TLS auto: 11.8 checks the primary's certificate), file/position mode
-(error 1236), a copy from a healthy replica, a dead replica rebuilt when forced. (The swap's rollback on 11.8 is a case
-of test_datadir_swap.py.) docs/VERSIONS.md records what differs from 10.11."""
+(error 1236), a copy from a healthy replica, a dead replica rebuilt when forced. (The swap's
+rollback on 11.8 is a case of test_datadir_swap.py.) docs/VERSIONS.md records what differs
+from 10.11."""
 
 from __future__ import annotations
 
