@@ -4,8 +4,9 @@
 # Three lanes run at once: two of the suites that need no lab (unit, build, sanity, lint,
 # docs, the matrix's unit and sanity parts), and one of the lab's molecule scenarios and the
 # matrix's lab rebuild, whose assertions hold on a busy host. Each suite's output is printed
-# whole when it ends. Then the lab tests (integration), alone: a second lab or the linters
-# beside them would slow them down and make their timings noise.
+# whole when it ends. Then the lab tests (integration), without the linters beside them:
+# two at a time (a lab test leaves about half of this machine's two cores idle, waiting on
+# ssh and the servers), then those that bound a latency by themselves.
 # Expects the environment the Makefile sets (make test).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -36,9 +37,16 @@ run_matrix-unit() { scripts/matrix.sh unit; }
 run_matrix-sanity() { scripts/matrix.sh sanity; }
 run_matrix-rebuild() { scripts/matrix.sh rebuild; }
 # The matrix's lab rebuild runs on the oldest ansible-core only: once per make test is enough.
+# Two lab tests at a time (each file on one worker: its shared hosts are made once; the
+# lab names hosts of concurrent runs apart), then the few that bound a latency, by
+# themselves (marked alone: tests/integration/conftest.py). RESEED_LAB_WORKERS=1 runs one at
+# a time.
 run_integration() {
-  python -m pytest tests/integration -q -p no:cacheprovider -rfE --durations=30 \
-    --deselect "$(scripts/matrix.sh --rebuild-test)"
+  local common=(tests/integration -q -p no:cacheprovider -rfE --durations=0 --durations-min=20
+                --deselect "$(scripts/matrix.sh --rebuild-test)") rc=0
+  python -m pytest "${common[@]}" -m 'not alone' -n "${RESEED_LAB_WORKERS:-2}" --dist loadfile || rc=1
+  python -m pytest "${common[@]}" -m alone || rc=1
+  return $rc
 }
 run_molecule() {
   local s rc=0

@@ -42,6 +42,35 @@ import scenarios  # noqa: E402
 from lab import Lab  # noqa: E402
 
 
+# make test runs the lab tests two at a time (scripts/test.sh: pytest-xdist, a file on one
+# worker, so that a file's shared hosts are made once), then the cases marked ``alone`` by
+# themselves: those whose assertion bounds a latency (a failure seen within so many
+# seconds), which a second lab beside them would stretch. Files start longest first, so
+# that no long one is left for the end while the other worker idles: about the seconds each
+# took in CI (make test, 2026-12-07). They order the files, nothing else; a file not listed
+# starts after them.
+FILE_SECONDS = {
+    'test_versions.py': 280, 'test_fleet_faults.py': 230, 'test_reliability.py': 330,
+    'test_busy_diagnosis.py': 200, 'test_source_watch.py': 190, 'test_rebuild.py': 230,
+    'test_systemd.py': 210, 'test_data_path.py': 200, 'test_hardened.py': 170,
+    'test_fleet.py': 150, 'test_many_tables.py': 150, 'test_role_ssh_key.py': 130,
+    'test_dead_replica.py': 80, 'test_replica_keeps.py': 110, 'test_chain.py': 100,
+    'test_checksum.py': 100, 'test_lab.py': 100, 'test_awx_runner.py': 80,
+    'test_datadir_bind_mount.py': 60, 'test_datadir_swap.py': 60, 'test_db_login.py': 50,
+    'test_replication.py': 40, 'test_role_verify.py': 60,
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'alone: bounds a latency; make test runs it after the others, by itself')
+
+
+def pytest_collection_modifyitems(items):
+    # sorted() is stable: a file's tests keep their order.
+    items[:] = sorted(items, key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
+
+
 @pytest.fixture(scope='session')
 def lab():
     if os.geteuid() != 0:

@@ -29,6 +29,7 @@ import yaml
 
 import scenarios
 from ansible_run import REPO, ansible_env
+from faults import LoadGenerator
 from secrets_watch import SecretsWatch
 
 
@@ -165,13 +166,16 @@ def test_the_job_template_heals_a_replica_through_ansible_runner(
     assert broken.run('pidof mariadbd').stdout.strip() == broken_pid
 
     # With it, the job heals the replica: as a fleet (the survey's default answer), which
-    # streams one backup through every replica that needs one: here the one.
+    # streams one backup through every replica that needs one: here the one. The primary
+    # takes writes all through the job.
     passwords = machine_credential(pdd, 'ops', 'sudo', broken.ops_password)
-    with SecretsWatch([repl_password, broken.ops_password]) as watch:
+    with SecretsWatch([repl_password, broken.ops_password]) as watch, \
+            LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
         run = run_job(pdd, '2', passwords)
     stdout = run.stdout.read()
     assert run.status == 'successful' and run.rc == 0, stdout[-6000:]
     assert watch.leaks == [] and watch.samples > 5
+    writer.check_arrived(broken, healthy)
 
     # The broken replica runs on new data and caught up; the healthy one was left alone.
     s = broken.slave_status()

@@ -282,6 +282,8 @@ def test_progress_is_shown_while_streaming(pair, run_module):
     assert 'reseed_received' in dst.run('ls %s' % STAGING).stdout.split()
 
 
+# The stream is asserted stopped within so many seconds: by itself (conftest.py).
+@pytest.mark.alone
 @pytest.mark.parametrize('how', ['ctrl-c', 'main-killed', 'controller-gone'])
 def test_a_stream_stops_when_its_controller_is_gone(pair, how, tmp_path):
     """ctrl-c: SIGINT to ansible-playbook's process group, as a terminal sends it; Ansible

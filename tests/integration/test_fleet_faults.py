@@ -126,13 +126,15 @@ def test_fleet_faults_leave_each_replica_healed_or_intact_and_reruns_converge(
     source_clean(primary)
     pids[r1.name] = faults.mariadbd_pid(r1)
 
-    # 2. The re-run chains r2 -> r3 (r1 is healthy: left alone). r3's prepared copy loses
-    # its system tablespace before its swap: its new server does not start, it is rolled
-    # back onto its old datadir; r2 is healed.
-    run = faults.start_playbook(inv, PLAYBOOK, extra)
-    faults.spoil_copy_once_prepared(r3, STAGING, run)
-    rc, out = run.wait(600)
+    # 2. The re-run chains r2 -> r3 (r1 is healthy: left alone), while the primary takes
+    # writes. r3's prepared copy loses its system tablespace before its swap: its new server
+    # does not start, it is rolled back onto its old datadir; r2 is healed.
+    with faults.LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        run = faults.start_playbook(inv, PLAYBOOK, extra)
+        faults.spoil_copy_once_prepared(r3, STAGING, run)
+        rc, out = run.wait(600)
     assert rc != 0, out[-6000:]
+    writer.check_arrived(r1, r2)
     healed(primary, r2, out)
     failure_line(out, r3.name, 'step start the new server', 'rolled back')
     assert faults.mariadbd_pid(r3) != pids[r3.name]  # stopped for the swap, started again
@@ -160,13 +162,16 @@ def test_fleet_faults_leave_each_replica_healed_or_intact_and_reruns_converge(
     # (The controller interrupted mid-stream, the same stream of a replica alone:
     # test_reliability.py::test_controller_interrupted_mid_stream.)
 
-    # 4. The re-run, as a tree by force: r1 receives from the source and passes the stream
-    # on to both r2 and r3. r2's receiver dies mid-stream: only r2 is cut off, r3 gets its
-    # copy from r1 all the same, and is healed: every replica ends healthy.
-    rc, out, figures['tree_hop_to_end'] = strike_mid_stream(
-        inv, dict(extra, replica_rebuild_force=True, replica_rebuild_fanout=2), primary, r2,
-        lambda run: faults.kill_in_host(r2, faults.module_pids(r2, 'backup_receive')))
+    # 4. The re-run, as a tree by force, under writes: r1 receives from the source and
+    # passes the stream on to both r2 and r3. r2's receiver dies mid-stream: only r2 is cut
+    # off, r3 gets its copy from r1 all the same, and is healed: every replica ends healthy,
+    # with every row written.
+    with faults.LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        rc, out, figures['tree_hop_to_end'] = strike_mid_stream(
+            inv, dict(extra, replica_rebuild_force=True, replica_rebuild_fanout=2), primary, r2,
+            lambda run: faults.kill_in_host(r2, faults.module_pids(r2, 'backup_receive')))
     assert rc != 0, out[-6000:]
+    writer.check_arrived(r1, r2, r3)
     failure_line(out, '%s: stream from %s (tree, fan-out 2: %s -> %s, %s)' % (
         r2.name, primary.name, r1.name, r2.name, r3.name), 'Nothing was swapped')
     assert faults.mariadbd_pid(r1) != pids[r1.name]

@@ -8,6 +8,7 @@ import os
 
 import scenarios
 from ansible_run import REPO, run_playbook
+from faults import LoadGenerator
 from secrets_watch import SecretsWatch
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
@@ -26,7 +27,8 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
     """The copy carries no replication settings: TLS comes from the role's variables, or, with
     their defaults, from what the replica had before the rebuild (replica_rebuild_keep_settings;
     else from the primary, which accepts TLS here). The replication account requires SSL, so
-    the preflight's login check and the replication itself must both use it."""
+    the preflight's login check and the replication itself must both use it. Both rebuilds
+    run while the primary takes writes, every row of which reaches the replica."""
     hosts = make_hosts('primary', 'replica')
     primary, replica = hosts['primary'], hosts['replica']
     scenarios.enable_tls(primary, [replica], str(tmp_path))
@@ -39,8 +41,10 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
              'replica_rebuild_primary_ssl': True,
              'replica_rebuild_primary_ssl_ca': '/etc/mysql/ssl/ca.pem',
              'replica_rebuild_primary_ssl_verify_server_cert': True}
-    proc = run_playbook(inv, PLAYBOOK, extra)
+    with LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        proc = run_playbook(inv, PLAYBOOK, extra)
     assert proc.returncode == 0, proc.stdout[-6000:]
+    writer.check_arrived(replica)
     s = replica.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), s
     assert s['Master_SSL_Allowed'] == 'Yes' and s['Master_SSL_Verify_Server_Cert'] == 'Yes'
@@ -68,10 +72,12 @@ def test_rebuild_replicates_over_tls_when_asked(make_hosts, inventory, repl_pass
     assert mariadbd_pid(replica) == pid
     # With the defaults (replica_rebuild_primary_ssl: auto, no CA, verify auto): the replica
     # keeps its own TLS settings, those the first run gave it (CA, certificate check).
-    auto = run_playbook(inv, PLAYBOOK, {
-        'replica_rebuild_replication_user': 'repl', 'replica_rebuild_force': True,
-        'replica_rebuild_replication_password': repl_password})
+    with LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        auto = run_playbook(inv, PLAYBOOK, {
+            'replica_rebuild_replication_user': 'repl', 'replica_rebuild_force': True,
+            'replica_rebuild_replication_password': repl_password})
     assert auto.returncode == 0, auto.stdout[-6000:]
+    writer.check_arrived(replica)
     assert mariadbd_pid(replica) != pid
     s = replica.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running'], s['Master_SSL_Allowed'],

@@ -226,9 +226,11 @@ def test_ssh_transport_as_ops_rebuilds_a_replica_on_hardened_hosts(hardened):
     keys = faults.authorized_keys(replica)
     logins = dict((h.name, ssh_logins(h)) for h in (primary, replica))
     started = time.time()
-    proc = run_playbook(hardened['inventory'], PLAYBOOK, hardened['vars'])
+    with faults.LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        proc = run_playbook(hardened['inventory'], PLAYBOOK, hardened['vars'])
     seconds = time.time() - started
     assert proc.returncode == 0, proc.stdout[-6000:]
+    writer.check_arrived(replica)
     s = replica.slave_status()
     assert (s['Slave_IO_Running'], s['Slave_SQL_Running']) == ('Yes', 'Yes'), \
         scenarios.threads(s)

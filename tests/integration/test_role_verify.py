@@ -33,7 +33,7 @@ def test_verify_step_uses_a_temporary_account_and_leaves_no_trace(replicated):
     # own default, no pipelining (the lab's runs pipeline), a module and its arguments are a
     # file in the remote temporary directory, which the catcher reads.
     with SecretsWatch([replicated['password']]) as watch, EveryArgv() as argv_log, \
-            ModuleArgCatcher('temp_account', 'password', watch) as caught:
+            ModuleArgCatcher('temp_account', 'password', watch, hosts=(primary,)) as caught:
         proc = run_playbook(replicated['inventory'], PLAYBOOK, {
             'replica_rebuild_replication_user': 'repl',
             'replica_rebuild_replication_password': replicated['password']}, verbosity=3,

@@ -208,10 +208,12 @@ def test_11_8_replica_rebuilt_in_file_pos_mode(on_11_8, inventory):
     replicating(primary, r1, r2)
     scenarios.break_1236(primary, r1)
     before = state(r1, r2)
-    proc = run_playbook(inventory(primary, [r1]), PLAYBOOK,
-                        dict(on_11_8['extra'], replica_rebuild_mode='file_pos'))
+    with LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        proc = run_playbook(inventory(primary, [r1]), PLAYBOOK,
+                            dict(on_11_8['extra'], replica_rebuild_mode='file_pos'))
     assert_rebuilt(proc, primary, r1, before[r1.name], mode='file_pos')
-    # Replicating by file and position, at the primary's own (it takes no writes now).
+    writer.check_arrived(r1, r2)
+    # Replicating by file and position, at the primary's own (the writer has stopped).
     file_name, position = primary.sql('SHOW MASTER STATUS')[0][:2]
 
     def at_position():
@@ -230,9 +232,11 @@ def test_11_8_replica_rebuilt_from_a_healthy_11_8_replica(on_11_8, inventory):
     replicating(primary, r1, r2)
     scenarios.break_1032(primary, r1)
     before = state(r1, r2)
-    proc = run_playbook(inventory(primary, [r1], [r2]), PLAYBOOK,
-                        dict(on_11_8['extra'], replica_rebuild_source=r2.name))
+    with LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        proc = run_playbook(inventory(primary, [r1], [r2]), PLAYBOOK,
+                            dict(on_11_8['extra'], replica_rebuild_source=r2.name))
     assert_rebuilt(proc, primary, r1, before[r1.name], source=r2)
+    writer.check_arrived(r1, r2)
     # The copy came from the donor (its mariadb-backup, with --slave-info), not the primary.
     assert 'SET GLOBAL gtid_slave_pos' in r1.run(
         'cat /var/lib/mysql/mariadb_backup_slave_info').stdout
@@ -270,7 +274,9 @@ def test_11_8_dead_replica_rebuilt_when_forced(on_11_8, inventory, run_module):
     assert '%s: the server is down, no mariadbd process runs' % r2.name in refused.stdout
     assert server_pid(r2) == '' and old_datadirs(r2) == before[r2.name]['old']
     primary.sql("INSERT INTO labdb.log (msg) VALUES ('while the replica was down')")
-    proc = run_playbook(inv, PLAYBOOK, dict(on_11_8['extra'], replica_rebuild_force=True))
+    with LoadGenerator(primary, rate=20, max_rows=10 ** 6) as writer:
+        proc = run_playbook(inv, PLAYBOOK, dict(on_11_8['extra'], replica_rebuild_force=True))
     assert_rebuilt(proc, primary, r2, before[r2.name])
+    writer.check_arrived(r1, r2)
     assert reports(proc.stdout)[r2.name]['diagnosis_before'] == 'down'
     replicating(primary, r1)  # the other replica, on the same primary, went on

@@ -344,6 +344,16 @@ class LoadGenerator(Writer):
                       'at DOUBLE NOT NULL, pad VARCHAR(100)) ENGINE=InnoDB')
         conn.close()
 
+    def check_arrived(self, *replicas, timeout=60):
+        """Assert the writes went without an error, and that every row the primary holds
+        (this writer's and any earlier one's) reached each replica, as the primary has it."""
+        assert self.errors == [] and self.inserted > 0, (self.inserted, self.errors[:3])
+        query = 'SELECT COUNT(*), MAX(id), SUM(at) FROM labdb.load'
+        want = self.primary.sql(query)
+        for replica in replicas:
+            scenarios.wait_caught_up(self.primary, replica, timeout)
+            assert replica.sql(query) == want, (replica.name, replica.sql(query), want)
+
     def spanned(self, start, end):
         """True if rows were committed before start and after end: the writes went on for
         the whole of [start, end], however slowly a loaded machine let them go."""

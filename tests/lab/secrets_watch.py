@@ -97,14 +97,25 @@ class ModuleArgCatcher(ProcWatch):
 
     PARAMS = re.compile(r'^params=(.+),$', re.M)
 
-    def __init__(self, module, key, watch=None, interval=0.005):
+    def __init__(self, module, key, watch=None, interval=0.005, hosts=None):
         super(ModuleArgCatcher, self).__init__(interval)
+        # Given hosts (lab.Host), only their processes: those in a host's pid namespace
+        # (another test may run the same module on its own hosts meanwhile).
+        self.namespaces = None if hosts is None else set(
+            self.namespace(h.init_pid) for h in hosts)
         self.module = re.compile(rb'[^\0 ]*/AnsiballZ_' + re.escape(module.encode()) + rb'\.py')
         self.key = key
         self.watch = watch
         self.found = []  # values, in the order they appeared
         self.files = []  # the module file each was read from
         self._read = set()  # (pid, path) read whole
+
+    @staticmethod
+    def namespace(pid):
+        try:
+            return os.readlink('/proc/%s/ns/pid' % pid)
+        except OSError:
+            return None
 
     def wanted(self, args):
         """Whether these module arguments are the ones to catch from (all, here)."""
@@ -113,6 +124,8 @@ class ModuleArgCatcher(ProcWatch):
     def sample(self, pid, argv):
         m = self.module.search(argv)
         if not m or (pid, m.group(0)) in self._read:
+            return
+        if self.namespaces is not None and self.namespace(pid) not in self.namespaces:
             return
         path = m.group(0).decode(errors='replace')
         try:
