@@ -18,7 +18,9 @@ Sections (--only, comma-separated; all but fleet by default), in this order:
 - playbook: playbooks/rebuild_replica.yml, and the replica's downtime (rebuild.py);
 - fleet (only when asked for, never by default): four replicas PREFIX-r1..r4 rebuilt with
   replica_rebuild_fleet=true, one at a time, and one alone; the primary's bytes read by
-  mariadb-backup and sent, and each replica's downtime (fleet.py; issue 13).
+  mariadb-backup and sent, each replica's downtime and each host's CPU seconds (fleet.py;
+  issue 13). --fleet-rate 200mbit shapes every host's link first, so that the link is the
+  limit and not the lab's shared cores (issue 24).
 The page cache is warm (a read of the datadir comes first), dirty pages are flushed (sync)
 before each step, and each step waits until the memory freed before it has been handed back
 to the hypervisor where the machine does that (core.settle_memory), so that a stage alone
@@ -81,6 +83,9 @@ def parse_args(argv=None):
     parser.add_argument('--fleet-compression', choices=('none', 'zstd', 'auto'), default='none',
                         help='replica_rebuild_compression of the fleet section (default none: '
                              'the same in its three runs)')
+    parser.add_argument('--fleet-rate', default=None, metavar='RATE',
+                        help='shape every host link of the fleet section to RATE (tc syntax, '
+                        'e.g. 200mbit), so that the link is the limit (default: not shaped)')
     parser.add_argument('--fleet-drop-old', action='store_true',
                         help='the fleet section\'s rebuilds delete the old datadir once the new '
                              'one runs (replica_rebuild_keep_old_datadir: false), for sizes '
@@ -109,7 +114,8 @@ def run_sections(bench, args):
         'logical': lambda: logical.logical(bench),
         'playbook': lambda: rebuild.playbook(bench, args.playbook_break),
         'fleet': lambda: fleet.fleet(bench, args.hosts, args.keep, args.fleet_compression,
-                                     args.fleet_runs.split(','), args.fleet_drop_old),
+                                     args.fleet_runs.split(','), args.fleet_drop_old,
+                                     args.fleet_rate),
     }
     errors = []
     for name in SECTIONS:

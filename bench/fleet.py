@@ -17,6 +17,12 @@ inside the primary reads /proc/<pid>/io of every mariadb-backup process there ev
 (the last value per pid counts; the sum over pids is the run's), and eth0's tx_bytes in the
 primary's namespace is read before and after. A DowntimeProbe per replica (rebuild.py)
 logs in every 0.1 s: its longest outage is the downtime a client sees.
+
+With a rate (bench.py --fleet-rate 200mbit), every host's link (the source's and each
+replica's) is shaped to it first, both ways (lab.Host.shape: a token bucket on each end of
+its veth), so that the link and not the lab's two shared cores is the limit, as on real
+hosts with CPUs of their own (issue 24). The CPU seconds each host used in a run are read
+too (host_cpu_seconds), so that the CPU floor of each hop shows.
 """
 
 from __future__ import annotations
@@ -40,6 +46,35 @@ IO_LOOP = ('touch {f}; while [ -e {f} ]; do for d in /proc/[0-9]*; do '
            '*--backup*) k=b;; esac; sed "s|^|${{d#/proc/}} $k |" $d/io 2>/dev/null;; esac; '
            'done; sleep 0.05; done').format(f=RUNNING)
 TX_BYTES = 'cat /sys/class/net/eth0/statistics/tx_bytes'
+TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def pid_namespace(pid):
+    try:
+        return os.readlink('/proc/%s/ns/pid' % pid)
+    except OSError:
+        return None
+
+
+def host_cpu_seconds(host):
+    """The CPU seconds (user + system) of the host's processes so far: every live process of
+    its pid namespace, with what the children it reaped had used (cutime, cstime). A process
+    that has ended counts through the one that reaped it (its parent, or the host's first
+    process), once. Read from the controller's /proc: the lab's pid namespaces are children
+    of the controller's. Not counted: what a command entered from the controller (nsenter,
+    as Host.run does) used once it ended, its parent being outside the host."""
+    namespace = pid_namespace(host.init_pid)
+    total = 0
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or pid_namespace(entry) != namespace:
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile: its reaper has it
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / float(TICKS)
 
 
 class BackupReads(object):
@@ -112,10 +147,14 @@ def run_once(bench, inventory, replicas, extra, name):
     counters and each replica's downtime."""
     src = bench.src
     sent = int(src.run(TX_BYTES).stdout)
+    cpu = dict((h.name, host_cpu_seconds(h)) for h in [src] + list(replicas))
     with BackupReads(src) as reads:
         m, probes = rebuild.run_rebuild(bench, inventory, extra, replicas, name)
+    cpu = dict((h.name, round(host_cpu_seconds(h) - cpu[h.name], 2))
+               for h in [src] + list(replicas))
     stream = rebuild.result_with(m.extra['timings'], 'backup_stream', 'bytes_read')
     m.extra.update(sent=int(src.run(TX_BYTES).stdout) - sent, backups=reads.backups(),
+                   host_cpu=cpu,
                    processes=reads.processes(),
                    read=reads.total('rchar'), read_disk=reads.total('read_bytes'),
                    down=dict((n, p.longest()) for n, p in probes.items()),
@@ -134,13 +173,15 @@ RUNS = (  # (mode, replicas, replica_rebuild_fleet, label)
 )
 
 
-def fleet(bench, prefix, keep, compression='none', runs=None, drop_old=False):
+def fleet(bench, prefix, keep, compression='none', runs=None, drop_old=False, rate=None):
     unknown = set(runs or ()) - set(r[0] for r in RUNS)
     if unknown:
         raise ValueError('--fleet-runs: runs are %s, not %s' % (
             ', '.join(r[0] for r in RUNS), ', '.join(sorted(unknown))))
     replicas, password = make_replicas(bench, prefix, keep)
     try:
+        for host in [bench.src] + replicas if rate else ():
+            host.shape(rate)
         for mode, count, chain, label in RUNS:
             if runs and mode not in runs:
                 continue
@@ -155,7 +196,8 @@ def fleet(bench, prefix, keep, compression='none', runs=None, drop_old=False):
                      'replica_rebuild_keep_old_datadir': not drop_old}
             m = bench.repeated(lambda: run_once(bench, inventory, hosts, extra, mode))
             down = m.extra['down']
-            bench.add(label, 'fleet', m, fleet=mode, part='wall', replicas=count,
+            bench.add(label, 'fleet', m, fleet=mode, part='wall', replicas=count, link=rate,
+                      host_cpu=m.extra['host_cpu'],
                       backups=m.extra['backups'], read=m.extra['read'],
                       read_disk=m.extra['read_disk'], sent=m.extra['sent'],
                       copy=m.extra['copy'], stream_sent=m.extra['stream_sent'],
@@ -166,6 +208,11 @@ def fleet(bench, prefix, keep, compression='none', runs=None, drop_old=False):
                 bench.add('%s: %s down, probed from the controller every 0.1 s' % (mode, name),
                           'fleet', down[name], fleet=mode, part='downtime', replica=name)
     finally:
+        if rate:
+            bench.src.shape(None)
         if not keep:
             for replica in replicas:
                 bench.src.lab.destroy(replica.name)
+        elif rate:
+            for replica in replicas:
+                replica.shape(None)

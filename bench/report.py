@@ -231,11 +231,12 @@ the stream); *from disk*: what the disk had to fetch (read_bytes; the page cache
 *sent*: eth0's tx_bytes in the primary's namespace, after - before (all it sent: the stream,
 replication, the checks, Ansible's ssh). *x copy*: over the single run's stream
 (backup_stream's bytes_read, {copy} GB). Downtime: the longest outage a client saw on each
-replica (a login every 0.1 s).
+replica (a login every 0.1 s). *CPU s by host*: the CPU seconds each lab host's processes
+used in the run (fleet.host_cpu_seconds). Links: {link}.
 """
 FLEET_COLUMNS = ('run', 'seconds', 'CPU floor s', 'x CPU floor', 'x single', 'backups',
                  'read GB', 'x copy', 'from disk GB', 'sent GB', 'x copy',
-                 'longest downtime s')
+                 'longest downtime s', 'CPU s by host')
 
 
 def fleet_table(rows):
@@ -244,7 +245,9 @@ def fleet_table(rows):
         return []
     single = runs.get('single', {}).get('seconds')
     copy = runs.get('single', {}).get('copy')
-    lines = [FLEET_HEADER.format(copy=gb(copy)), '| %s |' % ' | '.join(FLEET_COLUMNS),
+    link = runs.get('single', runs.get('fleet', {})).get('link')
+    links = 'every host shaped to %s both ways' % link if link else 'not shaped'
+    lines = [FLEET_HEADER.format(copy=gb(copy), link=links), '| %s |' % ' | '.join(FLEET_COLUMNS),
              '|---|' + '---:|' * (len(FLEET_COLUMNS) - 2) + '---|']
     for mode in ('single', 'fleet', 'serial'):
         r = runs.get(mode)
@@ -254,7 +257,8 @@ def fleet_table(rows):
         cells = ('%s (compression %s)' % (mode, r.get('compression')), '%.2f' % r['seconds'],
                  fmt(r['cpu_floor_s']), fmt(ratios(rows, r)[2]), times(r['seconds'], single),
                  str(r['backups']), gb(r['read']), times(r['read'], copy), gb(r['read_disk']),
-                 gb(r['sent']), times(r['sent'], copy), down)
+                 gb(r['sent']), times(r['sent'], copy), down,
+                 ', '.join('%s %.1f' % kv for kv in sorted((r.get('host_cpu') or {}).items())))
         lines.append('| %s |' % ' | '.join(cells))
     return ['', '\n'.join(lines)]
 
@@ -264,14 +268,19 @@ def fleet_targets(rows):
     single, fleet, serial = (runs.get(m) for m in ('single', 'fleet', 'serial'))
     copy = single and single.get('copy')
     out = []
-    text = 'fleet of 4 <= 1.5x a single replica (end to end, verified)'
+    # On shaped links (the link the limit, issue 24) the targets are issue 24's; on the
+    # lab's open links, issue 13's.
+    shaped = (single or fleet or {}).get('link')
+    most, least = (1.3, 3) if shaped else (1.5, 2.5)
+    on = ' on links of %s' % shaped if shaped else ''
+    text = 'fleet of 4 <= %gx a single replica (end to end, verified)%s' % (most, on)
     out.append(target(text, fleet and single and '%.2f s vs %.2f s: %.2fx' % (
         fleet['seconds'], single['seconds'], fleet['seconds'] / single['seconds']),
-        fleet and single and fleet['seconds'] <= 1.5 * single['seconds']))
-    text = 'fleet >= 2.5x faster than one at a time'
+        fleet and single and fleet['seconds'] <= most * single['seconds']))
+    text = 'fleet >= %gx faster than one at a time%s' % (least, on)
     out.append(target(text, fleet and serial and '%.2f s vs %.2f s: %.2fx' % (
         fleet['seconds'], serial['seconds'], serial['seconds'] / fleet['seconds']),
-        fleet and serial and serial['seconds'] >= 2.5 * fleet['seconds']))
+        fleet and serial and serial['seconds'] >= least * fleet['seconds']))
     for key, what in (('read', "read by the primary's mariadb-backup"),
                       ('sent', "sent on the primary's eth0")):
         text = 'bytes %s: about 1x the copy for the fleet (<= 1.25x)' % what
