@@ -241,10 +241,9 @@ ACCEPTED = re.compile(r'^Accepted \S+ for (\S+) from (\S+) port ', re.M)
 
 
 def ssh_logins(host):
-    """Every ssh login the host's sshd accepted, in order, as (user, address); its log is
-    the host's init.log. Two calls compare equal when no login came in between."""
-    with open(os.path.join(host.dir, 'init.log')) as f:
-        return ACCEPTED.findall(f.read())
+    """Every ssh login the host's sshd accepted, in order, as (user, address), from its log
+    (lab.Host.sshd_log). Two calls compare equal when no login came in between."""
+    return ACCEPTED.findall(host.sshd_log())
 
 
 def logins_between(hosts, before=None):
@@ -253,7 +252,11 @@ def logins_between(hosts, before=None):
     ssh_logins(host)), as 'host <- user@address'."""
     found = []
     for host in hosts:
-        seen = ssh_logins(host)[len((before or {}).get(host.name, ())):]
+        logins = ssh_logins(host)
+        # Called after a run: Ansible's own logins are there. A log without any is not the
+        # sshd's, and would make the comparison vacuous.
+        assert logins, 'no ssh login in the log of lab host %s: is its sshd log read?' % host.name
+        seen = logins[len((before or {}).get(host.name, ())):]
         found += ['%s <- %s@%s' % (host.name, user, address) for user, address in seen
                   if address != CONTROLLER_IP]
     return found

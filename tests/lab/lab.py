@@ -520,6 +520,17 @@ class Host(object):
                             check=False).stdout
         return self.run(['cat', '/var/log/mysql/error.log'], check=False).stdout
 
+    def sshd_log(self):
+        """What the host's sshd logged, its logins among it: the output of the host's first
+        process (init.log: a hand-started host's sshd logs to it), or on a systemd host the
+        journal's messages of ssh.service's sshd itself (its console, init.log, has none of
+        them; the sessions' programs log under the same unit): as molecule's labstate reads
+        it."""
+        if self.systemd:
+            return self.run(['journalctl', '--no-pager', '-q', '-o', 'cat', '-u', 'ssh',
+                             '_COMM=sshd'], check=False).stdout
+        return read(os.path.join(self.dir, 'init.log'), '')
+
     def journal(self, unit='mariadb', lines=50):
         """The last lines of a systemd host's journal of UNIT (what a failure leaves)."""
         return self.run(['journalctl', '--no-pager', '-q', '-u', unit, '-n', str(lines)],
