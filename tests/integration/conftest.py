@@ -13,8 +13,9 @@
   (trixie: MariaDB 11.8, Python 3.13); its cached tree is built first when missing, once
   per machine (35-80 s, under a lock: tests/lab/release.py). ``systemd=('replica',)``:
   those roles boot systemd (systemd-nspawn; MariaDB is Debian's ``mariadb.service``; see
-  tests/lab/lab.py). By default the hardened roles do (the production shape: a server run
-  by its unit), but those with a bind-mounted datadir; ``systemd=()`` keeps them
+  tests/lab/lab.py). By default every role does (the production shape: a server run by
+  its unit), but those with a bind-mounted datadir or a ``release`` of their own (given
+  ``systemd`` too, those boot their release's systemd tree); ``systemd=()`` keeps them
   hand-started, for a test that needs a server with no unit.
 - ``inventory(primary, replicas=(), others=())``: writes an inventory for those hosts and
   returns its path (groups mariadb_primary and mariadb_replicas).
@@ -47,17 +48,17 @@ from lab import Lab  # noqa: E402
 # themselves: those whose assertion bounds a latency (a failure seen within so many
 # seconds), which a second lab beside them would stretch. Files start longest first, so
 # that no long one is left for the end while the other worker idles: about the seconds each
-# took in CI (make test, 2026-12-07). They order the files, nothing else; a file not listed
-# starts after them.
+# took in CI (523a46f, two at a time: 1066 s for all but the four alone, 157 s those). They
+# order the files, nothing else; a file not listed starts after them.
 FILE_SECONDS = {
-    'test_versions.py': 280, 'test_fleet_faults.py': 230, 'test_reliability.py': 330,
-    'test_busy_diagnosis.py': 200, 'test_source_watch.py': 190, 'test_rebuild.py': 230,
-    'test_systemd.py': 210, 'test_data_path.py': 200, 'test_hardened.py': 170,
-    'test_fleet.py': 150, 'test_many_tables.py': 150, 'test_role_ssh_key.py': 130,
-    'test_dead_replica.py': 80, 'test_replica_keeps.py': 110, 'test_chain.py': 100,
-    'test_checksum.py': 100, 'test_lab.py': 100, 'test_awx_runner.py': 80,
-    'test_datadir_bind_mount.py': 60, 'test_datadir_swap.py': 60, 'test_db_login.py': 50,
-    'test_replication.py': 40, 'test_role_verify.py': 60,
+    'test_reliability.py': 330, 'test_data_path.py': 230, 'test_versions.py': 200,
+    'test_fleet_faults.py': 165, 'test_datadir_swap.py': 150, 'test_lab.py': 140,
+    'test_replication.py': 110, 'test_systemd.py': 105, 'test_checksum.py': 90,
+    'test_busy_diagnosis.py': 82, 'test_role_ssh_key.py': 80, 'test_replica_keeps.py': 78,
+    'test_rebuild.py': 77, 'test_fleet.py': 76, 'test_many_tables.py': 71,
+    'test_dead_replica.py': 66, 'test_hardened.py': 59, 'test_awx_runner.py': 41,
+    'test_chain.py': 36, 'test_db_login.py': 20, 'test_role_verify.py': 20,
+    'test_datadir_bind_mount.py': 20,
 }
 
 
@@ -84,10 +85,10 @@ def make_hosts(lab):
 
     def make(*roles, datadir_mount=(), hardened=(), release=None, systemd=None):
         hosts = {}
-        if systemd is None:
-            systemd = [r for r in hardened if not (
-                isinstance(datadir_mount, dict) and datadir_mount.get(r) == 'bind')]
         release = dict(release or {})
+        if systemd is None:
+            systemd = [r for r in roles if r not in release and not (
+                isinstance(datadir_mount, dict) and datadir_mount.get(r) == 'bind')]
         unknown = sorted(set(release) - set(roles))
         assert not unknown, 'release given for roles not made: %s' % unknown
         number = lab.next_number()

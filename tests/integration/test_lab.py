@@ -43,7 +43,8 @@ def machine_state():
 
 
 def test_hosts_are_isolated_and_replicate(make_hosts, repl_password):
-    hosts = make_hosts('a', 'b')
+    # Hand-started hosts: sshd is their first process (a systemd host's is systemd).
+    hosts = make_hosts('a', 'b', systemd=())
     a, b = hosts['a'], hosts['b']
     assert a.ip != b.ip
     # Own hostname, own pid namespace whose first process is sshd.

@@ -113,7 +113,7 @@ def shared(lab, tmp_path_factory):
     names = dict((role, 't%d-%s' % (number, role)) for role in ('primary', 'replica'))
     password = "Rp'l\\" + os.urandom(8).hex()
     try:
-        hosts = dict((role, lab.create(name)) for role, name in names.items())
+        hosts = dict((role, lab.create(name, systemd=True)) for role, name in names.items())
         primary, replica = hosts['primary'], hosts['replica']
         scenarios.setup_replication(primary, [replica], password, rows=2000)
         scenarios.break_1236(primary, replica)

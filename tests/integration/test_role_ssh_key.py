@@ -48,7 +48,7 @@ def keyed(lab, tmp_path_factory):
     names = dict((role, 't%d-%s' % (number, role)) for role in ('source', 'replica', 'other'))
     tmp = tmp_path_factory.mktemp('keyed')
     try:
-        hosts = dict((role, lab.create(name, start_server=role != 'other'))
+        hosts = dict((role, lab.create(name, start_server=role != 'other', systemd=True))
                      for role, name in names.items())
         source, replica, other = hosts['source'], hosts['replica'], hosts['other']
         inv = str(tmp / 'inventory.json')
@@ -189,7 +189,8 @@ def hardened(lab, tmp_path_factory, repl_password_module):
     number = lab.next_number()
     names = dict((role, 't%d-%s' % (number, role)) for role in ('primary', 'replica'))
     try:
-        hosts = dict((role, lab.create(name, hardened=True)) for role, name in names.items())
+        hosts = dict((role, lab.create(name, hardened=True, systemd=True))
+                     for role, name in names.items())
         primary, replica = hosts['primary'], hosts['replica']
         scenarios.setup_replication(primary, [replica], repl_password_module, rows=3000)
         scenarios.break_1236(primary, replica)
