@@ -155,15 +155,20 @@ def main(argv=None):
         ', stream %.2f GB' % (facts['stream_bytes'] / 1e9) if 'stream_bytes' in facts else '')
     head = 'Run %s on %s/%s: %d CPUs, %s, parallel %d, sections %s' % (
         stamp, names[0], names[1], os.cpu_count(), size, args.parallel, ','.join(args.sections))
-    text = report.markdown(head, bench.rows, bench.notes, errors, bench.repeat)
     os.makedirs(args.out, exist_ok=True)
     base = os.path.join(args.out, stamp)
+    record = {'stamp': stamp, 'args': vars(args), 'cpus': os.cpu_count(), 'rows': bench.rows,
+              'facts': facts, 'notes': bench.notes, 'errors': errors}
+
+    def write_record():
+        with open(base + '.json', 'w') as f:
+            json.dump(record, f, indent=2)
+    write_record()  # the measurements first: a report that fails below loses none of them
+    text = report.markdown(head, bench.rows, bench.notes, errors, bench.repeat)
     with open(base + '.md', 'w') as f:
         f.write(text)
-    with open(base + '.json', 'w') as f:
-        json.dump({'stamp': stamp, 'args': vars(args), 'cpus': os.cpu_count(),
-                   'rows': bench.rows, 'facts': facts, 'notes': bench.notes,
-                   'errors': errors, 'targets': report.targets(bench.rows)}, f, indent=2)
+    record['targets'] = report.targets(bench.rows)
+    write_record()
     title = 'reseed.mariadb bench %s: %s, %d CPUs' % (stamp, size, os.cpu_count())
     charts = []
     if bench.rows:

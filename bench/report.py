@@ -186,7 +186,7 @@ def playbook_targets(rows):
 
 def shaped_targets(rows):
     out = []
-    shaped = [r for r in rows if r.get('link')]
+    shaped = [r for r in rows if r.get('link') and r.get('transport')]  # not the fleet's
     for rate, transport in dict.fromkeys((r['link'], r['transport']) for r in shaped):
         by = dict((r['compression'], r) for r in find(shaped, link=rate, transport=transport))
         if not all(c in by for c in ('none', 'zstd', 'auto')):

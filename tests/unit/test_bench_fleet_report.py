@@ -48,6 +48,13 @@ def test_open_links_keep_issue_13s_targets():
     assert got['fleet >= 2.5x faster than one at a time'] == 'met'
 
 
+def test_the_shaped_sections_targets_leave_the_fleets_rows_alone():
+    # A fleet row has a link but no transport: the data path's shaped targets skip it.
+    rows = [row('single', 100, '200mbit'), row('fleet', 120, '200mbit')]
+    texts = [text for text, dummy, dummy in report.targets(rows)]
+    assert 'fleet of 4 <= 1.3x a single replica (end to end, verified) on links of 200mbit' in texts
+
+
 def test_the_table_names_the_link_and_each_hosts_cpu():
     text = '\n'.join(report.fleet_table([row('single', 100, '200mbit'), row('fleet', 120, '200mbit')]))
     assert 'every host shaped to 200mbit both ways' in text
