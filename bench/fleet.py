@@ -33,6 +33,7 @@ import subprocess
 import threading
 
 from core import ansible_run
+from lab import pid_namespace
 import rebuild
 import scenarios
 
@@ -47,13 +48,6 @@ IO_LOOP = ('touch {f}; while [ -e {f} ]; do for d in /proc/[0-9]*; do '
            'done; sleep 0.05; done').format(f=RUNNING)
 TX_BYTES = 'cat /sys/class/net/eth0/statistics/tx_bytes'
 TICKS = os.sysconf('SC_CLK_TCK')
-
-
-def pid_namespace(pid):
-    try:
-        return os.readlink('/proc/%s/ns/pid' % pid)
-    except OSError:
-        return None
 
 
 def host_cpu_seconds(host):

@@ -23,7 +23,7 @@ import re
 
 import scenarios
 from ansible_run import REPO, run_playbook, task_lines
-from faults import LoadGenerator
+from faults import LoadGenerator, logins_between
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
 # Each task's start and end (bench/'s callback), to time the verification.
@@ -147,7 +147,7 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
         assert replica.run('ls -d /data/mysql/#sql-reseed-old-*').stdout.strip()
         assert replica.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
     assert primary.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
-    assert scenarios.logins_from_other_hosts(primary, *replicas) == []
+    assert logins_between([primary] + replicas) == []
     # The source streamed for the chain's head only; the others received from the replica
     # before them.
     lines = task_lines(proc.stdout, 'Stream the backup from the source into the (first) replica')

@@ -12,7 +12,7 @@ import re
 
 import scenarios
 from ansible_run import REPO, run_playbook, run_playbook_results, task_lines
-from faults import LoadGenerator
+from faults import LoadGenerator, logins_between
 from secrets_watch import SecretsWatch
 
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rebuild_replica.yml')
@@ -131,7 +131,7 @@ def test_rebuild_on_production_shaped_hosts(make_hosts, inventory, repl_password
     assert replica.run('findmnt -n -o TARGET --target /data/mysql').stdout.strip() == '/data/mysql'
     assert replica.run('ls -d /data/mysql/#sql-reseed-old-* 2>/dev/null || ls -d '
                        '/data/mysql.reseed-old-*').stdout.strip()
-    assert scenarios.logins_from_other_hosts(primary, replica) == []
+    assert logins_between((primary, replica)) == []
     assert replica.run('cat /home/ops/.ssh/authorized_keys').stdout == keys
     for host in (primary, replica):
         assert host.run('ls -d /tmp/reseed-cert-* 2>/dev/null || true').stdout == ''
@@ -210,7 +210,7 @@ def test_source_auto_on_production_shaped_hosts(hardened_trio, inventory, repl_p
         lines = task_lines(proc.stdout, 'Install mariadb-backup, zstd and PyMySQL on the ' + side)
         assert lines and all(line.startswith('skipping: [') for line in lines), (side, lines)
     assert mariadbd_pid(healthy) == healthy_pid
-    assert scenarios.logins_from_other_hosts(primary, broken, healthy) == []
+    assert logins_between((primary, broken, healthy)) == []
 
     # Again: nothing to do, nothing changed, nothing restarted.
     pid = mariadbd_pid(broken)

@@ -355,7 +355,8 @@ class LoadGenerator(Writer):
         want = self.primary.sql(query)
         for replica in replicas:
             scenarios.wait_caught_up(self.primary, replica, timeout)
-            assert replica.sql(query) == want, (replica.name, replica.sql(query), want)
+            got = replica.sql(query)
+            assert got == want, (replica.name, got, want)
 
     def spanned(self, start, end):
         """True if rows were committed before start and after end: the writes went on for

@@ -307,6 +307,15 @@ def pid_alive(pid):
     return True
 
 
+def pid_namespace(pid):
+    """The pid namespace of a process of the controller's /proc (a lab host's processes are
+    in their host's), or None once it has ended."""
+    try:
+        return os.readlink('/proc/%s/ns/pid' % pid)
+    except OSError:
+        return None
+
+
 def read(path, default=None):
     try:
         with open(path) as f:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 
-from lab import NET, LabError
+from lab import LabError
 
 REPL_USER = 'repl'
 DB = 'labdb'
@@ -316,17 +316,3 @@ def enable_tls(primary, clients, workdir):
     primary.service('restart')
     if primary.sql_value('SELECT @@have_ssl') != 'YES':
         raise LabError('TLS did not come up on %s' % primary.name)
-
-
-def logins_from_other_hosts(*hosts):
-    """ssh logins each host's sshd accepted from anywhere but the controller (Ansible, from
-    the bridge's address)."""
-    found = []
-    for host in hosts:
-        accepted = [line for line in host.sshd_log().splitlines() if 'Accepted publickey' in line]
-        # Ansible's own logins are there: a log without any is not the sshd's.
-        if not accepted:
-            raise LabError('no ssh login in the log of lab host %s: is its sshd log read?'
-                           % host.name)
-        found += [line for line in accepted if ' from %s.1 ' % NET not in line]
-    return found

@@ -14,6 +14,8 @@ import os
 import re
 import threading
 
+from lab import pid_namespace
+
 
 class ProcWatch(object):
     """A background thread that looks at every process's argv every `interval` seconds while
@@ -102,20 +104,13 @@ class ModuleArgCatcher(ProcWatch):
         # Given hosts (lab.Host), only their processes: those in a host's pid namespace
         # (another test may run the same module on its own hosts meanwhile).
         self.namespaces = None if hosts is None else set(
-            self.namespace(h.init_pid) for h in hosts)
+            pid_namespace(h.init_pid) for h in hosts)
         self.module = re.compile(rb'[^\0 ]*/AnsiballZ_' + re.escape(module.encode()) + rb'\.py')
         self.key = key
         self.watch = watch
         self.found = []  # values, in the order they appeared
         self.files = []  # the module file each was read from
         self._read = set()  # (pid, path) read whole
-
-    @staticmethod
-    def namespace(pid):
-        try:
-            return os.readlink('/proc/%s/ns/pid' % pid)
-        except OSError:
-            return None
 
     def wanted(self, args):
         """Whether these module arguments are the ones to catch from (all, here)."""
@@ -125,7 +120,7 @@ class ModuleArgCatcher(ProcWatch):
         m = self.module.search(argv)
         if not m or (pid, m.group(0)) in self._read:
             return
-        if self.namespaces is not None and self.namespace(pid) not in self.namespaces:
+        if self.namespaces is not None and pid_namespace(pid) not in self.namespaces:
             return
         path = m.group(0).decode(errors='replace')
         try:
