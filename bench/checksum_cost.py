@@ -5,14 +5,17 @@
     .venv/bin/python bench/checksum_cost.py --size-gb 1
 
 A primary and a replica with sysbench data; a writer commits small transactions on the
-primary throughout and records each commit's latency. Reports the check's durations (whole
-check, snapshot held on the primary, replica paused) and the writer's commit latency
-(median, p99, max) before and during the check: the lock impact, measured.
+primary throughout and records each commit's latency. Each check (chunked, the default, and
+the single snapshot of old, `--modes`) reports its durations (whole check, the longest
+snapshot held on the primary, replica paused and the longest hold of its replication), the
+primary's oldest transaction and history list length sampled every 0.5 s (issue 24), and
+the writer's commit latency (median, p99, max) during the check.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -24,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 
 import ansible_run  # noqa: E402
 import scenarios  # noqa: E402
+from faults import InnoDBWatch  # noqa: E402
 from lab import Lab  # noqa: E402
 
 PRIMARY, REPLICA = 'ckb-primary', 'ckb-replica'
@@ -56,9 +60,40 @@ class LatencyWriter(threading.Thread):
                 'max_ms': round(lat[-1] * 1000, 2)}
 
 
+def one_check(inv, primary, password, writer, mode):
+    """One check of the replica against the primary, chunked or in a single snapshot."""
+    watch = InnoDBWatch(primary)
+    watch.start()
+    t0 = time.monotonic()
+    res = ansible_run.run_module(inv, REPLICA, 'checksum', {
+        'chunked': mode == 'chunked', 'primary': {
+            'login_host': primary.ip, 'login_user': 'ck', 'login_password': password}})
+    t1 = time.monotonic()
+    watch.finish()
+    if res.failed:
+        raise SystemExit('checksum failed: %s' % res.get('msg'))
+    out = dict(mode=mode, tables=res['tables'], rounds=res.get('rounds'),
+               chunks=res.get('chunks'), seconds=res['seconds'], ansible_seconds=round(t1 - t0, 1),
+               longest_snapshot_seconds=res['primary_snapshot_seconds'],
+               oldest_trx_sampled_seconds=round(max(watch.ages), 1),
+               history_min=min(watch.history), history_max=max(watch.history),
+               replica_paused_seconds=res['replica_paused_seconds'],
+               replica_hold_seconds=res.get('replica_hold_seconds'),
+               commits_during=writer.window(t0, t1))
+    print('%(mode)s: check %(seconds).1f s (%(rounds)s rounds, %(chunks)s chunks), longest '
+          'snapshot %(longest_snapshot_seconds).2f s (oldest transaction sampled '
+          '%(oldest_trx_sampled_seconds).1f s), history list %(history_min)d..%(history_max)d, '
+          'replica paused %(replica_paused_seconds).1f s (longest hold %(replica_hold_seconds)s s), '
+          'commits during %(commits_during)s' % out)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-gb', type=float, default=1.0)
+    parser.add_argument('--modes', default='chunked,single',
+                        help='the checks to run, in turn: chunked (the default), single')
+    parser.add_argument('--json', help='write the figures to this file too')
     args = parser.parse_args()
     lab = Lab()
     for name in (PRIMARY, REPLICA):
@@ -78,29 +113,23 @@ def main():
         scenarios.wait_caught_up(primary, replica)
         size = primary.sql_value("SELECT ROUND(SUM(DATA_LENGTH + INDEX_LENGTH) / 1e9, 2) "
                                  "FROM information_schema.TABLES WHERE TABLE_SCHEMA='sbtest'")
+        print('InnoDB data and indexes: %s GB' % size)
         writer = LatencyWriter(primary)
         writer.start()
         time.sleep(5)
+        figures = dict(size_gb=float(size), modes={})
         with tempfile.TemporaryDirectory() as tmp:
             inv = ansible_run.write_inventory(lab, os.path.join(tmp, 'inv.json'), PRIMARY,
                                               [REPLICA])
-            t0 = time.monotonic()
-            res = ansible_run.run_module(inv, REPLICA, 'checksum', {'primary': {
-                'login_host': primary.ip, 'login_user': 'ck', 'login_password': password}})
-            t1 = time.monotonic()
-        time.sleep(5)
+            for mode in args.modes.split(','):
+                figures['modes'][mode] = one_check(inv, primary, password, writer, mode)
+                scenarios.wait_caught_up(primary, replica, timeout=600)
+                time.sleep(5)
         writer.stop.set()
         writer.join(10)
-        if res.failed:
-            raise SystemExit('checksum failed: %s' % res.get('msg'))
-        print('InnoDB data and indexes: %s GB in %d tables' % (size, res['tables']))
-        print('check: %.1f s in all (ansible included %.1f s), snapshot held on the primary '
-              '%.1f s, replica paused %.1f s' % (
-                  res['seconds'], t1 - t0, res['primary_snapshot_seconds'],
-                  res['replica_paused_seconds']))
-        print('primary commit latency before: %s' % writer.window(t0 - 5, t0))
-        print('primary commit latency during: %s' % writer.window(t0, t1))
-        print('primary commit latency after:  %s' % writer.window(t1, t1 + 5))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(figures, f, indent=1)
     finally:
         lab.destroy(PRIMARY)
         lab.destroy(REPLICA)

@@ -28,8 +28,9 @@ def table_name(schema, table):
     return '%s.%s' % (quote_ident(schema), quote_ident(table))
 
 
-def checksum_sql(schema, table, columns):
-    """One statement giving (rows, checksum) for a table, independent of row order.
+def checksum_sql(schema, table, columns, where=None):
+    """One statement giving (rows, checksum) for a table (or the rows of `where`, a chunk of
+    its primary key: module_utils/chunks.py), independent of row order.
 
     Each row is reduced to its columns' values as binary strings (no collation can clash),
     with a NULL-map so that NULL and '' differ, hashed with MD5 and folded with BIT_XOR of
@@ -40,8 +41,9 @@ def checksum_sql(schema, table, columns):
     values = ', '.join('CAST(%s AS BINARY)' % quote_ident(c) for c in columns)
     nulls = ', '.join('ISNULL(%s)' % quote_ident(c) for c in columns)
     return ("SELECT COUNT(*) AS row_count, COALESCE(BIT_XOR(CAST(CONV(LEFT(MD5(CONCAT_WS('#', "
-            "%s, CONCAT(%s))), 16), 16, 10) AS UNSIGNED)), 0) AS checksum FROM %s"
-            % (values, nulls, table_name(schema, table)))
+            "%s, CONCAT(%s))), 16), 16, 10) AS UNSIGNED)), 0) AS checksum FROM %s%s"
+            % (values, nulls, table_name(schema, table),
+               ' FORCE INDEX (PRIMARY) WHERE %s' % where if where else ''))
 
 
 def tables_sql(databases=None, exclude=SYSTEM_SCHEMAS):

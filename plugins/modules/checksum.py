@@ -13,18 +13,28 @@ version_added: 0.1.0
 description:
   - Compares every table of a primary and one of its replicas at the same replication
     position, without stopping writes on the primary.
-  - On the primary, opens a consistent snapshot and reads the binlog position it
-    corresponds to (C(binlog_snapshot_file), C(binlog_snapshot_position), and through
-    C(BINLOG_GTID_POS()) the GTID); checksums every table inside that snapshot.
-  - On the replica, stops replication, lets it run exactly up to that position
-    (C(START SLAVE UNTIL master_gtid_pos), or file and position when the replica does not
-    use GTID), checksums every table, then resumes replication as it was. Both sides are
-    read at the same time.
+  - Compares in chunks (I(chunked), the default), ranges of each table's primary key, in
+    rounds. A round is one short consistent snapshot on the primary and the binlog position
+    it corresponds to (C(binlog_snapshot_file), C(binlog_snapshot_position), and through
+    C(BINLOG_GTID_POS()) the GTID), in which the primary checksums chunks for about
+    2 x I(chunk_seconds); no statement in it runs past I(max_snapshot_seconds) from its
+    start (C(max_statement_time)), so that no read view on the primary lives longer and
+    InnoDB's purge is never held back for long.
+  - On the replica, stops replication, lets it run exactly up to each round's position in
+    turn (C(START SLAVE UNTIL master_gtid_pos), or file and position when the replica does
+    not use GTID), checksums the round's chunks by the same key ranges, then resumes
+    replication as it was. The primary's next rounds are checksummed meanwhile, at most two
+    ahead, so that replication is held for about one round at a time
+    (C(replica_hold_seconds)).
+  - A table without a primary key is checksummed whole, in a round of its own (named in
+    C(unchunked_tables), with how long its snapshot lived). With I(chunked=false), every
+    table is checksummed in one snapshot, as this module did before.
   - A table's checksum is its row count and the BIT_XOR of the MD5 of each row's values
-    (as binary strings, with a NULL map), as pt-table-checksum computes it, in one scan.
-  - Cost on the primary is one read of every table inside a snapshot; no lock is taken,
-    but InnoDB keeps the undo history of the snapshot's duration
-    (C(primary_snapshot_seconds)).
+    (as binary strings, with a NULL map), as pt-table-checksum computes it; a chunk's is the
+    same over its rows, and a table's the BIT_XOR of its chunks'.
+  - Cost on the primary is one read of every table, in snapshots of at most
+    I(max_snapshot_seconds) each (C(primary_snapshot_seconds), the longest); no lock is
+    taken.
   - The module connects to the replica with the usual login options (by default root over
     the local unix socket, so run it on the replica) and to the primary with I(primary).
   - Changes nothing that stays; replication is resumed in the state it was found in, also
@@ -32,22 +42,23 @@ description:
   - Several replicas of one primary can be checked against one scan of the primary (a
     fleet), in phases (I(phase)) - C(pause) on every replica, then C(primary) once, then
     C(compare) on every replica with the result of C(primary) - and the primary is read
-    once instead of once per replica. Every replica is paused before the primary's snapshot
-    is taken, so each is behind the snapshot's position and can run up to it.
+    once instead of once per replica. Every replica is paused before the primary's first
+    snapshot is taken, so each is behind every round's position and can run up to it; a
+    paused replica does not replicate until its compare has walked every round.
 options:
   phase:
     description:
       - C(all) does the whole check of this replica against the primary.
       - C(pause) stops replication on the replica (after the same refusals as C(all), no
         connection or a replication error) and returns how it ran, in C(paused).
-      - C(primary) connects to the primary only (I(primary)), opens a consistent snapshot,
-        checksums every table in it and returns the snapshot's position and every table's
-        checksum, in C(scan). It runs once for all the replicas; on any host that reaches
-        the primary.
-      - C(compare) runs the replica paused by C(pause) up to the position of I(primary_scan),
-        checksums every table, compares them with I(primary_scan), and resumes replication
-        as I(paused) says it ran, also when anything fails. Returns what C(all) returns. It
-        does not connect to the primary.
+      - C(primary) connects to the primary only (I(primary)), checksums every table round
+        by round (each round a short snapshot) and returns each round's position and
+        chunks, in C(scan). It runs once for all the replicas; on any host that reaches the
+        primary.
+      - C(compare) runs the replica paused by C(pause) up to the position of each round of
+        I(primary_scan) in turn, checksums the round's chunks, compares them with
+        I(primary_scan), and resumes replication as I(paused) says it ran, also when
+        anything fails. Returns what C(all) returns. It does not connect to the primary.
       - C(resume) resumes replication as I(paused) says it ran, for a replica whose
         C(compare) did not run or did not resume it (C(resumed) is not in its result).
       - Until C(compare) or C(resume) has run, a paused replica does not replicate.
@@ -78,18 +89,35 @@ options:
         was returned.
     type: dict
     suboptions:
+      rounds:
+        description:
+          - Each round's position (C(gtid), C(binlog_file), C(binlog_pos)) and C(chunks),
+            C([schema.table, lower, upper, rows, checksum]) each.
+        type: list
+        elements: dict
+        default: []
+      tables:
+        description:
+          - "The tables checksummed, C({schema.table: [schema, table, primary key columns]})."
+        type: dict
+        default: {}
+      unchunked_tables:
+        description:
+          - Tables checksummed whole (no primary key), with why.
+        type: dict
+        default: {}
       gtid:
         description:
-          - The GTID position of the primary's snapshot (empty in file/position mode).
+          - The GTID position of the primary's last snapshot (empty in file/position mode).
         type: str
         default: ''
       binlog_file:
         description:
-          - The primary's binlog file of the snapshot.
+          - The primary's binlog file of the last snapshot.
         type: str
       binlog_pos:
         description:
-          - The primary's binlog position of the snapshot.
+          - The primary's binlog position of the last snapshot.
         type: int
       checksums:
         description:
@@ -104,8 +132,35 @@ options:
         default: {}
       snapshot_seconds:
         description:
-          - How long the snapshot stayed open on the primary.
+          - How long the longest snapshot stayed open on the primary.
         type: float
+  chunked:
+    description:
+      - Compare in chunks of each table's primary key, each round in a short snapshot of the
+        primary. With C(false), every table in one snapshot, which holds one read view on
+        the primary for the whole scan (purge waits for it).
+    type: bool
+    default: true
+  chunk_seconds:
+    description:
+      - The time a chunk's checksum aims at on the primary; the number of rows of each
+        table's next chunk follows from the last one's rate. A round checksums chunks for
+        about twice this.
+    type: float
+    default: 0.5
+  max_snapshot_seconds:
+    description:
+      - No statement of a round runs past this many seconds from the round's snapshot
+        (by C(max_statement_time)); a chunk that would is given up and tried again smaller
+        in the next round. A table without a primary key is not bound by it.
+    type: float
+    default: 5.0
+  max_rows_per_second:
+    description:
+      - Rows checksummed on the primary per second, at most, on average (the rounds are
+        spaced out); C(0) for no limit.
+    type: int
+    default: 0
   connection_name:
     description:
       - The replica's connection to this primary (multi-source); the default connection
@@ -195,7 +250,8 @@ equal:
   type: bool
   sample: true
 gtid:
-  description: The GTID position at which both sides were compared (empty in file/position mode).
+  description: The GTID position of the last round, at which both sides were compared last
+    (empty in file/position mode).
   returned: success (phases all, primary and compare)
   type: str
   sample: 0-1-1042
@@ -209,6 +265,35 @@ binlog_pos:
   returned: success (phases all, primary and compare)
   type: int
   sample: 40213
+chunks:
+  description: Number of chunks compared (phase primary - checksummed on the primary).
+  returned: success (phases all, primary and compare)
+  type: int
+  sample: 240
+rounds:
+  description: Number of rounds (snapshots of the primary).
+  returned: success (phases all, primary and compare)
+  type: int
+  sample: 60
+mismatched_chunks:
+  description: The first chunks that differ (20 at most), each with its table, its key
+    range (C(lower) exclusive, C(upper) inclusive; null for an open end), the rows on each
+    side and the GTID both were compared at.
+  returned: success (phases all and compare)
+  type: list
+  elements: dict
+  sample: [{table: shop.orders, lower: [1000], upper: [2000], primary_rows: 1000, replica_rows: 1000, gtid: 0-1-1042}]
+unchunked_tables:
+  description: Tables checksummed whole, each in a snapshot of its own (no primary key), with why.
+  returned: success (phases all, primary and compare)
+  type: dict
+  sample: {shop.log: 'no primary key: checksummed whole, in one snapshot of 0.2 s'}
+replica_hold_seconds:
+  description: The longest time replication was held on the replica at once (stopped at a
+    round's position until the next round's start).
+  returned: success (phases all and compare)
+  type: float
+  sample: 1.1
 tables:
   description: Number of tables compared (phase primary - checksummed on the primary).
   returned: success (phases all, primary and compare)
@@ -248,7 +333,7 @@ seconds:
   type: float
   sample: 3.2
 primary_snapshot_seconds:
-  description: How long the snapshot stayed open on the primary.
+  description: How long the longest snapshot stayed open on the primary.
   returned: success (phases all, primary and compare)
   type: float
   sample: 1.4
@@ -265,12 +350,16 @@ paused:
   type: dict
   sample: {threads: [IO_THREAD, SQL_THREAD], since: 1795660000.123}
 scan:
-  description: The primary's snapshot position and every table's checksum, for phase compare
-    (its I(primary_scan)); one C([schema.table, rows, checksum]) per table.
+  description: The primary's rounds (each one's position and chunks) and every table's
+    checksum, for phase compare (its I(primary_scan)); the last round's position; one
+    C([schema.table, rows, checksum]) per table in C(checksums).
   returned: success (phase primary)
   type: dict
   sample: {gtid: 0-1-1042, binlog_file: mysql-bin.000003, binlog_pos: 40213,
-           checksums: [[shop.orders, 100, '123']], skipped_tables: {}, snapshot_seconds: 1.4}
+           checksums: [[shop.orders, 100, '123']], skipped_tables: {}, snapshot_seconds: 1.4,
+           rounds: [{gtid: 0-1-1042, binlog_file: mysql-bin.000003, binlog_pos: 40213,
+                     seconds: 0.2, chunks: [[shop.orders, null, null, 100, '123']]}],
+           tables: {shop.orders: [shop, orders, [id]]}, unchunked_tables: {}}
 resumed:
   description: Replication was started again as the pause found it (phases compare and
     resume); absent when it was not, and phase resume should run.
@@ -302,7 +391,8 @@ msg:
   type: str
   sample: 12 tables equal at 0-1-1042
 queries:
-  description: The statements run, on the primary then the replica.
+  description: The statements run, on the primary then the replica; of a check of more than
+    200, the first and the last 100, and how many in between.
   returned: always
   type: list
   elements: str
@@ -312,17 +402,21 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves import queue
 from ansible_collections.reseed.mariadb.plugins.module_utils import change_master as cm
+from ansible_collections.reseed.mariadb.plugins.module_utils import chunks
 from ansible_collections.reseed.mariadb.plugins.module_utils import failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
-    COLUMNS_SQL, SYSTEM_SCHEMAS, checksum_sql, position_reached, refusal, running_threads,
-    scan_list, scan_sums, split_tables, tables_sql, verdict, where)
+    SYSTEM_SCHEMAS, position_reached, refusal, running_threads, scan_list, split_tables,
+    tables_sql, verdict, where)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import (
     Connection, DbError, login_argument_spec)
 from ansible_collections.reseed.mariadb.plugins.module_utils.failure import Failure
 from ansible_collections.reseed.mariadb.plugins.module_utils.replica_status import status_row
 
 PHASES = ('all', 'pause', 'primary', 'compare', 'resume')
+MISMATCHED_SHOWN = 20  # the chunks that differ, in the result, at most
+QUERIES_SHOWN = 100  # the first and the last statements of a long check, in its queries
 # The primary cannot be reached, or the connection to it was lost: the link's, not its own.
 
 
@@ -352,15 +446,10 @@ def as_failure(e, connected, changed_nothing=True):
     return Failed(failure.db_code(e, connected), str(e), side, changed_nothing)
 
 
-def checksums(conn, databases, exclude):
+def listed(conn, databases, exclude):
+    """({'db.tbl': (db, tbl)} checkable, {'db.tbl': reason} skipped) of a server."""
     sql, args = tables_sql(databases, exclude)
-    checkable, skipped = split_tables(conn.query(sql, args))
-    sums = {}
-    for key, (db, tbl) in sorted(checkable.items()):
-        columns = [r['col'] for r in conn.query(COLUMNS_SQL, [db, tbl])]
-        row = conn.query(checksum_sql(db, tbl, columns))[0]
-        sums[key] = (int(row['row_count']), int(row['checksum']))
-    return sums, skipped
+    return split_tables(conn.query(sql, args))
 
 
 def open_snapshot(primary):
@@ -387,36 +476,94 @@ def snapshot_position(primary):
     return dict(binlog_file=binlog_file, binlog_pos=binlog_pos, gtid=gtid)
 
 
-class SnapshotChecksums(threading.Thread):
-    """The primary's checksums inside its snapshot, while the replica catches up and
-    computes its own: the two scans overlap instead of adding up (phase all). Phase primary
-    runs it alone."""
+def primary_pass(module, primary):
+    """The primary's tables and the pass that checksums them round by round
+    (module_utils/chunks.py): (PrimaryPass, {'db.tbl': reason} skipped)."""
+    p = module.params
+    try:
+        checkable, skipped = listed(primary, p['databases'], p['exclude_databases'])
+        meta = chunks.table_meta(primary, checkable)
+    except DbError as e:
+        raise on_primary(e)
+    return chunks.PrimaryPass(
+        primary, meta, lambda: open_snapshot(primary), chunk_seconds=p['chunk_seconds'],
+        max_snapshot_seconds=p['max_snapshot_seconds'],
+        max_rows_per_second=p['max_rows_per_second'], whole=not p['chunked']), skipped
 
-    def __init__(self, primary, databases, exclude):
-        super(SnapshotChecksums, self).__init__()
-        self.args = (primary, databases, exclude)
-        self.sums = self.skipped = self.error = None
-        self.started_at = time.time()
-        self.seconds = None
+
+class Feed(threading.Thread):
+    """The primary's rounds, made in a thread while the replica compares those before them
+    (phase all): at most AHEAD rounds ahead, so that the replica is never far behind."""
+    AHEAD = 2
+    END = object()
+
+    def __init__(self, rounds):
+        super(Feed, self).__init__()
+        self.daemon = True
+        self.rounds = rounds
+        self.queue = queue.Queue(maxsize=self.AHEAD)
+        self.stopped = threading.Event()
+        self.error = None
+
+    def put(self, item):
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run(self):
-        primary = self.args[0]
         try:
-            self.sums, self.skipped = checksums(*self.args)
-        except Exception as e:  # re-raised in the module's thread by result()
+            for rnd in self.rounds:
+                if not self.put(rnd):
+                    return
+        except Exception as e:  # re-raised in the module's thread by the walk
             self.error = on_primary(e) if isinstance(e, DbError) else e
         finally:
-            try:
-                primary.query('COMMIT')
-            except DbError as e:
-                self.error = self.error or on_primary(e)
-            self.seconds = time.time() - self.started_at
+            self.put(self.END)
 
-    def result(self):
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item is self.END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def stop(self):
+        self.stopped.set()
         self.join()
-        if self.error is not None:
-            raise self.error
-        return self.sums, self.skipped
+
+
+def replica_walk(module, replica, status, tables):
+    """The replica's walk (module_utils/chunks.py): replication run up to each round's
+    position and stopped there; its tables listed at the first."""
+    p = module.params
+    return chunks.ReplicaWalk(
+        replica, lambda rnd: run_replica_until(replica, p['connection_name'], rnd,
+                                               using_gtid(status), p['catch_up_timeout']),
+        tables, lambda: listed(replica, p['databases'], p['exclude_databases']))
+
+
+def walk_result(walk, skipped):
+    """The verdict of a walk, at its last position. The replica's tables were listed at the
+    first round's, as the primary's just before it: a table made or dropped during the
+    check is on neither list, or on both. skipped: the tables the primary left out (not
+    transactional there, dropped or altered during the check)."""
+    checkable, replica_skipped = walk.listed
+    replica_skipped = dict((k, v) for k, v in replica_skipped.items() if k not in skipped)
+    replica_sums = dict(walk.replica_sums)
+    for table in checkable:  # a table the primary lacks: only on the replica
+        if table not in walk.tables and table not in skipped:
+            replica_sums[table] = (0, 0)
+    out = verdict(walk.position, walk.primary_sums, skipped, replica_sums, replica_skipped)
+    out.update(chunks=walk.chunks, rounds=walk.rounds,
+               mismatched_chunks=walk.mismatched[:MISMATCHED_SHOWN],
+               replica_hold_seconds=round(walk.longest_hold, 3))
+    return out
 
 
 def run_replica_until(replica, name, snap, use_gtid, timeout):
@@ -497,31 +644,29 @@ def using_gtid(status):
 
 
 def verify(module, primary, replica, out):
-    """Phase all: the whole check of one replica against the primary."""
-    p = module.params
-    name = p['connection_name']
-    exclude = p['exclude_databases']
+    """Phase all: the whole check of one replica against the primary, round by round: the
+    primary's next rounds are checksummed while the replica compares those before."""
+    name = module.params['connection_name']
     status = checkable_status(replica, name)
     running = running_threads(status)
     started = time.time()
     replica.query('STOP SLAVE %s', [name])
     paused = time.time()
-    primary_side = None
+    feed = None
     try:
-        snap = open_snapshot(primary)
-        primary_side = SnapshotChecksums(primary, p['databases'], exclude)
-        primary_side.start()
-        run_replica_until(replica, name, snap, using_gtid(status), p['catch_up_timeout'])
-        replica_sums, replica_skipped = checksums(replica, p['databases'], exclude)
-        primary_sums, primary_skipped = primary_side.result()
+        pass_, primary_skipped = primary_pass(module, primary)
+        feed = Feed(pass_.rounds())
+        feed.start()
+        walk = replica_walk(module, replica, status, pass_.meta)
+        walk.walk(feed, held_since=paused)
+        result = walk_result(walk, dict(primary_skipped, **pass_.skipped))
     finally:
-        if primary_side is not None:
-            primary_side.join()
+        if feed is not None:
+            feed.stop()
         resume_or_fail(replica, name, running, status, changed_nothing=not running)
     resumed = time.time()
-    out.update(verdict(snap, primary_sums, primary_skipped, replica_sums, replica_skipped))
-    out.update(seconds=round(resumed - started, 3),
-               primary_snapshot_seconds=round(primary_side.seconds, 3),
+    out.update(result, unchunked_tables=pass_.unchunked, seconds=round(resumed - started, 3),
+               primary_snapshot_seconds=round(pass_.longest, 3),
                replica_paused_seconds=round(resumed - paused, 3))
 
 
@@ -535,18 +680,27 @@ def pause(module, replica, out):
 
 
 def scan_primary(module, primary, out):
-    """Phase primary: every table checksummed inside one snapshot of the primary."""
-    p = module.params
-    snap = open_snapshot(primary)
-    side = SnapshotChecksums(primary, p['databases'], p['exclude_databases'])
-    side.start()  # nothing to overlap with here: waited for at once
-    sums, skipped = side.result()
-    seconds = round(side.seconds, 3)
-    out.update(snap, tables=len(sums), skipped_tables=skipped, seconds=seconds,
-               primary_snapshot_seconds=seconds,
-               scan=dict(snap, checksums=scan_list(sums), skipped_tables=skipped,
-                         snapshot_seconds=seconds),
-               msg='%d tables checksummed on the primary at %s' % (len(sums), where(snap)))
+    """Phase primary: every table checksummed round by round, each round in a short
+    snapshot of the primary; the rounds returned for the replicas' compare."""
+    started = time.time()
+    pass_, skipped = primary_pass(module, primary)
+    rounds = list(pass_.rounds())
+    sums = {}
+    for rnd in rounds:
+        for chunk in rnd['chunks']:
+            chunks.fold(sums, chunk[0], chunk[3], chunk[4])
+    last = dict((k, rounds[-1][k]) for k in ('gtid', 'binlog_file', 'binlog_pos'))
+    skipped.update(pass_.skipped)
+    longest = round(pass_.longest, 3)
+    out.update(last, tables=len(sums), skipped_tables=skipped, unchunked_tables=pass_.unchunked,
+               seconds=round(time.time() - started, 3), primary_snapshot_seconds=longest,
+               chunks=sum(len(r['chunks']) for r in rounds), rounds=len(rounds),
+               scan=dict(last, checksums=scan_list(sums), skipped_tables=skipped,
+                         snapshot_seconds=longest, rounds=[chunks.encode_round(r) for r in rounds],
+                         tables=dict((k, [m['db'], m['tbl'], m['key']])
+                                     for k, m in pass_.meta.items() if k not in pass_.skipped)),
+               msg='%d tables checksummed on the primary, in %d snapshots up to %s' % (
+                   len(sums), len(rounds), where(last)))
 
 
 def resumed_as_paused(module, replica, out, work=None):
@@ -570,29 +724,29 @@ def resumed_as_paused(module, replica, out, work=None):
 
 
 def compare_with_primary(module, replica, out):
-    """Phase compare: the paused replica run up to the primary's snapshot, checksummed and
-    compared with the primary's scan, then resumed."""
+    """Phase compare: the paused replica run up to each round of the primary's scan in turn,
+    its chunks checksummed and compared, then resumed."""
     p = module.params
     started = time.time()
     scan = p['primary_scan'] or {}
     found = {}
 
     def work(status):
-        if not scan.get('binlog_file'):
+        if not scan.get('binlog_file') or not scan.get('rounds'):
             raise Failed('no_scan', 'no scan of the primary to compare with (its phase '
                          'primary failed or did not run)', 'source')
         try:
-            found['primary'] = scan_sums(scan.get('checksums'))
+            rounds = [chunks.decode_round(r) for r in scan['rounds']]
+            tables = chunks.decode_tables(scan.get('tables'))
         except ValueError as e:
             raise Failed('bad_scan', 'primary_scan: %s' % e, 'source')
-        run_replica_until(replica, p['connection_name'], scan, using_gtid(status),
-                          p['catch_up_timeout'])
-        found['replica'] = checksums(replica, p['databases'], p['exclude_databases'])
+        walk = replica_walk(module, replica, status, tables)
+        walk.walk(rounds)
+        found['result'] = walk_result(walk, scan.get('skipped_tables') or {})
 
     resumed_as_paused(module, replica, out, work)
-    out.update(verdict(scan, found['primary'], scan.get('skipped_tables') or {},
-                       *found['replica']))
-    out.update(seconds=round(time.time() - started, 3))
+    out.update(found['result'], unchunked_tables=scan.get('unchunked_tables') or {},
+               seconds=round(time.time() - started, 3))
     if scan.get('snapshot_seconds') is not None:
         out['primary_snapshot_seconds'] = scan['snapshot_seconds']
 
@@ -603,6 +757,15 @@ def resume_paused(module, replica, out):
     resumed_as_paused(module, replica, out)
     out['msg'] = 'replication resumed (%s)' % (
         ', '.join(module.params['paused']['threads']) or 'nothing ran')
+
+
+def shown_queries(queries, keep=QUERIES_SHOWN):
+    """The statements run, but for a long check's chunks: the first and the last `keep`, and
+    how many in between (every chunk's is of the same form as those shown)."""
+    if len(queries) <= 2 * keep:
+        return queries
+    return queries[:keep] + ['-- %d statements more, of the forms above and below --'
+                             % (len(queries) - 2 * keep)] + queries[-keep:]
 
 
 def check(module, phase, out):
@@ -634,7 +797,8 @@ def check(module, phase, out):
         connected = primary if getattr(e, 'on_primary', False) else replica
         raise as_failure(e, connected is not None)
     finally:
-        out['queries'] = (primary.queries if primary else []) + (replica.queries if replica else [])
+        out['queries'] = shown_queries((primary.queries if primary else []) +
+                                       (replica.queries if replica else []))
         for conn in (primary, replica):
             if conn:
                 conn.close()
@@ -662,7 +826,14 @@ def main():
             binlog_pos=dict(type='int'),
             checksums=dict(type='list', elements='raw', default=[]),
             skipped_tables=dict(type='dict', default={}),
-            snapshot_seconds=dict(type='float'))),
+            snapshot_seconds=dict(type='float'),
+            rounds=dict(type='list', elements='dict', default=[]),
+            tables=dict(type='dict', default={}),
+            unchunked_tables=dict(type='dict', default={}))),
+        chunked=dict(type='bool', default=True),
+        chunk_seconds=dict(type='float', default=0.5),
+        max_snapshot_seconds=dict(type='float', default=5.0),
+        max_rows_per_second=dict(type='int', default=0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('phase', 'compare', ['paused', 'primary_scan']),

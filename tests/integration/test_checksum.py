@@ -10,6 +10,7 @@ import time
 import pytest
 
 import scenarios
+from faults import InnoDBWatch
 
 CHECK_USER, CHECK_PASSWORD = 'checksum', "Ch'k\\pw-42"
 
@@ -239,3 +240,53 @@ def test_phases_resume_as_found_after_a_failed_compare_or_none(checked, run_modu
                      {'phase': 'resume', 'paused': paused['paused']})
     assert not res.failed and res['resumed'] is True, res.result
     io_thread_alone_fetches(primary, replica, 'after the resume')
+
+
+BIG_ROWS = 200000
+
+
+def test_chunks_find_one_row_under_writes_in_short_snapshots(checked, run_module):
+    """A table of 200,000 rows (CI's size; bench/ has 1 GB) with one row changed on the
+    replica, the primary taking writes: the check finds that table and the one chunk that
+    holds the row, with no read view on the primary older than the bound (sampled every
+    0.5 s) and the history list flat; a table without a primary key is checked whole, named."""
+    primary, replica = checked['primary'], checked['replica']
+    primary.sql('CREATE TABLE labdb.big (id INT PRIMARY KEY, a CHAR(32), b INT) ENGINE=InnoDB; '
+                'INSERT INTO labdb.big SELECT seq, MD5(seq), seq %% 977 FROM seq_1_to_%d; '
+                'CREATE TABLE labdb.nokey (v INT) ENGINE=InnoDB; '
+                'INSERT INTO labdb.nokey SELECT seq FROM seq_1_to_50' % BIG_ROWS, database='labdb')
+    scenarios.wait_caught_up(primary, replica, timeout=120)
+    replica.sql("SET SESSION sql_log_bin=0; UPDATE labdb.big SET a='tampered' WHERE id=123457;")
+    bound = 2.0
+    writer, watch = Writer(primary), InnoDBWatch(primary)
+    writer.start()
+    time.sleep(1)
+    watch.start()
+    res = run_module(checked['inventory'], replica.name, 'checksum', dict(
+        checked['args'], fail_on_mismatch=False, chunk_seconds=0.02, max_snapshot_seconds=bound))
+    watch.finish()
+    total = writer.finish()
+    assert not res.failed, res.result
+    assert res['equal'] is False and [m['table'] for m in res['mismatches']] == ['labdb.big']
+    assert len(res['mismatched_chunks']) == 1, res['mismatched_chunks']
+    chunk = res['mismatched_chunks'][0]
+    assert chunk['table'] == 'labdb.big' and chunk['primary_rows'] == chunk['replica_rows']
+    assert (chunk['lower'] is None or chunk['lower'][0] < 123457) and \
+        (chunk['upper'] is None or chunk['upper'][0] >= 123457), chunk
+    assert res['rounds'] >= 3 and res['chunks'] > res['rounds'], (res['rounds'], res['chunks'])
+    assert list(res['unchunked_tables']) == ['labdb.nokey'], res['unchunked_tables']
+    # No read view on the primary lived past the bound (the writer's transactions are short).
+    assert res['primary_snapshot_seconds'] <= bound + 0.5, res['primary_snapshot_seconds']
+    # INNODB_TRX's trx_started is to the second: a sample may read up to 1 s more.
+    assert len(watch.ages) >= 4 and max(watch.ages) <= bound + 1.0, watch.ages
+    assert max(watch.history) - min(watch.history) < 2000, watch.history
+    # Replication was held for a round at a time, and resumed with every row.
+    assert res['replica_hold_seconds'] <= bound + 3, res['replica_hold_seconds']
+    status = scenarios.wait_running(replica)
+    assert status['Until_Condition'] == 'None'
+    scenarios.wait_caught_up(primary, replica)
+    assert replica.sql_value('SELECT COUNT(*) FROM labdb.numbers') == str(total)
+    print('chunks: %d rounds, %d chunks, longest snapshot %.2f s (sampled %.2f s), '
+          'longest hold %.2f s, history %d..%d' % (
+              res['rounds'], res['chunks'], res['primary_snapshot_seconds'], max(watch.ages),
+              res['replica_hold_seconds'], min(watch.history), max(watch.history)))

@@ -116,7 +116,8 @@ def test_four_replicas_broken_four_ways_healed_from_one_backup(make_hosts, inven
     assert len(uuids) == 1 and '' not in uuids, uuids
     bind_mount_kept(hosts['r1032'])
     # One scan of the primary for the four verifications: every table checksummed there
-    # once (not once per replica), and every replica equal to it at the same GTID.
+    # once (not once per replica; each is smaller than a first chunk), and every replica
+    # equal to it at the same GTID.
     scans = checksum_scans(log)
     assert scans and set(scans.values()) == {1}, scans
     assert {'`labdb`.`t`', '`labdb`.`load`'} <= set(scans), scans

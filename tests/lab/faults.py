@@ -14,6 +14,7 @@
   accepted; those from another lab host rather than from Ansible on the controller.
 - ``module_pids(host, module)``: our modules still running on a host (receiver, sender).
 - ``fatal_lines(output)``: the lines of a playbook's output that report a failure.
+- ``InnoDBWatch``: a server's oldest transaction and history list length, sampled.
 
 Every loop here is bounded in count and time; processes are only ever stopped by pid.
 """
@@ -260,6 +261,36 @@ def logins_between(hosts, before=None):
         found += ['%s <- %s@%s' % (host.name, user, address) for user, address in seen
                   if address != CONTROLLER_IP]
     return found
+
+
+class InnoDBWatch(threading.Thread):
+    """Samples a server every `interval` seconds while it runs: the age of its oldest
+    transaction (information_schema.INNODB_TRX, whose trx_started is to the second: a
+    sample reads up to 1 s more) and InnoDB's history list length (issue 24's bounds)."""
+
+    def __init__(self, host, interval=0.5):
+        super().__init__(daemon=True)
+        self.conn = host.connect()
+        self.interval = interval
+        self._done = threading.Event()
+        self.ages, self.history = [], []
+
+    def run(self):
+        with self.conn.cursor() as cur:
+            while not self._done.is_set():
+                cur.execute('SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, '
+                            'NOW(6))), 0) / 1e6 FROM information_schema.INNODB_TRX')
+                self.ages.append(float(cur.fetchone()[0]))
+                cur.execute('SHOW ENGINE INNODB STATUS')
+                status = cur.fetchone()[2]
+                self.history.append(int(status.split('History list length', 1)[1].split()[0]))
+                self._done.wait(self.interval)
+
+    def finish(self):
+        self._done.set()
+        self.join(30)
+        self.conn.close()
+        return self
 
 
 FATAL = re.compile(r'^(fatal|failed): \[[^\n]*\]: (FAILED|UNREACHABLE)! => ', re.M)

@@ -40,6 +40,10 @@ class FakeDb(object):
             return TABLES
         if 'information_schema.COLUMNS' in sql:
             return [{'col': 'id'}, {'col': 'v'}]
+        if 'information_schema.STATISTICS' in sql:
+            return [{'col': 'id'}]
+        if 'LIMIT 1 OFFSET' in sql:
+            return []  # fewer rows than a chunk: the table is one chunk
         if 'BIT_XOR' in sql:
             return [{'row_count': self.sums[0], 'checksum': self.sums[1]}]
         if sql.startswith('SHOW STATUS'):
@@ -57,7 +61,8 @@ class FakeModule(object):
         self.check_mode = False
         self.params = dict(connection_name='', databases=None, catch_up_timeout=5,
                            exclude_databases=['mysql'], fail_on_mismatch=True, phase='all',
-                           paused=None, primary_scan=None)
+                           paused=None, primary_scan=None, chunked=True, chunk_seconds=0.5,
+                           max_snapshot_seconds=5.0, max_rows_per_second=0)
         self.params.update(params)
 
 
@@ -81,16 +86,23 @@ def test_pause_refuses_a_broken_replica_and_stops_nothing():
     assert db.queries == ['SHOW ALL SLAVES STATUS']
 
 
-def test_the_primarys_scan_is_one_snapshot_and_a_short_list():
+def test_the_primarys_scan_is_its_rounds_and_a_short_list():
     db, out = FakeDb(), {}
     mod.scan_primary(FakeModule(phase='primary'), db, out)
     s = out['scan']
     assert (s['gtid'], s['binlog_file'], s['binlog_pos']) == ('0-1-42', 'mysql-bin.000002', 900)
     assert s['checksums'] == [['shop.orders', 100, '123']]
+    assert s['rounds'] == [dict(gtid='0-1-42', binlog_file='mysql-bin.000002', binlog_pos=900,
+                                seconds=s['rounds'][0]['seconds'],
+                                chunks=[['shop.orders', None, None, 100, '123']])]
+    assert s['tables'] == {'shop.orders': ['shop', 'orders', ['id']]}
     assert 'MyISAM' in s['skipped_tables']['shop.legacy']
-    assert out['msg'] == '1 tables checksummed on the primary at 0-1-42'
-    assert db.queries[1] == 'START TRANSACTION WITH CONSISTENT SNAPSHOT'
+    assert out['msg'] == '1 tables checksummed on the primary, in 1 snapshots up to 0-1-42'
+    # The tables' columns and keys are read before the snapshot, not inside it.
+    opened = db.queries.index('START TRANSACTION WITH CONSISTENT SNAPSHOT')
+    assert all('information_schema' in q for q in db.queries[:opened - 1])
     assert db.queries[-1] == 'COMMIT' and sum('BIT_XOR' in q for q in db.queries) == 1
+    assert 'max_statement_time' in db.queries[-2]
 
 
 def test_compare_runs_up_to_the_primarys_gtid_and_resumes_as_paused():
@@ -114,8 +126,8 @@ def test_compare_finds_a_different_table():
 
 @pytest.mark.parametrize('primary_scan,fail,message', [
     ({'gtid': '', 'binlog_file': None}, {}, 'no scan of the primary'),
-    (dict(gtid='0-1-42', binlog_file='f.1', binlog_pos=4, checksums=[['x']]), {},
-     'primary_scan: not a'),
+    (dict(gtid='0-1-42', binlog_file='f.1', binlog_pos=4, rounds=[{'chunks': [['x']]}]), {},
+     'primary_scan: not a round'),
     (None, {'SELECT MASTER_GTID_WAIT': DbError('lost', 2013)}, 'lost'),
     (None, {'SELECT COUNT(*)': DbError('gone', 2013)}, 'gone'),
 ])
@@ -229,6 +241,6 @@ def test_a_mismatch_fails_with_the_verdict_as_its_msg(run_main):
     assert res['failure'] == dict(step='all', side='replica', code='mismatch',
                                   changed_nothing=True, message=res['msg'])
     assert not res['equal'] and res['mismatches'][0]['replica_rows'] == 99
-    assert res['changed'] is False and res['queries'][0].startswith('SET SESSION TRANSACTION')
+    assert res['changed'] is False and 'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ' in res['queries']
     res = run_main(Server(sums=(99, 123)), Server(), fail_on_mismatch=False)
     assert not res.get('failed') and 'failure' not in res and res['equal'] is False
