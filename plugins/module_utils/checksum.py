@@ -28,22 +28,41 @@ def table_name(schema, table):
     return '%s.%s' % (quote_ident(schema), quote_ident(table))
 
 
+def row_md5(columns):
+    """A row's MD5: its columns' values as binary strings (no collation can clash), with a
+    NULL-map so that NULL and '' differ."""
+    if not columns:
+        raise ValueError('no columns')
+    values = ', '.join('CAST(%s AS BINARY)' % quote_ident(c) for c in columns)
+    nulls = ', '.join('ISNULL(%s)' % quote_ident(c) for c in columns)
+    return "MD5(CONCAT_WS('#', %s, CONCAT(%s)))" % (values, nulls)
+
+
+def _rows_of(schema, table, where):
+    return '%s%s' % (table_name(schema, table),
+                     ' FORCE INDEX (PRIMARY) WHERE %s' % where if where else '')
+
+
 def checksum_sql(schema, table, columns, where=None):
     """One statement giving (rows, checksum) for a table (or the rows of `where`, a chunk of
     its primary key: module_utils/chunks.py), independent of row order.
 
-    Each row is reduced to its columns' values as binary strings (no collation can clash),
-    with a NULL-map so that NULL and '' differ, hashed with MD5 and folded with BIT_XOR of
-    the first 64 bits: the approach of pt-table-checksum, in one scan.
+    Each row's MD5 (row_md5) is folded with BIT_XOR of its first 64 bits: the approach of
+    pt-table-checksum, in one scan.
     """
     if not columns:
         raise ValueError('table %s.%s has no columns' % (schema, table))
-    values = ', '.join('CAST(%s AS BINARY)' % quote_ident(c) for c in columns)
-    nulls = ', '.join('ISNULL(%s)' % quote_ident(c) for c in columns)
-    return ("SELECT COUNT(*) AS row_count, COALESCE(BIT_XOR(CAST(CONV(LEFT(MD5(CONCAT_WS('#', "
-            "%s, CONCAT(%s))), 16), 16, 10) AS UNSIGNED)), 0) AS checksum FROM %s%s"
-            % (values, nulls, table_name(schema, table),
-               ' FORCE INDEX (PRIMARY) WHERE %s' % where if where else ''))
+    return ("SELECT COUNT(*) AS row_count, COALESCE(BIT_XOR(CAST(CONV(LEFT(%s, 16), 16, 10) "
+            "AS UNSIGNED)), 0) AS checksum FROM %s" % (row_md5(columns),
+                                                       _rows_of(schema, table, where)))
+
+
+def row_digests_sql(schema, table, columns, key, where=None):
+    """Every row's key and MD5 (as `digest`), for finding which rows of a chunk differ."""
+    if not columns or not key:
+        raise ValueError('table %s.%s has no columns or no key' % (schema, table))
+    return 'SELECT %s, %s AS digest FROM %s' % (
+        ', '.join(quote_ident(k) for k in key), row_md5(columns), _rows_of(schema, table, where))
 
 
 def tables_sql(databases=None, exclude=SYSTEM_SCHEMAS):

@@ -21,7 +21,7 @@ import decimal
 import time
 
 from ansible_collections.reseed.mariadb.plugins.module_utils.checksum import (
-    COLUMNS_SQL, checksum_sql, quote_ident, table_name)
+    COLUMNS_SQL, checksum_sql, quote_ident, row_digests_sql, table_name)
 from ansible_collections.reseed.mariadb.plugins.module_utils.connection import DbError
 
 PRIMARY_KEY_SQL = ("SELECT COLUMN_NAME AS col FROM information_schema.STATISTICS "
@@ -276,6 +276,7 @@ class ReplicaWalk(object):
         self.columns = {}  # 'db.tbl' -> the replica's own columns ([]: it lacks the table)
         self.primary_sums, self.replica_sums = {}, {}  # 'db.tbl' -> (rows, checksum)
         self.mismatched = []  # the chunks that differ
+        self.bounds = []  # their (lower, upper), unencoded
         self.chunks = self.rounds = 0
         self.longest_hold = 0.0
         self.position = None  # the last round's
@@ -315,6 +316,7 @@ class ReplicaWalk(object):
             self.mismatched.append(dict(table=table, lower=encode(lower), upper=encode(upper),
                                         primary_rows=int(rows), replica_rows=got[0],
                                         gtid=rnd.get('gtid') or ''))
+            self.bounds.append((lower, upper))  # as the statements take them, for find_rows
 
 
 def chunk_sql(schema, table, columns, key, lower, upper):
@@ -363,3 +365,50 @@ def decode_tables(tables):
             raise ValueError('not a [schema, table, key] entry: %.200r' % (entry,))
         out[name] = dict(db=entry[0], tbl=entry[1], key=list(entry[2]))
     return out
+
+
+DRILLED = 5  # chunks that differ whose rows are looked for, at most
+DRILL_ROWS = 200000  # no more rows in such a chunk (every row's key and digest come back)
+ROWS_SHOWN = 10
+
+
+def differing_keys(primary_rows, replica_rows, key):
+    """The keys (tuples, sorted) of the rows that differ between two lists of a chunk's
+    rows (row_digests_sql): on one side only, or with another digest."""
+    def digests(rows):
+        return dict((tuple(r[k] for k in key), r['digest']) for r in rows)
+    p, r = digests(primary_rows), digests(replica_rows)
+    return sorted(k for k in set(p) | set(r) if p.get(k) != r.get(k))
+
+
+def find_rows(walk, primary, open_round, max_seconds):
+    """Which rows differ, in the first chunks that did (DRILLED, of DRILL_ROWS rows at most):
+    each chunk's rows' digests read again at one new position, in a snapshot of the primary
+    bound by max_seconds and on the replica run up to it (walk.reach). Adds to each such
+    chunk of walk.mismatched `rows` (the first ROWS_SHOWN keys, encoded) and
+    `rows_differing` (how many). A chunk whose read runs out of time is left without."""
+    for found, (lower, upper) in list(zip(walk.mismatched, walk.bounds))[:DRILLED]:
+        meta = walk.tables[found['table']]
+        columns = walk.columns.get(found['table'])
+        if not meta['key'] or not columns or not meta.get('columns') or \
+                found['primary_rows'] > DRILL_ROWS:
+            continue
+        where, args = (None, None) if lower is None and upper is None else \
+            chunk_where(meta['key'], lower, upper)
+        position = open_round()
+        try:
+            theirs = primary.query(guarded(row_digests_sql(
+                meta['db'], meta['tbl'], meta['columns'], meta['key'], where), max_seconds), args)
+            primary.query('COMMIT')
+        except DbError as e:
+            if e.code != STATEMENT_TIMEOUT:
+                e.on_primary = True  # the primary's error, as the module names it
+                raise
+            primary.query('COMMIT')
+            continue
+        walk.reach(position)
+        ours = walk.conn.query(row_digests_sql(meta['db'], meta['tbl'], columns, meta['key'],
+                                               where), args)
+        keys = differing_keys(theirs, ours, meta['key'])
+        found.update(rows=[encode(k) for k in keys[:ROWS_SHOWN]], rows_differing=len(keys),
+                     rows_gtid=position.get('gtid') or '')

@@ -276,13 +276,21 @@ rounds:
   type: int
   sample: 60
 mismatched_chunks:
-  description: The first chunks that differ (20 at most), each with its table, its key
-    range (C(lower) exclusive, C(upper) inclusive; null for an open end), the rows on each
-    side and the GTID both were compared at.
+  description:
+    - The first chunks that differ (20 at most), each with its table, its key range
+      (C(lower) exclusive, C(upper) inclusive; null for an open end), the rows on each side
+      and the GTID both were compared at.
+    - Phase C(all) looks for the rows that differ in the first 5 of them (of 200,000 rows at
+      most), every row's digest read again on both sides at one new position
+      (C(rows_gtid)), in a snapshot of the primary bound by I(max_snapshot_seconds) -
+      C(rows), the keys of the first 10 rows that differ (on one side only, or other
+      values), and C(rows_differing), how many. A chunk whose read runs out of time has
+      neither.
   returned: success (phases all and compare)
   type: list
   elements: dict
-  sample: [{table: shop.orders, lower: [1000], upper: [2000], primary_rows: 1000, replica_rows: 1000, gtid: 0-1-1042}]
+  sample: [{table: shop.orders, lower: [1000], upper: [2000], primary_rows: 1000, replica_rows: 1000,
+            gtid: 0-1-1042, rows: [[1042]], rows_differing: 1, rows_gtid: 0-1-1050}]
 unchunked_tables:
   description: Tables checksummed whole, each in a snapshot of its own (no primary key), with why.
   returned: success (phases all, primary and compare)
@@ -659,6 +667,8 @@ def verify(module, primary, replica, out):
         feed.start()
         walk = replica_walk(module, replica, status, pass_.meta)
         walk.walk(feed, held_since=paused)
+        chunks.find_rows(walk, primary, lambda: open_snapshot(primary),
+                         module.params['max_snapshot_seconds'])
         result = walk_result(walk, dict(primary_skipped, **pass_.skipped))
     finally:
         if feed is not None:

@@ -273,6 +273,8 @@ def test_chunks_find_one_row_under_writes_in_short_snapshots(checked, run_module
     assert chunk['table'] == 'labdb.big' and chunk['primary_rows'] == chunk['replica_rows']
     assert (chunk['lower'] is None or chunk['lower'][0] < 123457) and \
         (chunk['upper'] is None or chunk['upper'][0] >= 123457), chunk
+    # and in it, the row: its rows read again on both sides at one later position.
+    assert (chunk['rows'], chunk['rows_differing']) == ([[123457]], 1), chunk
     assert res['rounds'] >= 3 and res['chunks'] > res['rounds'], (res['rounds'], res['chunks'])
     assert list(res['unchunked_tables']) == ['labdb.nokey'], res['unchunked_tables']
     # No read view on the primary lived past the bound (the writer's transactions are short).

@@ -114,6 +114,8 @@ class Table(object):
             ids = self.rows_of(sql, args)
             n = int(sql.rsplit(' ', 1)[1])
             return [{'id': ids[n]}] if n < len(ids) else []
+        if 'AS digest' in sql:
+            return [{'id': i, 'digest': 'd%d' % i} for i in self.rows_of(sql, args)]
         if 'BIT_XOR' in sql:
             ids = self.rows_of(sql, args)
             x = 0
@@ -185,3 +187,22 @@ def test_the_replica_walk_finds_the_chunk_that_differs_and_holds_replication_per
     low, high = bad[0]
     assert (low is None or low[0] < 1500) and high[0] >= 1500
     assert walk.longest_hold >= 0.0
+
+
+def test_the_rows_that_differ_in_a_chunk_are_found_at_a_new_position():
+    primary = Table(range(1, 3001))
+    primary_pass = a_pass(primary, chunk_seconds=0.001)
+    rounds = list(primary_pass.rounds())
+    replica = Table([i for i in range(1, 3001) if i != 1500] + [101500])
+    reached = []
+    walk = chunks.ReplicaWalk(replica, reached.append, primary_pass.meta)
+    walk.walk(rounds)
+    before = primary.snapshots
+    chunks.find_rows(walk, primary, lambda: {'gtid': '0-1-99', 'binlog_file': 'b', 'binlog_pos': 9}, 5.0)
+    assert [(m.get('rows'), m.get('rows_differing')) for m in walk.mismatched] == [
+        ([[1500]], 1), ([[101500]], 1)]
+    assert reached[-1]['gtid'] == '0-1-99' and walk.mismatched[0]['rows_gtid'] == '0-1-99'
+    assert primary.queries.count('COMMIT') == len(rounds) + 2 and primary.snapshots == before
+    assert chunks.differing_keys([{'id': 1, 'digest': 'a'}, {'id': 2, 'digest': 'b'}],
+                                 [{'id': 2, 'digest': 'c'}, {'id': 3, 'digest': 'd'}],
+                                 ['id']) == [(1,), (2,), (3,)]
