@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What verifying costs the primary: reseed.mariadb.checksum on the lab, under writes.
 
-    .venv/bin/python bench/checksum_cost.py --size-gb 1
+    .venv/bin/python bench/checksum_cost.py --size-gb 1 --json 1gb.json
+    .venv/bin/python bench/checksum_cost.py --chart chart.png 1gb.json 8gb.json
 
 A primary and a replica with sysbench data; a writer commits small transactions on the
 primary throughout and records each commit's latency. Each check (chunked, the default, and
@@ -88,13 +89,51 @@ def one_check(inv, primary, password, writer, mode):
     return out
 
 
+def chart(paths, out):
+    """A chart of runs' JSON (--json): per size, each mode's longest snapshot and history
+    list growth on the primary."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    runs.sort(key=lambda r: r['size_gb'])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for ax, (field, title) in zip(axes, (
+            ('longest_snapshot_seconds', "the primary's longest snapshot (s)"),
+            ('history_max', "the primary's history list length, at most"))):
+        labels, values, colours = [], [], []
+        for run in runs:
+            for mode in ('chunked', 'single'):
+                if mode in run['modes']:
+                    labels.append('%.0f GB %s' % (run['size_gb'], mode))
+                    values.append(run['modes'][mode][field])
+                    colours.append('tab:green' if mode == 'chunked' else 'tab:grey')
+        bars = ax.barh(labels, values, color=colours)
+        ax.bar_label(bars, fmt='%g', padding=3)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.2)
+    fig.suptitle('Verification under writes: chunked (default) against one snapshot '
+                 '(bench/checksum_cost.py)', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--chart', nargs='+', metavar=('PNG', 'JSON'),
+                        help='no run: chart the runs of these JSON files (--json) into PNG')
     parser.add_argument('--size-gb', type=float, default=1.0)
     parser.add_argument('--modes', default='chunked,single',
                         help='the checks to run, in turn: chunked (the default), single')
     parser.add_argument('--json', help='write the figures to this file too')
     args = parser.parse_args()
+    if args.chart:
+        chart(args.chart[1:], args.chart[0])
+        return
     lab = Lab()
     for name in (PRIMARY, REPLICA):
         lab.destroy(name)

@@ -346,8 +346,9 @@ primary_snapshot_seconds:
   type: float
   sample: 1.4
 replica_paused_seconds:
-  description: How long the replica did not replicate new events (phases compare and resume -
-    since its phase pause).
+  description: From the replica's pause to its resume (phases compare and resume - since its
+    phase pause). A chunked check of phase C(all) lets it replicate between rounds (each held
+    at most C(replica_hold_seconds)); one of phase C(compare) does not until the end.
   returned: success (phases all, compare and resume); also on failure once replication is resumed
   type: float
   sample: 2.9
